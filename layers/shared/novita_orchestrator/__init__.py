@@ -1,0 +1,1 @@
+"""The library every novita-orchestrator Lambda uses (shipped as a Lambda layer)."""

@@ -1,0 +1,114 @@
+"""The Novita error taxonomy.
+
+Most Novita business errors are HTTP 400, so the kind is decided by the error *name* (the
+``reason`` of the kratos-style envelope) first and the HTTP status second. Messages never carry
+secrets: the client builds them from the error name, the operation and Novita's message only.
+"""
+
+from __future__ import annotations
+
+
+class NovitaError(Exception):
+    """Base of every error the Novita client raises."""
+
+    #: Whether repeating the same request may succeed (5xx, timeouts, network, 429).
+    retryable: bool = False
+    #: Whether this failure says the upstream is unhealthy (what a circuit breaker counts).
+    upstream_failure: bool = False
+    code: str = "NOVITA_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        status: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.operation:
+            parts.append(f"operation={self.operation}")
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.reason:
+            parts.append(f"reason={self.reason}")
+        return " ".join(parts)
+
+
+class NotFound(NovitaError):
+    code = "NOT_FOUND"
+
+
+class Conflict(NovitaError):
+    """Illegal state for the action, or a conflicting resource (CONFLICT, OPERATION_LIMIT, ...)."""
+
+    code = "CONFLICT"
+
+
+class InsufficientResource(NovitaError):
+    code = "INSUFFICIENT_RESOURCE"
+
+
+class ValidationFailed(NovitaError):
+    code = "VALIDATION"
+
+
+class Unauthorized(NovitaError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(NovitaError):
+    code = "FORBIDDEN"
+
+
+class RateLimited(NovitaError):
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        operation: str = "",
+        status: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, reason=reason)
+        #: Seconds the server asked us to wait (from ``Retry-After``), if it said.
+        self.retry_after = retry_after
+
+
+class UpstreamError(NovitaError):
+    """Novita answered 5xx."""
+
+    code = "UPSTREAM_ERROR"
+    retryable = True
+    upstream_failure = True
+
+
+class NovitaTimeout(NovitaError):
+    code = "TIMEOUT"
+    retryable = True
+    upstream_failure = True
+
+
+class NetworkError(NovitaError):
+    """Connection refused, reset or dropped before a response arrived."""
+
+    code = "NETWORK"
+    retryable = True
+    upstream_failure = True
+
+
+class UnexpectedResponse(NovitaError):
+    """A 2xx whose body does not have the documented shape."""
+
+    code = "UNEXPECTED_RESPONSE"

@@ -1,0 +1,1 @@
+"""The embedded local stack: Novita simulator, local AWS engine, demo and the command line."""
