@@ -39,13 +39,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy layers/shared/novita_orchestrator local/novita_local functions tests
+	$(BIN)/mypy layers/shared/novita_orchestrator local/novita_local tests
 
 validate: $(VENV)/.installed $(NODE_TOOLS)
 	$(BIN)/cfn-lint template.yaml
 	@set -e; for f in statemachine/*.asl.json; do [ -e "$$f" ] || continue; \
 		$(BIN)/python -m novita_local.asl_check "$$f" > $(TOOLS)/asl-rendered.json; \
-		$(NODE_TOOLS) --json-definition-path $(TOOLS)/asl-rendered.json; done
+		$(NODE_TOOLS) --json-path $(TOOLS)/asl-rendered.json; done
 
 check: lint typecheck validate
 

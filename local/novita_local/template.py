@@ -12,7 +12,7 @@ TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that turns CloudFormation short-form tags into their long form (``!Ref x`` -> ``{"Ref": x}``)."""
+    """Turns CloudFormation short-form tags into their long form (``!Ref x`` -> ``{"Ref": x}``)."""
 
 
 def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -34,7 +34,7 @@ _CfnLoader.add_multi_constructor("!", _construct_intrinsic)
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)
     return loaded
 
 

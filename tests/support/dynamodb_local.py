@@ -23,7 +23,11 @@ from tests.support.ports import free_port, wait_for_port
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_JAR = PROJECT_ROOT / ".tools/dynamodb-local/package/emulator/DynamoDBLocal.jar"
 # DynamoDB Local accepts any credentials; these only keep boto3 from looking for real ones.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
+LOCAL_CREDENTIALS = {
+    "aws_access_key_id": "local",
+    "aws_secret_access_key": "local",
+    "region_name": "us-east-1",
+}
 
 
 def jar_path() -> Path:
@@ -48,9 +52,18 @@ class DynamoDBLocal:
         if java is None:
             raise RuntimeError("java is not on PATH: DynamoDB Local needs Java 17")
         self.process = subprocess.Popen(
-            [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-             "-inMemory", "-port", str(self.port)],
-            cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                java,
+                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(jar),
+                "-inMemory",
+                "-port",
+                str(self.port),
+            ],
+            cwd=jar.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port, timeout=60)
         return self

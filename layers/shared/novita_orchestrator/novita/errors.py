@@ -46,10 +46,22 @@ class NotFound(NovitaError):
     code = "NOT_FOUND"
 
 
+class ClientError(NovitaError):
+    """A 4xx Novita answered with an error name the client does not know; repeating will not help."""
+
+    code = "CLIENT_ERROR"
+
+
 class Conflict(NovitaError):
     """Illegal state for the action, or a conflicting resource (CONFLICT, OPERATION_LIMIT, ...)."""
 
     code = "CONFLICT"
+
+
+class DuplicateInstanceName(Conflict):
+    """Several instances carry the name a create was meant to give one; the client will not guess."""
+
+    code = "DUPLICATE_INSTANCE_NAME"
 
 
 class InsufficientResource(NovitaError):
@@ -94,18 +106,28 @@ class UpstreamError(NovitaError):
     upstream_failure = True
 
 
-class NovitaTimeout(NovitaError):
-    code = "TIMEOUT"
+class _NoAnswer(NovitaError):
+    """No (complete) answer arrived; ``request_sent`` says whether Novita may have got the request."""
+
     retryable = True
     upstream_failure = True
 
+    def __init__(self, message: str, *, operation: str = "", request_sent: bool = True) -> None:
+        super().__init__(message, operation=operation)
+        #: False only when the connection was never made, so Novita cannot have acted on the request.
+        self.request_sent = request_sent
 
-class NetworkError(NovitaError):
+
+class NovitaTimeout(_NoAnswer):
+    """Connecting or waiting for the answer took longer than the configured timeout."""
+
+    code = "TIMEOUT"
+
+
+class NetworkError(_NoAnswer):
     """Connection refused, reset or dropped before a response arrived."""
 
     code = "NETWORK"
-    retryable = True
-    upstream_failure = True
 
 
 class UnexpectedResponse(NovitaError):

@@ -1,0 +1,249 @@
+"""Turn what Novita (or the network) answered into the error taxonomy of :mod:`.errors`.
+
+Most Novita business errors are HTTP 400, so the error *name* decides the kind first and the HTTP
+status second. The body is parsed tolerantly: the kratos envelope ``{"code", "reason", "message",
+"metadata"}``, then ``{"error": {"code", "message"}}`` or a string ``code``, then a search of the raw
+text for a known name. Messages are built from the operation, the name and Novita's message only, with
+every known secret masked; request bodies never enter them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
+from novita_orchestrator.novita.errors import (
+    ClientError,
+    Conflict,
+    Forbidden,
+    InsufficientResource,
+    NetworkError,
+    NotFound,
+    NovitaError,
+    NovitaTimeout,
+    RateLimited,
+    Unauthorized,
+    UpstreamError,
+    ValidationFailed,
+)
+from novita_orchestrator.novita.redaction import redact_text
+
+ERROR_KINDS_BY_NAME: dict[str, type[NovitaError]] = {
+    **dict.fromkeys(
+        (
+            "RESOURCE_NOT_FOUND",
+            "TEMPLATE_NOT_FOUND",
+            "IMAGE_NOT_FOUND",
+            "NETWORK_NOT_FOUND",
+            "NETWORK_STORAGE_NOT_FOUND",
+            "INSTANCE_LOCAL_STORAGE_NOT_FOUND",
+            "JOB_NOT_FOUND",
+            "ORDER_NOT_FOUND",
+            "USER_NOT_FOUND",
+        ),
+        NotFound,
+    ),
+    **dict.fromkeys(
+        (
+            "CONFLICT",
+            "OPERATION_LIMIT",
+            "DEPENDENT_RESOURCE_STATE",
+            "CLUSTER_STATUS",
+            "NODE_STATUS",
+            "IMAGE_AUTH_IN_USE",
+            "NETWORK_IN_USE",
+            "NETWORK_STORAGE_IN_USE",
+            "PREPAID_INSTANCE_NOT_SUPPORT_RELEASE",
+            "CREATING_INSTANCE_NOT_SUPPORT_RENEWAL",
+            "SAVING_PLAN_ALREADY_EXISTS",
+            "GPU_SPEC_USED",
+        ),
+        Conflict,
+    ),
+    **dict.fromkeys(
+        (
+            "INSUFFICIENT_RESOURCE",
+            "MIGRATE_INSUFFICIENT_RESOURCE",
+            "CREATE_INSTANCE_LIMIT",
+            "NETWORK_MAX_LIMIT",
+            "NETWORK_STORAGE_UNAVAILABLE",
+        ),
+        InsufficientResource,
+    ),
+    **dict.fromkeys(
+        (
+            "VALIDATOR_PARAM",
+            "REQUEST",
+            "INVALID_COMMAND_PARAM",
+            "UNSUPPORTED_BILLING_MODE",
+            "NETWORK_STORAGE_TOO_LARGE",
+            "CUR_CLUSTER_NETWORK_STORAGE_NOT_SUPPORT",
+            "INVALID_PUBLIC_KEY",
+        ),
+        ValidationFailed,
+    ),
+    **dict.fromkeys(("UNAUTHORIZED", "INVALID_USER_TOKEN", "GET_TOKEN_FAILED"), Unauthorized),
+    **dict.fromkeys(("FORBIDDEN", "BANNED_USER", "TEMPLATE_IS_PRIVATE", "USER_NOT_ACTIVATED"), Forbidden),
+    **dict.fromkeys(("RATE_LIMIT_EXCEEDED", "SEND_CODE_TOO_FAST"), RateLimited),
+}
+
+# Names too generic to be trusted when found in free text rather than in a structured field.
+_NOT_SEARCHED_IN_TEXT = frozenset({"REQUEST"})
+_NAME_IN_TEXT = re.compile(
+    r"\b("
+    + "|".join(
+        sorted((n for n in ERROR_KINDS_BY_NAME if n not in _NOT_SEARCHED_IN_TEXT), key=len, reverse=True)
+    )
+    + r")\b"
+)
+_NAME_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]{2,63}$")
+_MAX_MESSAGE = 300
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None if unusable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_error_body(text: str) -> tuple[str | None, str | None]:
+    """``(error name, message)`` from an error body of any shape Novita might send."""
+    reason: str | None = None
+    message: str | None = None
+    try:
+        body: Any = json.loads(text) if text.strip() else None
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        reason = _name(body.get("reason"))
+        message = _text(body.get("message")) or _text(body.get("msg"))
+        nested = body.get("error")
+        if isinstance(nested, Mapping):
+            reason = reason or _name(nested.get("reason")) or _name(nested.get("code"))
+            message = message or _text(nested.get("message"))
+        elif reason is None and isinstance(nested, str):
+            reason = _name(nested)
+            message = message or (None if reason else _text(nested))
+        reason = reason or _name(body.get("code"))
+    elif text.strip():
+        message = _text(text)
+    if reason is None:
+        found = _NAME_IN_TEXT.search(text)
+        reason = found.group(1) if found else None
+    return reason, message
+
+
+def error_from_response(
+    operation: str,
+    status: int,
+    body_text: str,
+    retry_after_header: str | None,
+    now: float,
+    secrets: Iterable[str] = (),
+) -> NovitaError:
+    """The error for a non-2xx answer. ``secrets`` are masked wherever Novita might echo them."""
+    reason, novita_message = parse_error_body(body_text)
+    kind = _kind_for(status, reason)
+    detail = redact_text(novita_message or "no message", secrets)[:_MAX_MESSAGE]
+    message = f"Novita {operation} failed: {detail}"
+    if kind is RateLimited:
+        return RateLimited(
+            message,
+            retry_after=parse_retry_after(retry_after_header, now),
+            operation=operation,
+            status=status,
+            reason=reason,
+        )
+    return kind(message, operation=operation, status=status, reason=reason)
+
+
+def error_from_transport(
+    operation: str, exc: requests.RequestException, secrets: Iterable[str] = ()
+) -> NovitaError:
+    """The error for a request that got no (complete) answer."""
+    detail = redact_text(str(exc), secrets)[:_MAX_MESSAGE]
+    sent = not _never_connected(exc)
+    if isinstance(exc, requests.Timeout) or _is_body_read_timeout(exc):
+        return NovitaTimeout(
+            f"Novita {operation} timed out: {detail}", operation=operation, request_sent=sent
+        )
+    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        return NetworkError(
+            f"Novita {operation} lost the connection: {detail}", operation=operation, request_sent=sent
+        )
+    return NovitaError(f"Novita {operation} could not be sent: {type(exc).__name__}", operation=operation)
+
+
+def _kind_for(status: int, reason: str | None) -> type[NovitaError]:
+    named = ERROR_KINDS_BY_NAME.get(reason or "")
+    if status == 429 or named is RateLimited:
+        return RateLimited
+    if status >= 500:
+        return UpstreamError
+    if status == 401:
+        return Unauthorized
+    if status == 403:
+        return Forbidden
+    if named is not None:
+        return named
+    if status == 404:
+        return NotFound
+    if status == 409:
+        return Conflict
+    if status == 422:
+        return ValidationFailed
+    if status == 408:
+        return NovitaTimeout
+    return ClientError
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """The connection was never made (refused, unresolvable, connect timeout): nothing reached Novita."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause: Any = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, NewConnectionError)
+
+
+def _is_body_read_timeout(exc: requests.RequestException) -> bool:
+    # requests reports a read timeout *while reading the body* as a ConnectionError.
+    return isinstance(exc, requests.ConnectionError) and any(
+        isinstance(a, ReadTimeoutError) for a in exc.args
+    )
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, str) and _NAME_SHAPE.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return " ".join(value.split())
+    return None
