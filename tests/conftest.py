@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.dynamodb_local import DynamoDBLocal, started
+from tests.support.simulator import Simulator, session_simulator
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +18,12 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
         yield db
     finally:
         db.stop()
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    """The session's Novita simulator (``.base_url``, ``.admin``, ``.api_key``), reset to the default
+    seed before each test: default timings, time scale 1, no faults, empty journal, no rate limit."""
+    sim = session_simulator()
+    sim.admin.reset()
+    yield sim

@@ -1,0 +1,70 @@
+"""Errors the shared guard raises before a request reaches Novita.
+
+Both are :class:`NovitaError` with ``retryable = False``: the client must not retry them, because
+retrying would only hammer an open breaker or queue behind a budget that is already spent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from novita_orchestrator.novita.errors import NovitaError
+
+
+def _rebuild(cls: type[NovitaError], args: tuple[object, ...], state: dict[str, object]) -> NovitaError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class _Picklable(NovitaError):
+    """Keyword-only constructors defeat the default exception pickling (process pools, queues)."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class BreakerOpen(_Picklable):
+    """The Novita circuit breaker refuses calls until ``retry_at`` (epoch seconds)."""
+
+    code = "BREAKER_OPEN"
+    retryable = False
+
+    def __init__(self, *, retry_at: float, now: float, operation: str = "", half_open: bool = False) -> None:
+        why = (
+            "the Novita circuit breaker is half-open and its probe calls are taken"
+            if half_open
+            else "the Novita circuit breaker is open after repeated upstream failures"
+        )
+        super().__init__(
+            f"{why}; calls are refused until {_iso(retry_at)} (in {max(0.0, retry_at - now):.1f} s)",
+            operation=operation,
+        )
+        self.retry_at = retry_at
+
+
+class RateLimitExhausted(_Picklable):
+    """No Novita rate-limit slot is free before the caller's deadline; nothing was sent."""
+
+    code = "RATE_LIMIT_BUDGET_EXHAUSTED"
+    retryable = False
+
+    def __init__(
+        self, *, next_slot_at: float, deadline: float, rate: float, burst: int, operation: str = ""
+    ) -> None:
+        super().__init__(
+            f"no Novita request slot before the caller's deadline {_iso(deadline)}: the next free slot is at "
+            f"{_iso(next_slot_at)} (deployment limit {rate:g}/s, burst {burst})",
+            operation=operation,
+        )
+        self.next_slot_at = next_slot_at
+
+
+class StoreUnavailable(Exception):
+    """The shared store (DynamoDB) could not be reached or refused the request for a reason other
+    than a lost race. The guard then lets Novita calls through rather than stopping all traffic."""

@@ -1,0 +1,1 @@
+"""DynamoDB adapters: one module per store, mapping AWS errors to domain results."""
