@@ -8,8 +8,18 @@ DDB_LOCAL_VERSION := 2.9.30
 DDB_LOCAL_JAR := $(TOOLS)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 NODE_TOOLS := $(TOOLS)/node/node_modules/.bin/asl-validator
 PYTEST_ARGS ?=
+# AWS SAM CLI, pinned, in its own venv (it pins many packages of its own; kept out of .venv).
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := $(TOOLS)/sam
+SAM := $(SAM_VENV)/bin/sam
+# sam build (BuildMethod python3.12) needs a working python3.12 on PATH: one on PATH, else pyenv's newest 3.12.
+PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12) || \
+	ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
+# sam validate needs a region, not credentials.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install check lint typecheck validate test test-unit test-integration demo bench clean
+.PHONY: install check lint typecheck validate sam-validate build test test-unit test-integration demo bench soak clean python312
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,27 +42,49 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 	cd $(TOOLS)/node && npm ci --silent --no-audit --no-fund
 	touch $@
 
-install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS)
+python312:
+	@test -n "$(PYTHON312)" && "$(PYTHON312)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' || { \
+		echo "error: no python3.12 found (on PATH or under pyenv's versions/3.12*); sam build needs one:" \
+		     "install it (e.g. 'pyenv install 3.12') or pass PYTHON312=/path/to/python3.12" >&2; exit 1; }
+
+$(SAM): | python312
+	"$(PYTHON312)" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(SAM)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_no_keys.py
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy layers/shared/novita_orchestrator local/novita_local tests
+	@# Every function's entry is functions/<name>/app.py: one module name, so one mypy run each.
+	@set -e; for f in functions/*/app.py; do $(BIN)/mypy --no-error-summary "$$f"; done
 
 validate: $(VENV)/.installed $(NODE_TOOLS)
 	$(BIN)/cfn-lint template.yaml
 	@set -e; for f in statemachine/*.asl.json; do [ -e "$$f" ] || continue; \
 		$(BIN)/python -m novita_local.asl_check "$$f" > $(TOOLS)/asl-rendered.json; \
-		$(NODE_TOOLS) --json-path $(TOOLS)/asl-rendered.json; done
+		$(NODE_TOOLS) --json-path $(TOOLS)/asl-rendered.json; \
+		$(BIN)/statelint $(TOOLS)/asl-rendered.json; done
 
-check: lint typecheck validate
+sam-validate: $(SAM)
+	$(SAM) validate --lint --template-file template.yaml
+
+# Builds the functions and the layer (arm64 wheels) without Docker, with the python3.12 found above.
+build: $(SAM) python312
+	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --template-file template.yaml
+
+check: lint typecheck validate sam-validate
 
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test: install check
+test: install check build
 	DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed
@@ -60,6 +92,11 @@ demo: $(VENV)/.installed
 
 bench: install
 	DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/python -m tests.bench
+
+# Outside CI: the load run at full size (200 operations at once; Novita's 10 requests/s makes it take
+# a few minutes). `make test` runs the same test with 30 operations.
+soak: $(VENV)/.installed
+	LOAD_OPERATIONS=200 $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench

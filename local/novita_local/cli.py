@@ -1,10 +1,30 @@
-"""The ``novita-orchestrator`` command: the simulator, the demo and single operations, offline."""
+"""The ``novita-orchestrator`` command: the simulator, the demo and single operations, offline.
+
+``start`` and ``create`` run the real startup workflow on the embedded engine against the Novita
+API named by ``NOVITA_BASE_URL`` (e.g. ``novita-orchestrator simulator``) with ``NOVITA_API_KEY``.
+Progress goes to stderr; ``--json`` prints the final operation as one JSON object on stdout.
+Exit status: 0 ready, 1 failed, 2 bad input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TextIO
+
+EXIT_READY = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+# Wired by the template on the engine; a value from the shell would point the functions elsewhere.
+_NOT_PASSED_THROUGH = frozenset({"OPERATIONS_TABLE_NAME", "RESILIENCE_TABLE_NAME", "DYNAMODB_ENDPOINT_URL"})
+# Real seconds the command waits for an operation beyond its own (time-scaled) deadline.
+_FOLLOW_MARGIN_SECONDS = 120.0
+_DEFAULT_STARTUP_TIMEOUT = 1800.0
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -18,21 +38,198 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_simulator_command(commands)
 
-    demo = commands.add_parser("demo", help="run the end-to-end demo on the embedded stack")
-    demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
-    demo.set_defaults(handler=_demo_placeholder)
+    from novita_local.dlq import add_dlq_command
+
+    add_dlq_command(commands)
+
+    from novita_local.serve import add_serve_command
+
+    add_serve_command(commands)
+
+    demo = commands.add_parser(
+        "demo", help="run the end-to-end demo (simulator + embedded stack), under a minute"
+    )
+    demo.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
+    demo.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
+    demo.set_defaults(handler=_run_demo)
+
+    start = commands.add_parser(
+        "start",
+        help="start an instance (ID or exact name) and wait until its app answers",
+        description="Start an existing Novita instance by ID or exact name, on the embedded stack.",
+    )
+    start.add_argument("ref", help="instance ID or exact instance name")
+    _add_common_options(start)
+    start.set_defaults(handler=_run_start)
+
+    create = commands.add_parser(
+        "create",
+        help="create an instance from a template and wait until its app answers",
+        description="Create a Novita instance from a template (private images included).",
+    )
+    create.add_argument("--template", required=True, metavar="ID", help="Novita template ID")
+    create.add_argument("--product", required=True, metavar="ID", help="Novita product (GPU type) ID")
+    create.add_argument("--name", required=True, help="name of the new instance")
+    create.add_argument("--gpus", type=int, metavar="N", help="GPU count (default 1)")
+    create.add_argument("--disk", type=int, metavar="GB", help="root disk size (default: the template's)")
+    create.add_argument("--ports", metavar="SPEC", help='e.g. "8000/http,22/tcp" (default: the template\'s)')
+    create.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)"
+    )
+    _add_common_options(create)
+    create.set_defaults(handler=_run_create)
     return parser
 
 
-def _demo_placeholder(args: argparse.Namespace) -> int:
-    # The startup workflow (state machine + Lambdas on the local engine) is not built yet.
-    print(
-        "novita-orchestrator demo: the startup workflow is not built yet; try\n"
-        "  novita-orchestrator simulator --port 8080\n"
-        "to run the Novita simulator on its own.",
-        file=sys.stderr,
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--webhook-url", metavar="URL", help="where lifecycle notifications go")
+    parser.add_argument("--health-port", type=int, metavar="N", help="container port to probe")
+    parser.add_argument("--health-path", metavar="P", help="HTTP path to probe (default /)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="overall timeout in seconds")
+    parser.add_argument("--json", action="store_true", help="print the final operation as JSON on stdout")
+    parser.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from novita_local.demo import run_demo
+
+    stdout = sys.stdout
+    with _handler_output_on_stderr(verbose=args.verbose):
+        return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+
+
+def _run_start(args: argparse.Namespace) -> int:
+    from novita_local.operations import BadInput, start_request
+
+    try:
+        request = start_request(
+            args.ref,
+            webhook_url=args.webhook_url,
+            health_port=args.health_port,
+            health_path=args.health_path,
+            timeout=args.timeout,
+        )
+    except BadInput as error:
+        return _bad_input(str(error))
+    return _run_operation(args, request)
+
+
+def _run_create(args: argparse.Namespace) -> int:
+    from novita_local.operations import BadInput, create_request, parse_envs
+
+    try:
+        request = create_request(
+            template_id=args.template,
+            product_id=args.product,
+            name=args.name,
+            gpus=args.gpus,
+            disk=args.disk,
+            ports=args.ports,
+            envs=parse_envs(args.env),
+            webhook_url=args.webhook_url,
+            health_port=args.health_port,
+            health_path=args.health_path,
+            timeout=args.timeout,
+        )
+    except BadInput as error:
+        return _bad_input(str(error))
+    return _run_operation(args, request)
+
+
+def _run_operation(args: argparse.Namespace, request: object) -> int:
+    from novita_local.operations import local_engine, run_operation
+    from novita_local.progress import ProgressPrinter, describe, outcome_line
+    from novita_local.webhooks import (
+        deliver_notifications,
+        delivery_wait_seconds,
+        with_local_webhook_defaults,
     )
-    return 0
+    from novita_orchestrator.workflow.request import OperationRequest
+
+    assert isinstance(request, OperationRequest)
+    environment = _function_environment(os.environ)
+    # Webhooks go through the template's dispatcher on the engine; local retries take seconds.
+    environment = with_local_webhook_defaults(environment)
+    if not environment.get("NOVITA_API_KEY", "").strip():
+        return _bad_input("NOVITA_API_KEY is not set: the Novita API key is required")
+    try:
+        time_scale = float(environment.get("TIME_SCALE", "1"))
+        if time_scale <= 0:
+            raise ValueError
+    except ValueError:
+        return _bad_input("TIME_SCALE: must be a number > 0")
+    timeout = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / time_scale + _FOLLOW_MARGIN_SECONDS
+    stdout = sys.stdout
+    engine_context = local_engine(environment, time_scale=time_scale)
+    with _handler_output_on_stderr(verbose=args.verbose), engine_context as engine:
+        printer = ProgressPrinter(sys.stderr)
+        operation = run_operation(engine, request, on_notification=printer, timeout=timeout)
+        print(f"{describe(operation)} -> {operation.status}", file=sys.stderr, flush=True)
+        delivery = None
+        if request.webhook is not None:  # return only once its notifications are delivered or parked
+            delivery = deliver_notifications(
+                engine, [operation.operation_id], timeout=delivery_wait_seconds(environment)
+            )
+            print(delivery.line(), file=sys.stderr, flush=True)
+            if "WEBHOOK_SIGNING_SECRET" not in environment:
+                print(
+                    "note: WEBHOOK_SIGNING_SECRET is not set, so this run signed with a secret of its own;"
+                    " set it (whsec_...) to verify the webhooks",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    if args.json:
+        summary = operation.summary()
+        if delivery is not None:
+            summary["webhookDeliveries"] = delivery.as_json()
+        print(json.dumps(summary), file=stdout, flush=True)
+    else:
+        print(outcome_line(operation), file=stdout, flush=True)
+    return EXIT_READY if operation.ready else EXIT_FAILED
+
+
+def _function_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings the functions read, taken from this shell (names as in the Settings model)."""
+    from novita_orchestrator.settings import Settings
+
+    names = set(Settings.model_fields) - _NOT_PASSED_THROUGH
+    return {name: environ[name] for name in sorted(names) if name in environ}
+
+
+def _bad_input(message: str) -> int:
+    print(f"novita-orchestrator: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+@contextlib.contextmanager
+def _handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
+    """The functions run in this process: keep their logs and metrics off stdout (it carries --json).
+
+    Without --verbose their warnings still reach stderr, and their metric lines (CloudWatch EMF,
+    printed to stdout) are dropped so the progress lines stay readable.
+    """
+    from novita_orchestrator.observability import logger
+
+    handler = logger.registered_handler
+    stream: TextIO | None = getattr(handler, "stream", None)
+    if stream is not None and hasattr(handler, "setStream"):
+        handler.setStream(sys.stderr)
+    level = logger.log_level
+    if not verbose:
+        logger.setLevel("WARNING")
+    try:
+        with (
+            contextlib.nullcontext(sys.stderr) if verbose else open(os.devnull, "w") as sink,
+            contextlib.redirect_stdout(sink),
+        ):
+            yield
+    finally:
+        logger.setLevel(level)
+        if stream is not None and hasattr(handler, "setStream"):
+            handler.setStream(stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

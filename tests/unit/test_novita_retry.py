@@ -30,7 +30,7 @@ def settings(**overrides: object) -> Settings:
         "NOVITA_RETRY_BUDGET_SECONDS": 30.0,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 def failing(errors: list[NovitaError], calls: list[int], result: str = "ok"):

@@ -40,3 +40,15 @@ def test_api_key_is_not_shown_in_the_settings_repr() -> None:
     assert "sk_live_do_not_print_me" not in repr(settings)
     assert "sk_live_do_not_print_me" not in str(settings.model_dump())
     assert settings.novita_api_key() == "sk_live_do_not_print_me"
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Templates render optional values as "", and the local engine blanks other functions' variables.
+    for name in ("NOVITA_BASE_URL", "NOVITA_MAX_ATTEMPTS", "RESILIENCE_TABLE_NAME"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("ALLOW_PRIVATE_NETWORK_TARGETS", "")
+    settings = load_settings()
+    assert settings.NOVITA_BASE_URL == DEFAULT_NOVITA_BASE_URL
+    assert settings.NOVITA_MAX_ATTEMPTS == 4
+    assert settings.RESILIENCE_TABLE_NAME is None
+    assert settings.ALLOW_PRIVATE_NETWORK_TARGETS is False

@@ -66,8 +66,9 @@ def test_the_layer_is_importable_by_the_handler(echoed: dict[str, Any]):
 
 
 def test_a_function_environment_does_not_leak_into_the_process(echoed: dict[str, Any]):
-    assert "GREETING" not in os.environ
-    assert "FUNCTION_ROLE" not in os.environ
+    # While the engine runs the keys stay in os.environ (other threads iterate it), empty = unset.
+    assert os.environ.get("GREETING", "") == ""
+    assert os.environ.get("FUNCTION_ROLE", "") == ""
 
 
 def test_service_integrations_reach_the_templates_queue_table_and_bus(engine: LocalEngine):

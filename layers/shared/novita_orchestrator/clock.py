@@ -43,4 +43,31 @@ class FakeClock:
             self._now += seconds
 
 
+class ScaledClock:
+    """Wall-clock time running ``scale`` times faster from a fixed anchor (local, time-scaled runs).
+
+    Every ScaledClock in a process shares the default anchor (the time this module was imported), so
+    Lambdas that build their clocks at different moments still agree on the time.
+    """
+
+    def __init__(self, scale: float, anchor: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be > 0")
+        self.scale = scale
+        self._anchor = _PROCESS_ANCHOR if anchor is None else anchor
+
+    def now(self) -> float:
+        return self._anchor + (time.time() - self._anchor) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
+
+
+_PROCESS_ANCHOR = time.time()
 SYSTEM_CLOCK = SystemClock()
+
+
+def clock_for_scale(scale: float) -> Clock:
+    """The system clock, or a :class:`ScaledClock` when local runs speed time up."""
+    return SYSTEM_CLOCK if scale == 1 else ScaledClock(scale)

@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import Any, TypedDict
 
 from novita_local.engine.lambda_patch import (
+    FixedKeyEnvironment,
+    InjectedFailure,
     InProcessFunction,
     InProcessLambdas,
     Invocation,
@@ -51,6 +53,8 @@ _QUEUE_ATTRIBUTES = (
     "ContentBasedDeduplication",
 )
 _STOP_GRACE_SECONDS = 10.0
+# The credentials moto's mock puts in os.environ when it starts; its own undo removes one that was "".
+_MOCK_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 # moto patches process-wide state (its mock, the Lambda backend, the interpreter's waits).
@@ -140,6 +144,9 @@ class LocalEngine:
         try:
             from moto import mock_aws
 
+            # First in, last out: the process's environment comes back after moto's mock has undone its own.
+            self._lambdas.environment = self._function_environment()
+            stack.enter_context(self._lambdas.environment.installed())
             stack.enter_context(
                 mock_aws(
                     config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -314,12 +321,42 @@ class LocalEngine:
             "awsRegion": self.wiring.place.region,
         }
 
+    def fail_next_invocation(
+        self,
+        function_logical_id: str,
+        *,
+        error_type: str = "Lambda.ServiceException",
+        after_handler: bool = False,
+    ) -> None:
+        """Fault injection: the function's next invocation fails with ``error_type`` (a Lambda service
+        error by default, which the state machine's Retry on ``Lambda.*`` covers); with ``after_handler``
+        the handler runs first and only its answer is lost. Each call injects one failure."""
+        self._require_started()
+        if self._lambdas.find(self.resource_arn(function_logical_id)) is None:
+            raise EngineError(f"{function_logical_id!r} is not a function of the template")
+        failure = InjectedFailure(error_type=error_type, after_handler=after_handler)
+        self._lambdas.inject_failure(function_logical_id, failure)
+
     def invocations(self, function_logical_id: str | None = None) -> list[Invocation]:
         """Handler calls so far (all functions, or one), oldest first."""
         calls = list(self._lambdas.invocations)
         return [c for c in calls if function_logical_id in (None, c.function_logical_id)]
 
     # --- building the stack --------------------------------------------------------------------
+
+    def _function_environment(self) -> FixedKeyEnvironment:
+        """Every key any function's environment has (runtime, Globals, its own, the overrides)."""
+        place = self.wiring.place
+        keys = {
+            key
+            for function_id in self.wiring.function_ids()
+            for key in InProcessFunction(
+                self.wiring.function_spec(function_id), place, self._environment_overrides
+            ).environment()
+        }
+        # Boto3 callers in any thread resolve the region from these: one value for the engine's life.
+        pinned = {"AWS_REGION": place.region, "AWS_DEFAULT_REGION": place.region}
+        return FixedKeyEnvironment(pinned, keys, also_restored=_MOCK_CREDENTIAL_KEYS)
 
     def _require_started(self) -> None:
         if self._stack is None:

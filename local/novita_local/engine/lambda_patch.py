@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -30,6 +30,7 @@ Handler = Callable[[Any, Any], Any]
 
 # Held while a handler runs: os.environ is one per process, each function has its own Environment.
 _ENVIRONMENT_LOCK = threading.RLock()
+_RESTORE_LOCK_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -59,6 +60,19 @@ class Invocation:
     request_id: str
     event: Any
     error_type: str | None
+
+
+@dataclass(frozen=True)
+class InjectedFailure:
+    """A failure the engine reports for one invocation instead of the handler's answer (fault tests).
+
+    ``after_handler`` False: the service fails before the code runs; True: the handler runs (its side
+    effects happen) and then its answer is lost, as when the runtime crashes on the way out.
+    """
+
+    error_type: str = "Lambda.ServiceException"
+    message: str = "injected: the Lambda service failed this invocation"
+    after_handler: bool = False
 
 
 class _LambdaFailure(Exception):
@@ -118,8 +132,9 @@ class InProcessFunction:
             raise _LambdaFailure("Runtime.ImportModuleError", f"Unable to import module '{module_label}'")
         module: ModuleType = importlib.util.module_from_spec(import_spec)
         sys.modules[self.module_name] = module
-        # The function's own folder is importable during its cold start, as /var/task is on Lambda.
-        sys.path.insert(0, str(spec.code_dir))
+        # The function's own folder is importable during its cold start, as /var/task is on Lambda. A new
+        # list, not an insert: another thread's import may be walking the current one.
+        sys.path = [str(spec.code_dir), *sys.path]
         try:
             import_spec.loader.exec_module(module)
         except ImportError as exc:
@@ -136,7 +151,7 @@ class InProcessFunction:
             sys.modules.pop(self.module_name, None)
             raise
         finally:
-            sys.path.remove(str(spec.code_dir))
+            sys.path = _without_first(sys.path, str(spec.code_dir))
         handler = getattr(module, spec.handler_attribute, None)
         if not callable(handler):
             raise _LambdaFailure(
@@ -146,15 +161,36 @@ class InProcessFunction:
         return handler  # type: ignore[no-any-return]
 
 
+def _without_first(paths: list[str], path: str) -> list[str]:
+    if path not in paths:
+        return list(paths)
+    index = paths.index(path)
+    return [*paths[:index], *paths[index + 1 :]]
+
+
 @dataclass
 class InProcessLambdas:
     """The functions the engine runs in process, looked up by name or ARN as moto's backend sees them."""
 
     before_invoke: Sequence[Callable[[], None]] = ()
+    # The template's keys, set by the engine at start (a handler cannot run before).
+    environment: FixedKeyEnvironment = field(default_factory=lambda: FixedKeyEnvironment({}, ()))
     invocations: list[Invocation] = field(default_factory=list)
     _functions: dict[str, InProcessFunction] = field(default_factory=dict)
     _in_flight: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
+    _injected: dict[str, list[InjectedFailure]] = field(default_factory=dict)
+    _injected_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject_failure(self, function_logical_id: str, failure: InjectedFailure) -> None:
+        """Make the function's next invocation fail as the Lambda service would report it."""
+        with self._injected_lock:
+            self._injected.setdefault(function_logical_id, []).append(failure)
+
+    def _take_injected(self, function_logical_id: str) -> InjectedFailure | None:
+        with self._injected_lock:
+            pending = self._injected.get(function_logical_id)
+            return pending.pop(0) if pending else None
 
     def add(self, function: InProcessFunction) -> None:
         self._functions[function.spec.name] = function
@@ -198,12 +234,18 @@ class InProcessLambdas:
             deadline_monotonic=time.monotonic() + spec.timeout_seconds,
         )
         error_type: str | None = None
-        with _ENVIRONMENT_LOCK, _applied_environment(function.environment()):
+        with self.environment.applied(function.environment()):
             for hook in self.before_invoke:
                 hook()
+            injected = self._take_injected(spec.logical_id)
             try:
+                if injected is not None and not injected.after_handler:
+                    raise _LambdaFailure(injected.error_type, injected.message)
                 result = function.handler()(event, context)
                 response = _marshal(result)
+                if injected is not None:
+                    # The handler's work is done (its side effects stay) but its answer is lost.
+                    raise _LambdaFailure(injected.error_type, injected.message)
             except _LambdaFailure as failure:
                 error_type = failure.error_type
                 response = _error_payload(error_type, str(failure), request_id, None)
@@ -236,18 +278,77 @@ def _error_payload(error_type: str, message: str, request_id: str, exc: BaseExce
     return json.dumps(body).encode("utf-8")
 
 
-@contextmanager
-def _applied_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+class FixedKeyEnvironment:
+    """os.environ while the engine runs: one fixed set of keys, only their values change per handler call.
+
+    Other threads iterate os.environ at any moment (every boto3 client creation, every ``requests``
+    call's proxy lookup, other executions). Adding or removing a key under them makes them fail
+    (``RuntimeError: dictionary changed size during iteration``, ``KeyError``), while assigning a
+    value to an existing key is safe. So :meth:`installed` adds every key any function may set once,
+    before any execution thread exists (``""`` where the process has no value: an empty variable
+    reads as unset, see ``Settings``), and :meth:`applied` only assigns values.
+    """
+
+    def __init__(
+        self, pinned: Mapping[str, str], function_keys: Iterable[str], also_restored: Iterable[str] = ()
+    ) -> None:
+        # Pinned keys (the region) keep one value for the engine's life: callers in other threads
+        # resolve their region from them at any moment.
+        self._pinned = dict(pinned)
+        self._keys = frozenset(function_keys) | self._pinned.keys()
+        # Keys others set while the engine starts (moto's mock credentials), restored exactly at the end.
+        self._also_restored = frozenset(also_restored)
+        self._installed = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Add the keys (before any execution thread starts); restore the process's environment after."""
+        original = {key: os.environ.get(key) for key in self._keys | self._also_restored}
+        with _ENVIRONMENT_LOCK:
+            for key in self._keys:
+                os.environ.setdefault(key, "")
+            os.environ.update(self._pinned)
+            self._installed = True
+        try:
+            yield
+        finally:
+            # A handler still running after the engine's stop grace holds the lock: restore anyway;
+            # that handler then leaves os.environ alone (it sees the environment is no longer installed).
+            locked = _ENVIRONMENT_LOCK.acquire(timeout=_RESTORE_LOCK_WAIT_SECONDS)
+            try:
+                self._installed = False
+                for key, value in original.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    elif os.environ.get(key) != value:
+                        os.environ[key] = value
+            finally:
+                if locked:
+                    _ENVIRONMENT_LOCK.release()
+
+    @contextmanager
+    def applied(self, variables: Mapping[str, str]) -> Iterator[None]:
+        """The function's variables for the call, every other key of another function ``""``; values only."""
+        with _ENVIRONMENT_LOCK:
+            if not self._installed:
+                raise RuntimeError("the function environment is not installed (the engine is not running)")
+            unknown = variables.keys() - self._keys
+            if unknown:
+                raise RuntimeError(f"variables not installed at engine start: {', '.join(sorted(unknown))}")
+            before = {key: os.environ.get(key, "") for key in self._keys}
+            _assign({key: variables.get(key, "") for key in self._keys})
+            try:
+                yield
+            finally:
+                if self._installed:
+                    _assign(before)
+
+
+def _assign(values: Mapping[str, str]) -> None:
+    # Write only what changes: each write is a putenv() under threads that read the C environment.
+    for key, value in values.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 @contextmanager

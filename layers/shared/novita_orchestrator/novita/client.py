@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
 from pydantic import BaseModel, ValidationError
-from requests.adapters import HTTPAdapter
 
 from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
 from novita_orchestrator.novita.error_mapping import error_from_response, error_from_transport
@@ -50,6 +48,9 @@ from novita_orchestrator.novita.retry import RetryAttempt, RetryPolicy
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import Settings
 
+if TYPE_CHECKING:  # requests is imported where it is used: not needed to import this module
+    import requests
+
 M = TypeVar("M", bound=BaseModel)
 
 POOL_SIZE = 32
@@ -77,6 +78,9 @@ class NovitaClient:
         self._retry = RetryPolicy(settings, clock)
         # Masked wherever Novita (or requests) might echo it back.
         self._secrets = frozenset({api_key})
+        import requests
+        from requests.adapters import HTTPAdapter
+
         self._session = session if session is not None else requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
         self._session.mount("https://", adapter)
@@ -362,6 +366,8 @@ class NovitaClient:
         secrets: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """One HTTP attempt through the guard; the JSON object answered (``{}`` for empty/non-JSON 2xx)."""
+        import requests
+
         secrets = self._secrets if secrets is None else secrets
         self._guard.before_request(operation, deadline)
         try:

@@ -14,9 +14,8 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from novita_orchestrator.novita.errors import (
@@ -34,6 +33,9 @@ from novita_orchestrator.novita.errors import (
     ValidationFailed,
 )
 from novita_orchestrator.novita.redaction import redact_text
+
+if TYPE_CHECKING:  # requests is imported where it is used: not needed to import this module
+    import requests
 
 ERROR_KINDS_BY_NAME: dict[str, type[NovitaError]] = {
     **dict.fromkeys(
@@ -184,6 +186,8 @@ def error_from_transport(
     operation: str, exc: requests.RequestException, secrets: Iterable[str] = ()
 ) -> NovitaError:
     """The error for a request that got no (complete) answer."""
+    import requests
+
     detail = redact_text(str(exc), secrets)[:_MAX_MESSAGE]
     sent = not _never_connected(exc)
     if isinstance(exc, requests.Timeout) or _is_body_read_timeout(exc):
@@ -222,6 +226,8 @@ def _kind_for(status: int, reason: str | None) -> type[NovitaError]:
 
 def _never_connected(exc: requests.RequestException) -> bool:
     """The connection was never made (refused, unresolvable, connect timeout): nothing reached Novita."""
+    import requests
+
     if isinstance(exc, requests.ConnectTimeout):
         return True
     cause: Any = exc.args[0] if exc.args else None
@@ -232,6 +238,8 @@ def _never_connected(exc: requests.RequestException) -> bool:
 
 def _is_body_read_timeout(exc: requests.RequestException) -> bool:
     # requests reports a read timeout *while reading the body* as a ConnectionError.
+    import requests
+
     return isinstance(exc, requests.ConnectionError) and any(
         isinstance(a, ReadTimeoutError) for a in exc.args
     )

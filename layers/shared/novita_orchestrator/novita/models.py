@@ -71,8 +71,13 @@ OptStr = Annotated[str | None, BeforeValidator(_str_or_none)]
 class NovitaModel(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown fields ignored."""
 
+    # defer_build: each model's validator is built when first used, not when a handler is imported.
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", coerce_numbers_to_str=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        coerce_numbers_to_str=True,
+        defer_build=True,
     )
 
 

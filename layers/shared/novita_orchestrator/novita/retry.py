@@ -14,14 +14,15 @@ start/stop after a state check, create after a name lookup) and *how* to wait is
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
-
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+from typing import TYPE_CHECKING, TypeVar
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.errors import NovitaError, RateLimited
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import Settings
+
+if TYPE_CHECKING:  # tenacity is imported when a client is built: not needed to import this module
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -41,6 +42,8 @@ class RetryPolicy:
         self._clock = clock
         self.max_attempts = settings.NOVITA_MAX_ATTEMPTS
         self.budget_seconds = settings.NOVITA_RETRY_BUDGET_SECONDS
+        from tenacity import wait_random_exponential
+
         base = settings.NOVITA_RETRY_BASE_SECONDS
         # Doubling the multiplier puts jitter on the first retry too: [base, 2*base], [base, 4*base], ...
         self._backoff = wait_random_exponential(
@@ -80,6 +83,8 @@ class RetryPolicy:
                     "sleep_seconds": round(state.upcoming_sleep, 3),
                 },
             )
+
+        from tenacity import Retrying, retry_if_exception_type
 
         retrying = Retrying(
             retry=retry_if_exception_type(RetryAttempt),

@@ -1,0 +1,1 @@
+"""The REST API: routes (Powertools resolver), wire models, error mapping and the service behind them."""

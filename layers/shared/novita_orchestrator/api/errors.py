@@ -1,0 +1,166 @@
+"""Every error the API can answer, mapped to an HTTP status in one place.
+
+Each answer is JSON ``{"error": {code, message, fields?, operationId?, retryAfterSeconds?}}``; a
+known error never becomes a bare 500. Messages are built here or by this service (Novita's words
+only after redaction) and never carry a secret or echo a request value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from novita_orchestrator.novita import errors as novita
+from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.resilience.errors import BreakerOpen, RateLimitExhausted
+from novita_orchestrator.settings import ConfigurationError
+from novita_orchestrator.workflow import errors as workflow
+
+#: Seconds a caller is asked to wait when Novita failed without saying how long.
+DEFAULT_RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """An answer other than success, raised by the service and the routes."""
+
+    status: int = 500
+    code: str = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: list[str] | None = None,
+        operation_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        self.operation_id = operation_id
+        self.retry_after = retry_after
+
+
+class BadRequest(ApiError):
+    status, code = 400, "BAD_REQUEST"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class OperationNotFound(ApiError):
+    status, code = 404, "OPERATION_NOT_FOUND"
+
+
+class InstanceBusy(ApiError):
+    """A running operation holds the instance; ``operationId`` names it."""
+
+    status, code = 409, "INSTANCE_BUSY"
+
+
+class IdempotencyInProgress(ApiError):
+    status, code = 409, "IDEMPOTENCY_KEY_IN_PROGRESS"
+
+
+class IdempotencyKeyReused(ApiError):
+    status, code = 422, "IDEMPOTENCY_KEY_REUSED"
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _answer(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: list[str] | None = None,
+    operation_id: str | None = None,
+    retry_after: float | None = None,
+) -> ErrorAnswer:
+    detail: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        detail["fields"] = fields
+    if operation_id:
+        detail["operationId"] = operation_id
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        seconds = max(1, math.ceil(retry_after))
+        detail["retryAfterSeconds"] = seconds
+        headers["Retry-After"] = str(seconds)
+    return ErrorAnswer(status, {"error": detail}, headers)
+
+
+# Domain error -> (status, code); the first matching class wins (subclasses before their bases).
+_WORKFLOW_STATUS: tuple[tuple[type[workflow.WorkflowError], int], ...] = (
+    (workflow.InvalidRequest, 422),
+    (workflow.InstanceNotFound, 404),
+    (workflow.TemplateNotFound, 404),
+    (workflow.AmbiguousInstanceName, 409),
+    (workflow.InstanceBusy, 409),
+    (workflow.NovitaUnavailable, 503),
+    (workflow.NovitaTransientError, 503),
+    (workflow.NovitaRequestFailed, 502),
+)
+
+_NOVITA_STATUS: tuple[tuple[type[novita.NovitaError], int, str], ...] = (
+    (novita.NotFound, 404, "NOT_FOUND"),
+    (novita.Conflict, 409, "NOVITA_CONFLICT"),
+    (novita.InsufficientResource, 409, "NOVITA_INSUFFICIENT_RESOURCE"),
+    (novita.ValidationFailed, 422, "NOVITA_VALIDATION"),
+    # The caller's credentials are fine (API Gateway checked them): it is this service's Novita key
+    # that was refused, an upstream misconfiguration -> 502, not the caller's 401/403.
+    (novita.Unauthorized, 502, "NOVITA_AUTH_REFUSED"),
+    (novita.Forbidden, 502, "NOVITA_AUTH_REFUSED"),
+    (novita.UpstreamError, 503, "NOVITA_UNAVAILABLE"),
+    (novita.NovitaTimeout, 503, "NOVITA_UNAVAILABLE"),
+    (novita.NetworkError, 503, "NOVITA_UNAVAILABLE"),
+    (novita.UnexpectedResponse, 502, "NOVITA_BAD_RESPONSE"),
+    (novita.ClientError, 502, "NOVITA_ERROR"),
+)
+
+
+def error_answer(error: BaseException, *, now: float) -> ErrorAnswer:
+    """The HTTP answer for any exception (``now`` = epoch seconds, for Retry-After)."""
+    if isinstance(error, ApiError):
+        return _answer(
+            error.status,
+            error.code,
+            error.message,
+            fields=error.fields,
+            operation_id=error.operation_id,
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, BreakerOpen):
+        return _answer(503, "NOVITA_UNAVAILABLE", error.message, retry_after=max(1.0, error.retry_at - now))
+    if isinstance(error, RateLimitExhausted):
+        return _answer(429, "RATE_LIMITED", error.message, retry_after=max(1.0, error.next_slot_at - now))
+    if isinstance(error, novita.RateLimited):
+        return _answer(
+            429,
+            "RATE_LIMITED",
+            f"Novita is rate limiting this service: {redact_text(error.message)}",
+            retry_after=error.retry_after if error.retry_after is not None else 1.0,
+        )
+    if isinstance(error, workflow.InstanceBusy):
+        return _answer(409, error.code, error.message, operation_id=error.holder)
+    for workflow_class, status in _WORKFLOW_STATUS:
+        if isinstance(error, workflow_class):
+            retry = DEFAULT_RETRY_AFTER_SECONDS if status == 503 else None
+            return _answer(status, error.code, error.message, retry_after=retry)
+    for novita_class, status, code in _NOVITA_STATUS:
+        if isinstance(error, novita_class):
+            retry = DEFAULT_RETRY_AFTER_SECONDS if status == 503 else None
+            message = (
+                f"Novita {error.operation or 'call'} failed ({error.code}): {redact_text(error.message)}"
+            )
+            return _answer(status, code, message, retry_after=retry)
+    if isinstance(error, ConfigurationError):
+        return _answer(500, "CONFIGURATION_ERROR", f"the service is misconfigured: {error}")
+    return _answer(500, "INTERNAL", "internal error; see the service logs")

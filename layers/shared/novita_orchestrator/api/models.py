@@ -1,0 +1,138 @@
+"""Wire models of the REST API (request bodies and responses). Field names are the JSON names."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from novita_orchestrator.workflow.request import CreateSpec, HealthCheckSpec, WebhookSpec
+
+OPERATION_ID_PATTERN = r"^op-[0-9a-f]{32}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class StartInstanceBody(_Body):
+    """Options of a start (the body may be empty)."""
+
+    webhook: WebhookSpec | None = None
+    healthCheck: HealthCheckSpec | None = None
+    timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+
+
+class CreateInstanceBody(CreateSpec):
+    """A new instance from a Novita template, with the same options as a start."""
+
+    webhook: WebhookSpec | None = None
+    healthCheck: HealthCheckSpec | None = None
+    timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+
+    def create_part(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True, include=set(CreateSpec.model_fields))
+
+    def options(self) -> dict[str, Any]:
+        return self.model_dump(
+            mode="json", exclude_none=True, include={"webhook", "healthCheck", "timeoutSeconds"}
+        )
+
+
+class OperationAccepted(BaseModel):
+    """A start or create was accepted: follow it at ``statusUrl`` (and by webhook/events)."""
+
+    operationId: str
+    statusUrl: str
+    kind: Literal["start", "create"]
+    target: str
+    instanceId: str | None = None
+    status: Literal["running"] = "running"
+
+
+class OperationError(BaseModel):
+    code: str
+    message: str
+
+
+class OperationView(BaseModel):
+    """One operation: phase, phase timings (ISO time each phase was entered), outcome, notifications."""
+
+    operationId: str
+    kind: str
+    target: str
+    status: str
+    phase: str
+    phases: dict[str, str]
+    phaseDurationsSeconds: dict[str, float]
+    notifications: list[str]
+    outcome: OperationError | None = None
+    instanceId: str | None = None
+    instanceName: str | None = None
+    productId: str | None = None
+    polls: int = 0
+    healthChecks: int = 0
+    webhookUrl: str | None = None
+    createdAt: str
+    updatedAt: str
+
+
+class PortView(BaseModel):
+    port: int
+    type: str
+    endpoint: str | None = None
+
+
+class StatusErrorView(BaseModel):
+    state: str | None = None
+    message: str | None = None
+
+
+class InstanceView(BaseModel):
+    """An instance without secrets (no SSH / web-terminal passwords, no environment values)."""
+
+    instanceId: str
+    name: str
+    status: str
+    statusError: StatusErrorView | None = None
+    productId: str | None = None
+    productName: str | None = None
+    clusterId: str | None = None
+    imageUrl: str | None = None
+    gpuNum: int | None = None
+    ports: list[PortView] = []
+    envNames: list[str] = []
+    lastStartedAt: str | None = None
+    runningOperationId: str | None = None
+
+
+class StopAccepted(BaseModel):
+    instanceId: str
+    status: Literal["stopping"] = "stopping"
+
+
+class DeadLetterView(BaseModel):
+    configured: bool
+    depth: int | None = None
+
+
+class HealthView(BaseModel):
+    """``ok``; ``degraded`` when the Novita breaker is not closed or webhooks wait in the DLQ."""
+
+    status: Literal["ok", "degraded"]
+    resilience: dict[str, Any]
+    webhookDeadLetterQueue: DeadLetterView
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    #: The request fields at fault (validation errors).
+    fields: list[str] | None = None
+    #: The operation concerned (a running operation that holds the instance; an idempotent repeat).
+    operationId: str | None = None
+    retryAfterSeconds: int | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,48 @@
+"""Small helpers shared by the operations-table adapters (plain DynamoDB attribute values)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    result: dict[str, Any] = _serializer.serialize(value)
+    return result
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: to_attr(value) for key, value in values.items() if value is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Decimals back to int/float; sets and maps walked recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def condition_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+def old_item(exc: ClientError) -> dict[str, Any]:
+    """The item a failed condition saw (requests ask for it with ReturnValuesOnConditionCheckFailure)."""
+    item: dict[str, Any] = exc.response.get("Item") or {}
+    return from_item(item)

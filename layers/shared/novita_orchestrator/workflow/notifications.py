@@ -1,0 +1,75 @@
+"""Notification envelopes (DESIGN §5) and the webhook-queue message that carries them.
+
+An event's id is derived from (operation, type, phase), so a retried step rebuilds the same id and
+receivers can deduplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+INITIATED = "instance.startup.initiated"
+PROGRESS = "instance.startup.progress"
+HEALTH_CHECK_STARTED = "instance.startup.health_check.started"
+COMPLETED = "instance.startup.completed"
+FAILED = "instance.startup.failed"
+TERMINAL_TYPES = frozenset({COMPLETED, FAILED})
+
+# Fixed namespace: ids must be the same in every process and every deployment.
+_EVENT_NAMESPACE = uuid.UUID("5f0c6f2e-8a43-4d8e-9a6b-6f1d2b3c4e5a")
+
+
+def iso(epoch: float) -> str:
+    """``2027-01-15T08:00:00.000Z``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_of_iso(stamp: str, *, default: float) -> float:
+    """The epoch seconds of an :func:`iso` time, or ``default`` when it is not one."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return default
+
+
+def event_id(operation_id: str, event_type: str, phase: str) -> str:
+    return "evt_" + uuid.uuid5(_EVENT_NAMESPACE, f"{operation_id}|{event_type}|{phase}").hex
+
+
+def build_event(
+    *,
+    event_type: str,
+    operation_id: str,
+    instance_id: str | None,
+    instance_name: str | None,
+    phase: str,
+    phases: Mapping[str, str],
+    now: float,
+    extra: Mapping[str, Any] | None = None,
+    error: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The envelope ``{id, type, timestamp, data}``; ``error`` ({code, message}) only on failure."""
+    data: dict[str, Any] = {
+        "operationId": operation_id,
+        "instanceId": instance_id,
+        "instanceName": instance_name,
+        "phase": phase,
+        "phases": dict(phases),
+        **(extra or {}),
+    }
+    if error is not None:
+        data["error"] = {"code": error["code"], "message": error["message"]}
+    return {
+        "id": event_id(operation_id, event_type, phase),
+        "type": event_type,
+        "timestamp": iso(now),
+        "data": data,
+    }
+
+
+def queue_message(webhook_url: str | None, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhook-queue message body; sent even without a URL (the dispatcher acknowledges those)."""
+    return {"webhook": {"url": webhook_url} if webhook_url else None, "event": dict(event)}

@@ -1,0 +1,188 @@
+"""What a caller asks the startup workflow to do, validated once (the CLI, the API and the first Lambda
+all use :class:`OperationRequest`, so bad input is refused with the same message everywhere).
+
+Field names are the wire names (camelCase). A validation error names the field (``create.gpuNum``) and
+never echoes the value, which may be a secret (environment values).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from novita_orchestrator.webhooks.url_guard import (
+    Resolver,
+    UnresolvableWebhookHost,
+    UnsafeWebhookUrl,
+    UrlPolicy,
+    check_webhook_url,
+    system_resolver,
+)
+from novita_orchestrator.workflow.errors import InvalidRequest
+
+_PORTS = re.compile(r"^\d{1,5}/(http|tcp)(,\d{1,5}/(http|tcp))*$")
+_OPERATION_ID = re.compile(r"^op-[0-9a-f]{32}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class StartSpec(_Strict):
+    #: Novita instance ID or exact instance name.
+    ref: str = Field(min_length=1, max_length=255)
+
+
+class CreateSpec(_Strict):
+    templateId: str = Field(min_length=1, max_length=255)
+    productId: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255)
+    gpuNum: int = Field(default=1, ge=1, le=8)
+    rootfsSize: int | None = Field(default=None, ge=10, le=6144)
+    #: ``"8000/http,22/tcp"``; unset = the template's ports.
+    ports: str | None = Field(default=None, max_length=1000)
+    envs: dict[str, str] = Field(default_factory=dict, max_length=100)
+    clusterId: str | None = Field(default=None, max_length=255)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_spec(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _PORTS.match(value):
+            raise ValueError('must look like "8000/http,22/tcp"')
+        if any(not 1 <= int(p.split("/")[0]) <= 65535 for p in value.split(",")):
+            raise ValueError("ports must be between 1 and 65535")
+        return value
+
+    @field_validator("envs")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or len(key) > 511:
+                raise ValueError("environment variable names must be 1-511 characters")
+        return value
+
+
+class WebhookSpec(_Strict):
+    url: str = Field(min_length=8, max_length=2048)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/?#@]+(/[^\s]*)?$", value):
+            raise ValueError("must be an http(s) URL without credentials")
+        return value
+
+
+class HealthCheckSpec(_Strict):
+    #: Container port to probe; unset = every HTTP port mapping.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    path: str = Field(default="/", max_length=1024)
+    timeoutSeconds: float | None = Field(default=None, gt=0, le=60)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError('must start with "/" and contain no spaces')
+        return value
+
+
+class OperationRequest(_Strict):
+    start: StartSpec | None = None
+    create: CreateSpec | None = None
+    webhook: WebhookSpec | None = None
+    healthCheck: HealthCheckSpec | None = None
+    timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+
+    @model_validator(mode="after")
+    def _exactly_one_action(self) -> OperationRequest:
+        if (self.start is None) == (self.create is None):
+            raise ValueError("name exactly one of start or create")
+        return self
+
+    @property
+    def kind(self) -> Literal["start", "create"]:
+        return "start" if self.start is not None else "create"
+
+    @property
+    def target(self) -> str:
+        """What the caller named: the start ref or the name of the instance to create."""
+        if self.start is not None:
+            return self.start.ref
+        assert self.create is not None
+        return self.create.name
+
+    def to_state(self) -> dict[str, Any]:
+        """The JSON the state machine carries as ``$.request`` (unset fields left out)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class WorkflowInput(_Strict):
+    """The state machine's input: ``{"operationId": "op-<hex>", "request": {...}}``."""
+
+    operationId: str
+    request: OperationRequest
+
+    @field_validator("operationId")
+    @classmethod
+    def _operation_id(cls, value: str) -> str:
+        if not _OPERATION_ID.match(value):
+            raise ValueError('must be "op-" and 32 lowercase hex digits')
+        return value
+
+
+def new_operation_id() -> str:
+    return f"op-{uuid.uuid4().hex}"
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """``"create.gpuNum: Input should be less than or equal to 8"`` for each problem; values not shown."""
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "request"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(f"{prefix}{where}: {message}")
+    return "; ".join(problems)
+
+
+def parse_request(data: Any) -> OperationRequest:
+    """A validated request, or :class:`InvalidRequest` naming every bad field."""
+    try:
+        return OperationRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
+
+
+def parse_workflow_input(data: Any) -> WorkflowInput:
+    try:
+        return WorkflowInput.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
+
+
+def start_input(request: OperationRequest, operation_id: str | None = None) -> dict[str, Any]:
+    """The execution input for a validated request (the execution name is ``operationId``)."""
+    return {"operationId": operation_id or new_operation_id(), "request": request.to_state()}
+
+
+def check_webhook_target(
+    request: OperationRequest, policy: UrlPolicy, resolver: Resolver = system_resolver
+) -> None:
+    """Refuse a webhook URL the dispatcher would never call (checked again at each delivery).
+
+    A host that does not resolve right now is let through: it may be a passing DNS failure, and
+    delivery checks it again.
+    """
+    if request.webhook is None:
+        return
+    try:
+        check_webhook_url(request.webhook.url, policy, resolver)
+    except UnsafeWebhookUrl as error:
+        raise InvalidRequest(f"invalid request: webhook.url: {error}") from None
+    except UnresolvableWebhookHost:
+        return

@@ -1,0 +1,134 @@
+"""ResolveTarget: validate the request, record the operation, find the instance (or the template) and
+take the per-instance lock, so two operations never drive one instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from novita_orchestrator.clock import Clock
+from novita_orchestrator.novita.client import NovitaClient
+from novita_orchestrator.novita.errors import NotFound
+from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.store.lock_store import LockHeld, LockStore
+from novita_orchestrator.store.operations_store import OperationsStore
+from novita_orchestrator.workflow import phases
+from novita_orchestrator.workflow.errors import (
+    AmbiguousInstanceName,
+    InstanceBusy,
+    InstanceNotFound,
+    TemplateNotFound,
+    novita_errors_translated,
+)
+from novita_orchestrator.workflow.notifications import epoch_of_iso
+from novita_orchestrator.workflow.request import OperationRequest
+from novita_orchestrator.workflow.state import Target
+
+#: A lock outlives the operation's deadline by this much, so a crashed operation frees it on its own.
+LOCK_GRACE_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class ResolveLimits:
+    startup_timeout_seconds: float
+
+
+def resolve_target(
+    *,
+    operation_id: str,
+    request: OperationRequest,
+    novita: NovitaClient,
+    operations: OperationsStore,
+    locks: LockStore,
+    clock: Clock,
+    limits: ResolveLimits,
+) -> Target:
+    now = clock.now()
+    record = operations.create(
+        operation_id=operation_id,
+        kind=request.kind,
+        target=request.target,
+        phase=phases.RESOLVING,
+        now=now,
+        webhook_url=request.webhook.url if request.webhook else None,
+    )
+    # A retried step keeps the first attempt's start time and deadline.
+    started_at = epoch_of_iso(record.created_at, default=now)
+    timeout = limits.startup_timeout_seconds
+    if request.timeoutSeconds is not None:
+        timeout = min(timeout, request.timeoutSeconds)
+    deadline = started_at + timeout
+
+    if request.start is not None:
+        instance = _find_instance(novita, request.start.ref)
+        target = Target(
+            kind="start",
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            status=instance.status,
+            already_running=instance.status == "running",
+            lock_key=instance.id,
+            deadline=round(deadline, 3),
+            started_at=round(started_at, 3),
+        )
+        operations.set_instance(
+            operation_id,
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            now=now,
+        )
+    else:
+        assert request.create is not None
+        create = request.create
+        with novita_errors_translated():
+            try:
+                template = novita.get_template(create.templateId)
+            except NotFound:
+                raise TemplateNotFound(f"Novita template {create.templateId!r} does not exist") from None
+        target = Target(
+            kind="create",
+            instance_id=None,
+            instance_name=create.name,
+            product_id=create.productId,
+            status=None,
+            already_running=False,
+            lock_key=f"name:{create.name}",
+            deadline=round(deadline, 3),
+            started_at=round(started_at, 3),
+            template_image_auth_id=template.image_auth,
+        )
+
+    try:
+        locks.acquire(
+            target.lock_key, operation_id=operation_id, now=now, expires_at=deadline + LOCK_GRACE_SECONDS
+        )
+    except LockHeld as held:
+        what = target.instance_id or target.instance_name
+        raise InstanceBusy(
+            f"instance {what} is being driven by operation {held.holder}; try again when it has finished",
+            holder=held.holder,
+        ) from None
+    return target
+
+
+def _find_instance(novita: NovitaClient, ref: str) -> Instance:
+    with novita_errors_translated():
+        return find_instance(novita, ref)
+
+
+def find_instance(novita: NovitaClient, ref: str) -> Instance:
+    """By ID first, else by exact name across every page (none and several are distinct errors)."""
+    try:
+        return novita.get_instance(ref)
+    except NotFound:
+        pass
+    named = novita.find_instances_by_name(ref)
+    if not named:
+        raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
+    if len(named) > 1:
+        ids = ", ".join(sorted(i.id for i in named))
+        raise AmbiguousInstanceName(
+            f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
+        )
+    return novita.get_instance(named[0].id)

@@ -1,0 +1,352 @@
+"""Run startup operations on the embedded engine and follow them.
+
+The request is validated with the service's own model (the one the first Lambda uses), the real
+state machine runs on the :class:`~novita_local.engine.LocalEngine`, progress is read from the
+webhook queue as the workflow puts notifications there, and the final operation is read from the
+operations table: what a caller of the deployed service would see.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from novita_local.engine import LocalEngine
+from novita_local.engine.engine import ExecutionOutcome
+from novita_local.template import TEMPLATE_PATH
+from novita_orchestrator.workflow.errors import InvalidRequest
+from novita_orchestrator.workflow.request import OperationRequest, parse_request, start_input
+
+STATE_MACHINE = "StartInstanceStateMachine"
+WEBHOOK_QUEUE = "WebhookQueue"
+OPERATIONS_TABLE = "OperationsTable"
+TERMINAL_TYPES = frozenset({"instance.startup.completed", "instance.startup.failed"})
+#: What ``--json`` shows of an operation (the store keeps a few more bookkeeping attributes).
+OPERATION_FIELDS = (
+    "operationId",
+    "kind",
+    "target",
+    "instanceId",
+    "status",
+    "phase",
+    "phases",
+    "notifications",
+    "outcome",
+)
+_FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+NotificationListener = Callable[["Notification"], None]
+
+
+class BadInput(ValueError):
+    """The request cannot be sent: the message names the field (never its value)."""
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def _validated(request: dict[str, Any]) -> OperationRequest:
+    try:
+        return parse_request(request)
+    except InvalidRequest as error:
+        raise BadInput(error.message) from None
+
+
+def _common(
+    webhook_url: str | None, health_port: int | None, health_path: str | None, timeout: float | None
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if webhook_url is not None:
+        extra["webhook"] = {"url": webhook_url}
+    if health_port is not None or health_path is not None:
+        check: dict[str, Any] = {}
+        if health_port is not None:
+            check["port"] = health_port
+        if health_path is not None:
+            check["path"] = health_path
+        extra["healthCheck"] = check
+    if timeout is not None:
+        extra["timeoutSeconds"] = timeout
+    return extra
+
+
+def start_request(
+    ref: str,
+    *,
+    webhook_url: str | None = None,
+    health_port: int | None = None,
+    health_path: str | None = None,
+    timeout: float | None = None,
+) -> OperationRequest:
+    """Start an existing instance by ID or exact name."""
+    return _validated({"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)})
+
+
+def parse_envs(pairs: Iterable[str]) -> dict[str, str]:
+    """``["K=V", ...]`` -> ``{"K": "V"}``; a bad entry is named by position (its value may be secret)."""
+    envs: dict[str, str] = {}
+    for position, pair in enumerate(pairs, start=1):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--env #{position}: expected KEY=VALUE")
+        envs[key.strip()] = value
+    return envs
+
+
+def create_request(
+    *,
+    template_id: str,
+    product_id: str,
+    name: str,
+    gpus: int | None = None,
+    disk: int | None = None,
+    ports: str | None = None,
+    envs: Mapping[str, str] | None = None,
+    webhook_url: str | None = None,
+    health_port: int | None = None,
+    health_path: str | None = None,
+    timeout: float | None = None,
+) -> OperationRequest:
+    """Create a new instance from a Novita template."""
+    create: dict[str, Any] = {"templateId": template_id, "productId": product_id, "name": name}
+    if gpus is not None:
+        create["gpuNum"] = gpus
+    if disk is not None:
+        create["rootfsSize"] = disk
+    if ports is not None:
+        create["ports"] = ports
+    if envs:
+        create["envs"] = dict(envs)
+    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)})
+
+
+# --- what the workflow produces -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message the workflow put on the webhook queue."""
+
+    message_id: str
+    webhook_url: str | None
+    event: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type", ""))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self.event.get("data")
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def operation_id(self) -> str | None:
+        value = self.data.get("operationId")
+        return value if isinstance(value, str) else None
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+
+def queued_notifications(engine: LocalEngine) -> list[Notification]:
+    """Every notification on the webhook queue, oldest first (messages stay on the queue)."""
+    found: list[Notification] = []
+    for message in engine.queue_messages(WEBHOOK_QUEUE):
+        try:
+            body = json.loads(message.body)
+        except ValueError:
+            continue
+        if not isinstance(body, dict) or not isinstance(body.get("event"), dict):
+            continue
+        webhook = body.get("webhook")
+        url = webhook.get("url") if isinstance(webhook, dict) else None
+        found.append(Notification(message.message_id, url if isinstance(url, str) else None, body["event"]))
+    return found
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals and sets as JSON-friendly values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def stored_operation(engine: LocalEngine, operation_id: str) -> dict[str, Any] | None:
+    """The operation item (all its attributes), or None if the workflow never recorded it."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    item = (
+        engine.boto_client("dynamodb")
+        .get_item(
+            TableName=engine.resource_name(OPERATIONS_TABLE),
+            Key={"pk": {"S": f"OP#{operation_id}"}, "sk": {"S": "OP"}},
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    if item is None:
+        return None
+    deserializer = TypeDeserializer()
+    return {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
+
+
+@dataclass
+class Operation:
+    """One execution of the startup workflow, as followed from here."""
+
+    operation_id: str
+    request: OperationRequest
+    execution_arn: str
+    notifications: list[Notification] = field(default_factory=list)
+    execution: ExecutionOutcome | None = None
+    record: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.execution is not None
+
+    @property
+    def status(self) -> str:
+        if self.record and isinstance(self.record.get("status"), str):
+            return str(self.record["status"])
+        if self.execution is None:
+            return "running"
+        return "ready" if self.execution["status"] == "SUCCEEDED" else "failed"
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+    def notification_types(self) -> list[str]:
+        return [n.type for n in self.notifications]
+
+    def summary(self) -> dict[str, Any]:
+        """The final operation: the stored item's public fields, completed from what was seen here."""
+        record = self.record or {}
+        shown = {name: record.get(name) for name in OPERATION_FIELDS}
+        shown["operationId"] = self.operation_id
+        shown["kind"] = shown["kind"] or self.request.kind
+        shown["target"] = shown["target"] or self.request.target
+        shown["status"] = self.status
+        shown["phases"] = shown["phases"] or {}
+        shown["notifications"] = shown["notifications"] or self.notification_types()
+        if shown["outcome"] is None and self.status == "failed":
+            shown["outcome"] = self._failure_from_notifications()
+        return shown
+
+    def _failure_from_notifications(self) -> dict[str, Any]:
+        for notification in reversed(self.notifications):
+            error = notification.data.get("error")
+            if isinstance(error, dict):
+                return {"code": error.get("code"), "message": error.get("message")}
+        ended_with = (self.execution["error"] if self.execution else None) or "an error"
+        return {"code": "INTERNAL", "message": f"the workflow ended with {ended_with}"}
+
+
+def start_operation(
+    engine: LocalEngine, request: OperationRequest, operation_id: str | None = None
+) -> Operation:
+    """Start one execution (named by the operation ID) and return at once."""
+    execution_input = start_input(request, operation_id)
+    op_id: str = execution_input["operationId"]
+    arn = engine.start_execution(STATE_MACHINE, execution_input, name=op_id)
+    return Operation(operation_id=op_id, request=request, execution_arn=arn)
+
+
+def follow(
+    engine: LocalEngine,
+    operations: Sequence[Operation],
+    *,
+    on_notification: NotificationListener | None = None,
+    timeout: float = 600.0,
+    poll_interval: float = 0.05,
+) -> None:
+    """Watch the executions until they all end, reporting each new notification once, in order.
+
+    TimeoutError (naming the unfinished operations) when they do not end within ``timeout`` real
+    seconds; the engine's ``stop()`` then stops them.
+    """
+    by_id = {op.operation_id: op for op in operations}
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    # One client for the whole watch: creating boto3 clients reads os.environ, which the engine
+    # rewrites around every handler call running in other threads.
+    stepfunctions = engine.boto_client("stepfunctions")
+    while True:
+        pending = [op for op in operations if not op.finished]
+        for op in pending:
+            described = stepfunctions.describe_execution(executionArn=op.execution_arn)
+            if described["status"] in _FINISHED:
+                op.execution = _outcome(described)
+        # Read the queue after the status: a finished execution's last message is already there.
+        for notification in queued_notifications(engine):
+            if notification.message_id in seen:
+                continue
+            seen.add(notification.message_id)
+            owner = by_id.get(notification.operation_id or "")
+            if owner is None:
+                continue
+            owner.notifications.append(notification)
+            if on_notification is not None:
+                on_notification(notification)
+        if all(op.finished for op in operations):
+            break
+        if time.monotonic() >= deadline:
+            unfinished = ", ".join(op.operation_id for op in operations if not op.finished)
+            raise TimeoutError(f"operations still running after {timeout:.0f} s: {unfinished}")
+        time.sleep(poll_interval)
+    for op in operations:
+        op.record = stored_operation(engine, op.operation_id)
+
+
+def _outcome(described: Mapping[str, Any]) -> ExecutionOutcome:
+    output = described.get("output")
+    try:
+        parsed = json.loads(output) if output is not None else None
+    except ValueError:
+        parsed = output
+    return ExecutionOutcome(
+        status=described["status"], output=parsed, error=described.get("error"), cause=described.get("cause")
+    )
+
+
+def run_operation(
+    engine: LocalEngine,
+    request: OperationRequest,
+    *,
+    operation_id: str | None = None,
+    on_notification: NotificationListener | None = None,
+    timeout: float = 600.0,
+) -> Operation:
+    """Start one operation and follow it to its end."""
+    operation = start_operation(engine, request, operation_id)
+    follow(engine, [operation], on_notification=on_notification, timeout=timeout)
+    return operation
+
+
+def local_engine(
+    environment: Mapping[str, str], *, time_scale: float = 1.0, template_path: Any = TEMPLATE_PATH
+) -> LocalEngine:
+    """The project's template on the embedded engine; ``environment`` reaches every function.
+
+    With ``time_scale`` > 1 the state machine's waits shrink by that factor and the functions'
+    ``TIME_SCALE`` matches it, so the workflow keeps pace with a time-scaled simulator.
+    """
+    overrides = dict(environment)
+    if time_scale != 1.0:
+        overrides["TIME_SCALE"] = _number_text(time_scale)
+    return LocalEngine(template_path, wait_scale=1.0 / time_scale, environment_overrides=overrides)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

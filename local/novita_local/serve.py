@@ -1,0 +1,284 @@
+"""``novita-orchestrator serve``: the REST API on loopback, on the embedded engine.
+
+Each HTTP request becomes an API Gateway REST proxy event (payload format 1.0, with a
+``requestContext`` and its ``identity``) for the template's ``ApiFunction`` (invoked through the
+engine's Lambda, so it runs with its own template environment), and its proxy response goes back
+as the HTTP response. ``StartExecution`` reaches the engine's Step Functions, which runs the real
+state machine; a background pump plays Lambda's SQS poller for the webhook dispatcher, so webhooks
+are delivered as on AWS. With ``--api-key`` a request without that ``x-api-key`` is refused with
+403 as API Gateway does (the ``ApiAuth=API_KEY`` option); without it no auth is checked (loopback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from novita_local.engine import LocalEngine
+
+API_FUNCTION = "ApiFunction"
+DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
+STAGE = "local"
+_MAX_READ_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the function enforces ours
+
+
+def proxy_event(
+    *,
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    source_ip: str,
+    host: str,
+    api_key: str | None,
+) -> dict[str, Any]:
+    """The REST API (v1) Lambda proxy event API Gateway would send for this request."""
+    parts = urlsplit(target)
+    # API Gateway hands the function the decoded path.
+    path = unquote(parts.path) or "/"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    try:
+        text: str | None = body.decode("utf-8") if body else None
+        encoded = False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    now = datetime.now(UTC)
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": text,
+        "isBase64Encoded": encoded,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": path,
+            "stage": STAGE,
+            "domainName": host,
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": headers.get("User-Agent") or headers.get("user-agent"),
+                "apiKey": api_key,
+                "apiKeyId": "local-api-key" if api_key else None,
+                "caller": None,
+                "user": None,
+                "userArn": None if api_key else "arn:aws:iam::123456789012:user/local",
+                "accessKey": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "cognitoIdentityPoolId": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+            },
+        },
+    }
+
+
+class ApiServer:
+    """Serve the template's ApiFunction over HTTP on ``host:port`` (0 = a free port)."""
+
+    def __init__(
+        self,
+        engine: LocalEngine,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        deliver_webhooks: bool = True,
+        pump_interval: float = 0.5,
+    ) -> None:
+        self._engine = engine
+        self._api_key = api_key
+        self._function_name = engine.resource_name(API_FUNCTION)
+        # One client for the server's life: creating boto3 clients is not free and reads os.environ.
+        self._lambda = engine.boto_client("lambda")
+        self._invoke_lock = threading.Lock()
+        self._deliver_webhooks = deliver_webhooks
+        self._pump_interval = pump_interval
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> ApiServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        serving = threading.Thread(target=self._httpd.serve_forever, name="api-server", daemon=True)
+        serving.start()
+        self._threads.append(serving)
+        if self._deliver_webhooks:
+            pump = threading.Thread(target=self._pump_webhooks, name="webhook-pump", daemon=True)
+            pump.start()
+            self._threads.append(pump)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def serve_until_interrupted(self) -> None:
+        self.start()
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._invoke_lock:
+            answer = self._lambda.invoke(FunctionName=self._function_name, Payload=json.dumps(event).encode())
+        payload = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError") or not isinstance(payload, dict):
+            # The function crashed outside its own error handling: API Gateway answers 502 then.
+            return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
+        return payload
+
+    def _pump_webhooks(self) -> None:
+        while not self._stopping.wait(self._pump_interval):
+            with contextlib.suppress(Exception):  # a failed batch stays queued and is retried
+                self._engine.deliver_queue_messages(DISPATCHER_FUNCTION)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, _MAX_READ_BYTES)) if length else b""
+                headers = {name: value for name, value in self.headers.items()}
+                if server._api_key is not None and headers.get("x-api-key", headers.get("X-Api-Key")) != (
+                    server._api_key
+                ):
+                    self._answer(403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}')
+                    return
+                headers.setdefault("X-Forwarded-Proto", "http")
+                event = proxy_event(
+                    method=self.command,
+                    target=self.path,
+                    headers=headers,
+                    body=body,
+                    source_ip=self.client_address[0],
+                    host=headers.get("Host", "127.0.0.1"),
+                    api_key=server._api_key,
+                )
+                response = server.invoke(event)
+                payload = response.get("body") or ""
+                raw = (
+                    base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
+                )
+                out: dict[str, str] = {}
+                for name, values in (response.get("multiValueHeaders") or {}).items():
+                    out[name] = ", ".join(str(v) for v in values)
+                out.update({name: str(value) for name, value in (response.get("headers") or {}).items()})
+                self._answer(int(response.get("statusCode", 502)), out, raw)
+
+            def _answer(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in {"content-length", "connection"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: object) -> None:
+                print(f"{self.address_string()} {format % args}", file=sys.stderr)
+
+        return Handler
+
+
+# --- command ---------------------------------------------------------------------------------------
+
+
+def add_serve_command(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the REST API on loopback (the embedded stack; try it with curl)",
+        description="Serve the service's REST API on loopback, on the embedded stack, against the Novita"
+        " API named by NOVITA_BASE_URL with NOVITA_API_KEY (e.g. `novita-orchestrator simulator`).",
+    )
+    serve.add_argument(
+        "--port", type=int, default=3000, help="port to listen on (default 3000; 0 = any free)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--api-key", metavar="KEY", help="require this x-api-key header (as API Gateway would)"
+    )
+    serve.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
+    serve.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from novita_local.cli import EXIT_BAD_INPUT, _function_environment, _handler_output_on_stderr
+    from novita_local.operations import local_engine
+    from novita_local.webhooks import with_local_webhook_defaults
+
+    environment = with_local_webhook_defaults(_function_environment(os.environ))
+    if not environment.get("NOVITA_API_KEY", "").strip():
+        print(
+            "novita-orchestrator: NOVITA_API_KEY is not set: the Novita API key is required", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
+    try:
+        time_scale = float(environment.get("TIME_SCALE", "1"))
+        if time_scale <= 0:
+            raise ValueError
+    except ValueError:
+        print("novita-orchestrator: TIME_SCALE: must be a number > 0", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with (
+        _handler_output_on_stderr(verbose=args.verbose),
+        local_engine(environment, time_scale=time_scale) as engine,
+    ):
+        try:
+            server = ApiServer(engine, host=args.host, port=args.port, api_key=args.api_key)
+        except OSError as error:
+            print(f"novita-orchestrator: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        # The first line on stderr says where (tests and scripts wait for it).
+        print(f"serving the API on {server.url} (Swagger UI: {server.url}/docs)", file=sys.stderr, flush=True)
+        server.serve_until_interrupted()
+    return 0

@@ -1,0 +1,389 @@
+"""The REST API over real HTTP (``novita-orchestrator serve``'s server) on the embedded stack.
+
+Every route, every error status it produces, idempotent repeats and concurrent starts, against the
+Novita simulator with the real state machine behind ``StartExecution``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from openapi_spec_validator import validate
+
+from novita_local.engine import LocalEngine
+from novita_local.serve import ApiServer
+from tests.e2e.api_support import ServedApi
+from tests.support.ports import free_port
+from tests.support.simulator import TEST_API_KEY
+from tests.support.workflow import SECRETS, TIME_SCALE
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
+
+OPERATION_ID = re.compile(r"^op-[0-9a-f]{32}$")
+CREATE = {"templateId": "tpl-public-nginx", "productId": "prod-rtx4090-24g", "name": "api-made"}
+
+
+def error_of(response: requests.Response) -> dict[str, Any]:
+    assert response.headers["Content-Type"].startswith("application/json"), response.text
+    error: dict[str, Any] = response.json()["error"]
+    return error
+
+
+def executions_named(engine: LocalEngine, name: str) -> int:
+    client = engine.boto_client("stepfunctions")
+    machine = engine.resource_arn("StartInstanceStateMachine")
+    return sum(1 for e in client.list_executions(stateMachineArn=machine)["executions"] if e["name"] == name)
+
+
+# --- the document ------------------------------------------------------------------------------
+
+
+def test_openapi_document_validates_and_lists_every_route(api: ServedApi):
+    response = api.get("/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    validate(document)  # raises on an invalid OpenAPI document
+    assert set(document["paths"]) == {
+        "/instances",
+        "/instances/{ref}",
+        "/instances/{ref}/start",
+        "/instances/{ref}/stop",
+        "/operations/{operation_id}",
+        "/health",
+    }
+    docs = api.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+# --- start, create, read -----------------------------------------------------------------------
+
+
+def test_start_by_name_answers_202_and_the_operation_ends_ready(api: ServedApi):
+    response = api.post("/instances/dev-box/start", json={"healthCheck": {"port": 8888, "path": "/"}})
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert OPERATION_ID.match(accepted["operationId"])
+    assert accepted["statusUrl"] == f"{api.url}/operations/{accepted['operationId']}"
+    assert response.headers["Location"] == accepted["statusUrl"]
+    assert (accepted["kind"], accepted["target"], accepted["instanceId"]) == (
+        "start",
+        "dev-box",
+        "inst-dev-box",
+    )
+
+    operation = api.finished(accepted["operationId"])
+    assert operation["status"] == "ready", operation
+    assert next(iter(operation["phases"])) == "resolving"
+    assert "ready" in operation["phases"]
+    assert set(operation["phaseDurationsSeconds"]) >= {"resolving", "starting"}
+    assert operation["notifications"][0] == "instance.startup.initiated"
+    assert operation["notifications"][-1] == "instance.startup.completed"
+    assert operation["polls"] >= 1
+
+
+def test_create_from_a_template_answers_202_and_ends_ready(api: ServedApi):
+    response = api.post("/instances", json=CREATE)
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert (accepted["kind"], accepted["target"], accepted["instanceId"]) == ("create", "api-made", None)
+    operation = api.finished(accepted["operationId"])
+    assert operation["status"] == "ready", operation
+    assert operation["instanceName"] == "api-made"
+    assert api.simulator.admin.journal(path="/gpu/instance/create", method="POST")
+
+
+def test_get_instance_shows_it_without_secrets(api: ServedApi):
+    response = api.get("/instances/dev-box")
+
+    assert response.status_code == 200, response.text
+    instance = response.json()
+    assert (instance["instanceId"], instance["name"], instance["status"]) == (
+        "inst-dev-box",
+        "dev-box",
+        "exited",
+    )
+    assert instance["envNames"] == ["JUPYTER_TOKEN"]
+    assert {p["port"] for p in instance["ports"]} == {8888, 22}
+    assert instance["runningOperationId"] is None
+    for secret in (*SECRETS, "dev-token"):
+        assert secret not in response.text
+
+
+def test_stop_answers_202_and_novita_stops_the_instance(api: ServedApi):
+    response = api.post("/instances/inference/stop")
+
+    assert response.status_code == 202, response.text
+    assert response.json() == {"instanceId": "inst-inference", "status": "stopping"}
+    assert api.simulator.admin.journal(path="/gpu/instance/stop", method="POST")
+    assert api.get("/instances/inference").json()["status"] in {"toStop", "stopping", "exited"}
+
+
+def test_health_shows_the_breaker_the_limiter_and_the_dead_letter_depth(api: ServedApi):
+    response = api.get("/health")
+
+    assert response.status_code == 200, response.text
+    health = response.json()
+    assert health["status"] == "ok"
+    assert health["resilience"]["enabled"] is True
+    assert health["resilience"]["breaker"]["state"] == "CLOSED"
+    assert health["resilience"]["rate_limiter"]["burst"] >= 1
+    assert health["webhookDeadLetterQueue"] == {"configured": True, "depth": 0}
+
+
+# --- idempotency and concurrency ---------------------------------------------------------------
+
+
+def test_a_repeated_idempotency_key_returns_the_same_operation_and_starts_one_execution(api: ServedApi):
+    headers = {"Idempotency-Key": "nightly-trainer-1"}
+    first = api.post("/instances/trainer/start", json={}, headers=headers)
+    second = api.post("/instances/trainer/start", json={}, headers=headers)
+
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert second.json() == first.json()
+    operation_id = first.json()["operationId"]
+    assert executions_named(api.engine, operation_id) == 1
+    assert api.finished(operation_id)["status"] == "ready"
+
+    # The same key for another request is refused, naming the header.
+    reused = api.post("/instances/dev-box/start", json={}, headers=headers)
+    assert reused.status_code == 422
+    assert error_of(reused)["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert error_of(reused)["fields"] == ["header:Idempotency-Key"]
+
+
+def test_a_start_while_an_operation_drives_the_instance_is_409_naming_it(api: ServedApi):
+    first = api.post("/instances/dev-box/start").json()["operationId"]
+    api.wait_until(first, lambda op: op["phase"] != "resolving" or op["status"] != "running")
+
+    again = api.post("/instances/inst-dev-box/start")
+    stop = api.post("/instances/dev-box/stop")
+
+    assert again.status_code == 409, again.text
+    assert error_of(again)["code"] == "INSTANCE_BUSY"
+    assert error_of(again)["operationId"] == first
+    assert first in error_of(again)["message"]
+    assert stop.status_code == 409
+    assert error_of(stop)["operationId"] == first
+    assert api.finished(first)["status"] == "ready"
+
+
+def test_two_simultaneous_starts_drive_the_instance_once(api: ServedApi):
+    answers: list[requests.Response] = []
+
+    def start() -> None:
+        answers.append(api.post("/instances/trainer/start"))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    accepted = [a.json()["operationId"] for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code == 409]
+    outcomes = {op_id: api.finished(op_id) for op_id in accepted}
+    ready = [op_id for op_id, op in outcomes.items() if op["status"] == "ready"]
+    assert len(ready) == 1, outcomes
+    # The other one is refused by the API (409 naming the winner) or by the workflow's lock.
+    losers = [op for op_id, op in outcomes.items() if op_id not in ready]
+    assert len(refused) + len(losers) == 1
+    for answer in refused:
+        assert error_of(answer)["operationId"] == ready[0]
+    for loser in losers:
+        assert loser["outcome"]["code"] == "INSTANCE_BUSY"
+        assert ready[0] in loser["outcome"]["message"]
+
+
+# --- every error status ------------------------------------------------------------------------
+
+
+def test_bad_json_is_400(api: ServedApi):
+    response = api.post("/instances", data="{not json", headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "BAD_REQUEST"
+
+
+def test_a_body_over_the_limit_is_413_naming_the_limit(api: ServedApi):
+    body = {**CREATE, "envs": {"BIG": "x" * 20_000}}
+
+    response = api.post("/instances", json=body)
+
+    assert response.status_code == 413
+    assert "16384 bytes" in error_of(response)["message"]
+
+
+def test_unknown_instances_operations_and_routes_are_404(api: ServedApi):
+    start = api.post("/instances/no-such-box/start")
+    instance = api.get("/instances/no-such-box")
+    operation = api.get("/operations/op-" + "0" * 32)
+    route = api.get("/nowhere")
+
+    assert [r.status_code for r in (start, instance, operation, route)] == [404, 404, 404, 404]
+    assert error_of(start)["code"] == "INSTANCE_NOT_FOUND"
+    assert "no-such-box" in error_of(instance)["message"]
+    assert error_of(operation)["code"] == "OPERATION_NOT_FOUND"
+
+
+def test_an_ambiguous_name_is_409_listing_the_instances(api: ServedApi):
+    response = api.post("/instances/twin/start")
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "AMBIGUOUS_INSTANCE_NAME"
+    assert "inst-twin-a" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/instances", {**CREATE, "gpuNum": 99}, "gpuNum"),
+        ("/instances", {"templateId": "tpl-public-nginx"}, "productId"),
+        ("/instances", {**CREATE, "surprise": 1}, "surprise"),
+        ("/instances/dev-box/start", {"healthCheck": {"path": "no-slash"}}, "healthCheck.path"),
+        ("/instances/dev-box/start", {"timeoutSeconds": 1}, "timeoutSeconds"),
+    ],
+)
+def test_an_invalid_field_is_422_naming_it(api: ServedApi, path: str, body: dict[str, Any], field: str):
+    response = api.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    error = error_of(response)
+    assert error["code"] == "INVALID_REQUEST"
+    assert field in error["fields"]
+
+
+def test_an_unsafe_webhook_url_or_a_bad_operation_id_is_422(api: ServedApi):
+    webhook = api.post("/instances/dev-box/start", json={"webhook": {"url": "http://169.254.169.254/hook"}})
+    operation = api.get("/operations/not-an-operation")
+
+    assert webhook.status_code == 422
+    assert "webhook.url" in error_of(webhook)["message"]
+    assert operation.status_code == 422
+    assert error_of(operation)["fields"] == ["path:operation_id"]
+
+
+def test_novita_rate_limiting_is_429_with_retry_after(api: ServedApi):
+    # 60 simulated seconds: longer than a call's retry budget, so the call gives up at once.
+    api.simulator.admin.add_fault(
+        kind="rate_limit", method="GET", path="/gpu/instance", retryAfter="60", count=1
+    )
+
+    response = api.get("/instances/dev-box")
+
+    assert response.status_code == 429, response.text
+    assert error_of(response)["code"] == "RATE_LIMITED"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert error_of(response)["retryAfterSeconds"] == int(response.headers["Retry-After"])
+    # The whole deployment holds back for Retry-After, then calls go through again.
+    deadline = time.monotonic() + 60
+    while (after := api.get("/instances/dev-box")).status_code == 429 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert after.status_code == 200
+
+
+def test_a_novita_outage_is_503_with_retry_after_and_opens_the_breaker(api: ServedApi):
+    api.simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instance", status=503, count=None)
+
+    answers = [api.get("/instances/inst-dev-box") for _ in range(3)]
+
+    assert {a.status_code for a in answers} == {503}
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in answers)
+    assert {error_of(a)["code"] for a in answers} == {"NOVITA_UNAVAILABLE"}
+    assert "circuit breaker" in error_of(answers[-1])["message"]
+    health = api.get("/health").json()
+    assert health["status"] == "degraded"
+    assert health["resilience"]["breaker"]["state"] == "OPEN"
+
+
+def test_novita_refusing_the_service_key_is_502_not_the_callers_401(api: ServedApi):
+    api.simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instance", status=401, count=None)
+
+    response = api.get("/instances/inst-dev-box")
+
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "NOVITA_AUTH_REFUSED"
+    assert TEST_API_KEY not in response.text
+
+
+def test_with_an_api_key_a_request_without_it_is_403(api: ServedApi):
+    with ApiServer(api.engine, port=0, api_key="local-key", deliver_webhooks=False) as keyed:
+        missing = api.http.get(keyed.url + "/health", timeout=30)
+        wrong = api.http.get(keyed.url + "/health", headers={"x-api-key": "nope"}, timeout=30)
+        right = api.http.get(keyed.url + "/health", headers={"x-api-key": "local-key"}, timeout=30)
+
+    assert (missing.status_code, wrong.status_code, right.status_code) == (403, 403, 200)
+    assert missing.json() == {"message": "Forbidden"}
+
+
+# --- the EventBridge front door ------------------------------------------------------------------
+
+
+def test_a_start_instance_requested_event_starts_one_operation(api: ServedApi):
+    event = {
+        "id": "5c8a1f3e-0000-4000-8000-000000000001",
+        "detail-type": "StartInstanceRequested",
+        "source": "my.scheduler",
+        "detail": {"start": {"ref": "dev-box"}},
+    }
+    client = api.engine.boto_client("lambda")
+    name = api.engine.resource_name("StartTriggerFunction")
+
+    first = json.loads(client.invoke(FunctionName=name, Payload=json.dumps(event))["Payload"].read())
+    again = json.loads(client.invoke(FunctionName=name, Payload=json.dumps(event))["Payload"].read())
+    refused = json.loads(
+        client.invoke(FunctionName=name, Payload=json.dumps({**event, "id": "x", "detail": {}}))[
+            "Payload"
+        ].read()
+    )
+
+    assert first["started"] is True and OPERATION_ID.match(first["operationId"])
+    # A redelivered event names the same execution (Step Functions starts a name once).
+    assert again["operationId"] == first["operationId"]
+    assert executions_named(api.engine, first["operationId"]) == 1
+    assert refused["started"] is False and "start or create" in refused["reason"]
+    assert api.finished(first["operationId"])["status"] == "ready"
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def test_the_serve_command_answers_on_the_port_it_prints(simulator):
+    simulator.admin.set_config(time_scale=TIME_SCALE)
+    from novita_orchestrator.settings import Settings
+
+    env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
+    env |= {
+        "NOVITA_BASE_URL": simulator.base_url,
+        "NOVITA_API_KEY": TEST_API_KEY,
+        "TIME_SCALE": str(TIME_SCALE),
+    }
+    port = free_port()
+    command = str(Path(sys.executable).parent / "novita-orchestrator")
+    process = subprocess.Popen(
+        [command, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        first_line = process.stderr.readline()
+        assert f"http://127.0.0.1:{port}" in first_line, first_line
+        health = requests.get(f"http://127.0.0.1:{port}/health", timeout=30)
+        instance = requests.get(f"http://127.0.0.1:{port}/instances/dev-box", timeout=30)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert instance.json()["instanceId"] == "inst-dev-box"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

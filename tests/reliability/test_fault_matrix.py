@@ -1,0 +1,552 @@
+"""The fault matrix: the whole service under Novita, Lambda and webhook faults, nothing lost.
+
+The real state machine and functions run on the embedded engine against the Novita simulator's
+fault injection, on simulated time. Every case checks, through :func:`nothing_lost`, that each
+accepted operation ends in exactly one terminal state with exactly one terminal notification, that
+notification is delivered to the webhook receiver or parked in the dead-letter queue, no instance is
+created twice, and Novita got no more start / create POSTs than the policy allows. Each case fills
+its row of docs/RELIABILITY.md (written by tests/reliability/conftest.py after a full run).
+
+The last test scans everything the service emitted during the module for secrets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from novita_local.engine import LocalEngine
+from novita_local.operations import (
+    Operation,
+    create_request,
+    follow,
+    start_operation,
+    start_request,
+)
+from novita_local.serve import ApiServer
+from novita_local.simulator import Simulator
+from novita_local.webhooks import deliver_notifications, new_signing_secret
+from novita_orchestrator.workflow.request import OperationRequest
+from tests.support.ports import free_port
+from tests.support.receiver import Receiver
+from tests.support.reliability import (
+    Emitted,
+    MatrixRow,
+    nothing_lost,
+    secret_findings,
+    summarize,
+    table_items,
+)
+from tests.support.simulator import TEST_API_KEY, session_simulator
+from tests.support.workflow import TIME_SCALE, clear_table, workflow_engine
+
+pytestmark = [pytest.mark.workflow, pytest.mark.timeout(180)]
+
+MAX_ATTEMPTS = 4
+SIGNING_SECRET = new_signing_secret()
+ENVIRONMENT = {
+    "NOVITA_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+    # Real seconds (HTTP timeouts are not scaled): a delay fault of 1.5 s is "past the timeout".
+    "NOVITA_READ_TIMEOUT_SECONDS": "1",
+    "NOVITA_CONNECT_TIMEOUT_SECONDS": "1",
+    # Simulated seconds: 3 real seconds, room for a timed-out attempt and the check after it.
+    "NOVITA_RETRY_BUDGET_SECONDS": "300",
+    # Three webhook attempts within about two seconds.
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS": "1,1",
+    "WEBHOOK_TIMEOUT_SECONDS": "2",
+    "WEBHOOK_SIGNING_SECRET": SIGNING_SECRET,
+}
+SLOW_SECONDS = 1.5
+OPERATION_TIMEOUT = 90.0
+DELIVERY_TIMEOUT = 60.0
+PRIVATE_TEMPLATE = "tpl-private-app"
+PRODUCT = "prod-rtx4090-24g"
+TABLES = ("OperationsTable", "ResilienceTable", "IdempotencyTable")
+
+STARTUP_FAILED = ("failed", "STARTUP_FAILED")
+READY = ("ready", None)
+
+
+@dataclass
+class World:
+    engine: LocalEngine
+    simulator: Simulator
+    receiver: Receiver
+    emitted: Emitted
+    logs: io.StringIO
+    collected_executions: set[str] = field(default_factory=set)
+    received_so_far: int = 0
+    api: ApiServer | None = None
+
+    def hook(self) -> str:
+        return self.receiver.url("/hook")
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    """One engine, receiver and log capture for the module (one engine per process at a time)."""
+    from novita_orchestrator.observability import logger
+
+    simulator = session_simulator()
+    logs = io.StringIO()
+    handler = logger.registered_handler
+    previous_stream, previous_level = handler.stream, logger.log_level  # type: ignore[attr-defined]
+    handler.setStream(logs)  # type: ignore[attr-defined]
+    logger.setLevel("DEBUG")
+    std_handler = logging.StreamHandler(logs)
+    root = logging.getLogger()
+    previous_root_level = root.level
+    root.addHandler(std_handler)
+    root.setLevel(logging.INFO)
+    try:
+        with Receiver() as receiver, workflow_engine(simulator, TIME_SCALE, **ENVIRONMENT) as engine:
+            made = World(engine, simulator, receiver, Emitted(), logs)
+            try:
+                yield made
+            finally:
+                if made.api is not None:
+                    made.api.stop()
+    finally:
+        root.removeHandler(std_handler)
+        root.setLevel(previous_root_level)
+        handler.setStream(previous_stream)  # type: ignore[attr-defined]
+        logger.setLevel(previous_level)
+
+
+@pytest.fixture(autouse=True)
+def fresh_world(world: World, simulator: Simulator, capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Default seed on simulated time, no breaker state or locks from the case before; afterwards,
+    everything the case made the service emit goes to ``world.emitted``."""
+    simulator.admin.set_config(time_scale=TIME_SCALE)
+    for table in TABLES:
+        clear_table(world.engine, table)
+    yield
+    collect_emitted(world, capfd)
+
+
+def collect_emitted(world: World, capfd: pytest.CaptureFixture[str]) -> None:
+    emitted, engine = world.emitted, world.engine
+    emitted.add("logs", world.logs.getvalue())
+    world.logs.seek(0)
+    world.logs.truncate()
+    captured = capfd.readouterr()
+    emitted.add("stdout/stderr", captured.out + captured.err)
+    client = engine.boto_client("stepfunctions")
+    machine = engine.resource_arn("StartInstanceStateMachine")
+    for execution in client.list_executions(stateMachineArn=machine)["executions"]:
+        arn = execution["executionArn"]
+        if arn in world.collected_executions or execution["status"] == "RUNNING":
+            continue
+        world.collected_executions.add(arn)
+        emitted.add_json("execution history", engine.execution_history(arn))
+        emitted.add_json("execution", engine.describe_execution(arn))
+    for queue in ("WebhookQueue", "WebhookDeadLetterQueue"):
+        emitted.add("queue messages", "\n".join(m.body for m in engine.queue_messages(queue)))
+    received = world.receiver.requests()
+    for request in received[world.received_so_far :]:
+        emitted.add("webhook requests", json.dumps(request.headers) + request.body.decode("utf-8", "replace"))
+    world.received_so_far = len(received)
+    emitted.add_json("dynamodb items", table_items(engine, TABLES))
+    emitted.add_json("handler events", [call.event for call in engine.invocations()])
+
+
+# --- running a case ------------------------------------------------------------------------------
+
+
+def run_operations(
+    world: World,
+    requests_: Sequence[OperationRequest],
+    *,
+    once_started: Callable[[list[Operation]], None] | None = None,
+) -> list[Operation]:
+    """Start the operations, follow them to their end, then deliver their webhooks."""
+    operations = [start_operation(world.engine, request) for request in requests_]
+    if once_started is not None:
+        once_started(operations)
+    return finish(world, operations)
+
+
+def finish(world: World, operations: list[Operation]) -> list[Operation]:
+    follow(world.engine, operations, timeout=OPERATION_TIMEOUT)
+    # The dispatcher deletes what it delivers: keep the messages as the workflow queued them.
+    world.emitted.add(
+        "queue messages", "\n".join(m.body for m in world.engine.queue_messages("WebhookQueue"))
+    )
+    deliver_notifications(world.engine, [op.operation_id for op in operations], timeout=DELIVERY_TIMEOUT)
+    return operations
+
+
+def check(
+    world: World,
+    row: MatrixRow,
+    operations: Sequence[Operation],
+    expected: Sequence[tuple[str, str | None]],
+    *,
+    receiver: Receiver | None = None,
+) -> None:
+    """Nothing lost, then the expected outcome per operation; the row shows what was seen."""
+    outcomes = nothing_lost(
+        world.engine,
+        world.simulator,
+        operations,
+        receiver=world.receiver if receiver is None else receiver,
+        max_attempts=MAX_ATTEMPTS,
+    )
+    for name, value in summarize(outcomes).items():
+        setattr(row, name, value)
+    assert [(o.status, o.code) for o in outcomes] == list(expected), [op.summary() for op in operations]
+
+
+def describe(row: MatrixRow, fault: str, expected: Sequence[tuple[str, str | None]]) -> None:
+    row.fault = fault
+    row.expected = "; ".join(status + (f" `{code}`" if code else "") for status, code in expected)
+
+
+def start(world: World, ref: str = "dev-box", **extra: Any) -> OperationRequest:
+    return start_request(ref, webhook_url=world.hook(), **extra)
+
+
+def create(world: World, name: str, **extra: Any) -> OperationRequest:
+    return create_request(
+        template_id=PRIVATE_TEMPLATE, product_id=PRODUCT, name=name, webhook_url=world.hook(), **extra
+    )
+
+
+def posts(simulator: Simulator, path: str) -> list[int | None]:
+    return [entry["status"] for entry in simulator.admin.journal(path=path, method="POST")]
+
+
+# --- Novita answers 5xx, 429, slowly, or not at all ----------------------------------------------
+
+BURSTS = [
+    pytest.param("GET", "/gpu/instances", "start", id="list-instances"),
+    pytest.param("GET", "/gpu/instance", "start", id="get-instance"),
+    pytest.param("POST", "/gpu/instance/start", "start", id="start"),
+    pytest.param("GET", "/template", "create", id="get-template"),
+    pytest.param("GET", "/repository/auths", "create", id="registry-auths"),
+    pytest.param("POST", "/gpu/instance/create", "create", id="create"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kind"), BURSTS)
+def test_a_5xx_burst_on_an_endpoint_is_retried(
+    world: World, simulator: Simulator, row: MatrixRow, method: str, path: str, kind: str
+):
+    """5xx burst"""
+    describe(row, f"3 x HTTP 503 on `{method} {path}` ({kind})", [READY])
+    simulator.admin.add_fault(kind="error", method=method, path=path, status=503, count=3)
+
+    request = start(world) if kind == "start" else create(world, f"burst-{path.strip('/').replace('/', '-')}")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [READY])
+    answered = [e["status"] for e in simulator.admin.journal(path=path, method=method)]
+    assert answered[:3] == [503, 503, 503], answered  # the fault did happen
+
+
+def test_a_429_with_retry_after_is_waited_out(world: World, simulator: Simulator, row: MatrixRow):
+    """429 with `Retry-After`"""
+    describe(row, "2 x HTTP 429 `Retry-After: 1` on the start POST and on `GET /gpu/instance`", [READY])
+    simulator.admin.add_fault(kind="rate_limit", method="POST", path="/gpu/instance/start", count=2)
+    simulator.admin.add_fault(kind="rate_limit", method="GET", path="/gpu/instance", count=2)
+
+    operations = run_operations(world, [start(world)])
+
+    check(world, row, operations, [READY])
+    assert posts(simulator, "/gpu/instance/start") == [429, 429, 200]
+
+
+SLOW = [
+    pytest.param("GET", "/gpu/instance", "start", READY, id="get-instance"),
+    pytest.param("POST", "/gpu/instance/start", "start", READY, id="start"),
+    pytest.param("POST", "/gpu/instance/create", "create", ("failed", "NOVITA_UNAVAILABLE"), id="create"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kind", "expected"), SLOW)
+def test_a_response_slower_than_the_timeout(
+    world: World,
+    simulator: Simulator,
+    row: MatrixRow,
+    method: str,
+    path: str,
+    kind: str,
+    expected: tuple[str, str | None],
+):
+    """Slow response past the timeout"""
+    describe(row, f"`{method} {path}` answers after {SLOW_SECONDS} s, past the 1 s read timeout", [expected])
+    simulator.admin.add_fault(kind="delay", method=method, path=path, seconds=SLOW_SECONDS, count=1)
+
+    request = start(world) if kind == "start" else create(world, "slow-create")
+    operations = run_operations(world, [request])
+    wait_for_journal(simulator, method, path)  # the slow request lands after the caller gave up
+
+    check(world, row, operations, [expected])
+    if kind == "create":
+        # A create whose answer timed out is never sent again (Novita may still be making it): the
+        # operation fails, and the instance Novita made late is the only one with the name.
+        assert len(posts(simulator, "/gpu/instance/create")) == 1
+        names = [i["name"] for i in simulator.admin.state()["instances"]]
+        assert names.count("slow-create") == 1
+
+
+def wait_for_journal(simulator: Simulator, method: str, path: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not simulator.admin.journal(path=path, method=method):
+        assert time.monotonic() < deadline, f"{method} {path} never reached the simulator"
+        time.sleep(0.05)
+
+
+DROPS = [
+    pytest.param("GET", "/gpu/instance", "before", "start", id="get-instance-before"),
+    pytest.param("POST", "/gpu/instance/start", "after", "start", id="start-after"),
+    pytest.param("POST", "/gpu/instance/create", "after", "create", id="create-after"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "when", "kind"), DROPS)
+def test_a_dropped_connection(
+    world: World, simulator: Simulator, row: MatrixRow, method: str, path: str, when: str, kind: str
+):
+    """Dropped connection"""
+    describe(row, f"`{method} {path}` connection dropped {when} Novita processed it", [READY])
+    simulator.admin.add_fault(kind="drop", method=method, path=path, when=when, count=1)
+
+    request = start(world) if kind == "start" else create(world, "dropped-create")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [READY])
+    if kind == "create":
+        assert len(posts(simulator, "/gpu/instance/create")) == 1  # found by name, not re-sent
+
+
+# --- the instance or its app misbehaves ------------------------------------------------------------
+
+
+def test_a_status_error_during_start(world: World, simulator: Simulator, row: MatrixRow):
+    """`statusError` during start"""
+    describe(row, "the start ends `exited` with `statusError`", [STARTUP_FAILED])
+    simulator.admin.add_fault(kind="status_error", instance_name="dev-box", message="GPU fell off the bus")
+
+    operations = run_operations(world, [start(world, timeout=3600)])
+
+    check(world, row, operations, [STARTUP_FAILED])
+    assert len(posts(simulator, "/gpu/instance/start")) == 1
+
+
+def test_a_status_error_during_create(world: World, simulator: Simulator, row: MatrixRow):
+    """`statusError` during create"""
+    describe(row, "the create ends `exited` with `statusError`", [STARTUP_FAILED])
+    simulator.admin.add_fault(kind="status_error", instance_name="doomed-create", message="image pull failed")
+
+    operations = run_operations(world, [create(world, "doomed-create", timeout=3600)])
+
+    check(world, row, operations, [STARTUP_FAILED])
+    assert len(posts(simulator, "/gpu/instance/create")) == 1  # a failed create is not repeated
+
+
+def test_an_instance_stuck_in_starting(world: World, simulator: Simulator, row: MatrixRow):
+    """Instance stuck in `starting`"""
+    expected = [("failed", "STARTUP_TIMEOUT")]
+    describe(row, "`starting` lasts longer than the operation's 60 s timeout", expected)
+    simulator.admin.set_config(starting=100_000)
+
+    operations = run_operations(world, [start(world, timeout=60)])
+
+    check(world, row, operations, expected)
+
+
+def test_an_app_that_never_gets_healthy(world: World, simulator: Simulator, row: MatrixRow):
+    """App never healthy"""
+    expected = [("failed", "APP_NEVER_HEALTHY")]
+    describe(row, "the instance runs, its app answers 503 until the 300 s timeout", expected)
+    simulator.admin.add_fault(kind="never_healthy", instance_id="inst-dev-box")
+
+    operations = run_operations(world, [start(world, timeout=300)])
+
+    check(world, row, operations, expected)
+
+
+# --- whole dependencies down ------------------------------------------------------------------------
+
+
+def test_novita_down_for_the_whole_operation_opens_the_breaker(
+    world: World, simulator: Simulator, row: MatrixRow
+):
+    """Novita down for the whole operation (breaker)"""
+    expected = [("failed", "NOVITA_UNAVAILABLE")]
+    describe(row, "every Novita request answers 503", expected)
+    simulator.admin.add_fault(kind="error", status=503, count=None)
+
+    operations = run_operations(world, [start(world)])
+
+    check(world, row, operations, expected)
+    assert "breaker" in str((operations[0].record or {}).get("outcome")).lower()
+    # The breaker stopped the calls: 5 consecutive failures open it (one client call makes 4 attempts).
+    assert len(simulator.admin.journal()) <= 8, len(simulator.admin.journal())
+
+
+def test_the_webhook_receiver_down_for_the_whole_schedule(world: World, simulator: Simulator, row: MatrixRow):
+    """Webhook receiver down for the whole schedule"""
+    describe(row, "the webhook URL refuses connections on all 3 attempts", [READY])
+    down = f"http://127.0.0.1:{free_port()}/down"
+
+    operations = run_operations(world, [start_request("dev-box", webhook_url=down)])
+
+    check(world, row, operations, [READY], receiver=Receiver())  # a receiver that got nothing
+    assert row.webhook == "dead-lettered"
+    parked = [json.loads(m.body) for m in world.engine.queue_messages("WebhookDeadLetterQueue")]
+    mine = [p for p in parked if p["event"]["data"]["operationId"] == operations[0].operation_id]
+    # Every notification parked (the dispatcher delivers a batch concurrently: any order).
+    assert sorted(p["event"]["type"] for p in mine) == sorted(operations[0].notification_types())
+
+
+# --- a Lambda fails once ----------------------------------------------------------------------------
+
+LAMBDA_FAILURES = [
+    pytest.param("PollStatusFunction", False, "start", id="poll-status"),
+    pytest.param("LaunchInstanceFunction", True, "start", id="launch-start-answer-lost"),
+    pytest.param("LaunchInstanceFunction", True, "create", id="launch-create-answer-lost"),
+    pytest.param("FinishOperationFunction", True, "start", id="finish-answer-lost"),
+]
+
+
+@pytest.mark.parametrize(("function", "after_handler", "kind"), LAMBDA_FAILURES)
+def test_a_lambda_failing_once_is_retried_by_step_functions(
+    world: World, simulator: Simulator, row: MatrixRow, function: str, after_handler: bool, kind: str
+):
+    """A Lambda failing once mid-workflow (Step Functions retry)"""
+    how = "after its handler ran (its answer lost)" if after_handler else "before its handler ran"
+    describe(row, f"`Lambda.ServiceException` once from {function}, {how}", [READY])
+    world.engine.fail_next_invocation(function, after_handler=after_handler)
+
+    request = start(world) if kind == "start" else create(world, "retried-create")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [READY])
+    calls = [
+        c
+        for c in world.engine.invocations(function)
+        if c.event.get("operationId") == operations[0].operation_id
+    ]
+    assert [c.error_type for c in calls][:2] == ["Lambda.ServiceException", None]  # failed once, then retried
+    if kind == "create":
+        assert len(posts(simulator, "/gpu/instance/create")) == 1  # the retry used the instance made
+
+
+# --- the same request twice --------------------------------------------------------------------------
+
+
+def api_server(world: World) -> ApiServer:
+    if world.api is None:
+        world.api = ApiServer(world.engine, port=0, deliver_webhooks=False)
+        world.api.start()
+    return world.api
+
+
+def execution_of(engine: LocalEngine, operation_id: str) -> list[str]:
+    client = engine.boto_client("stepfunctions")
+    machine = engine.resource_arn("StartInstanceStateMachine")
+    executions = client.list_executions(stateMachineArn=machine)["executions"]
+    return [e["executionArn"] for e in executions if e["name"] == operation_id]
+
+
+def test_the_same_api_request_sent_twice_runs_once(world: World, simulator: Simulator, row: MatrixRow):
+    """The same API request sent twice"""
+    describe(row, "`POST /instances/dev-box/start` sent twice with one `Idempotency-Key`", [READY])
+    server = api_server(world)
+    body = {"webhook": {"url": world.hook()}}
+    http = requests.Session()
+    http.trust_env = False  # loopback only
+    headers = {"Idempotency-Key": "reliability-twice-1"}
+
+    answers = [
+        http.post(f"{server.url}/instances/dev-box/start", json=body, headers=headers, timeout=30)
+        for _ in range(2)
+    ]
+
+    for answer in answers:
+        world.emitted.add("api responses", json.dumps(dict(answer.headers)) + answer.text)
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    first, second = (a.json()["operationId"] for a in answers)
+    assert first == second
+    [arn] = execution_of(world.engine, first)  # one execution for both requests
+    operation = Operation(operation_id=first, request=start(world), execution_arn=arn)
+    operations = finish(world, [operation])
+
+    check(world, row, operations, [READY])
+    assert len(posts(simulator, "/gpu/instance/start")) == 1
+
+
+def test_two_starts_of_one_instance(world: World, simulator: Simulator, row: MatrixRow):
+    """Two starts of one instance"""
+    expected = [READY, ("failed", "INSTANCE_BUSY")]
+    describe(row, "two operations start `dev-box` (by name and by ID) at once", expected)
+
+    operations = run_operations(world, [start(world), start(world, "inst-dev-box")])
+
+    # Either may win the lock: report the winner first.
+    operations.sort(key=lambda op: (op.record or {}).get("status") != "ready")
+    check(world, row, operations, expected)
+    winner, refused = operations
+    assert winner.operation_id in str((refused.record or {}).get("outcome"))
+    assert len(posts(simulator, "/gpu/instance/start")) == 1
+
+
+# --- the secret scan ---------------------------------------------------------------------------------
+
+SECRETS = {
+    "Novita API key": TEST_API_KEY,
+    "registry password": "fake-registry-pass-7Qx9",
+    "SSH password": "ssh-pass-",
+    "web-terminal password": "term-pass-",
+    "webhook secret": SIGNING_SECRET,
+    "webhook secret key": SIGNING_SECRET.removeprefix("whsec_"),
+}
+
+
+def test_the_scan_finds_a_planted_secret():
+    """The scan itself can fail: a secret anywhere in what was collected is reported with its source."""
+    emitted = Emitted()
+    emitted.add("logs", "ok")
+    emitted.add("webhook requests", '{"password": "ssh-pass-inst-x"}')
+
+    assert secret_findings(emitted, SECRETS) == ["SSH password in webhook requests"]
+
+
+def test_nothing_the_service_emitted_holds_a_secret(
+    world: World, simulator: Simulator, capfd: pytest.CaptureFixture[str]
+):
+    """Runs after the matrix (same module, same engine): scans logs, execution histories, queue
+    messages, webhook bodies, DynamoDB items and API responses of every case, plus a private-image
+    create and the API's instance view (the places the secrets come closest to)."""
+    operations = run_operations(world, [create(world, "scan-create")])
+    assert operations[0].status == "ready", operations[0].summary()
+    server = api_server(world)
+    http = requests.Session()
+    http.trust_env = False
+    for path in (
+        "/instances/dev-box",
+        "/instances/inst-inference",
+        f"/operations/{operations[0].operation_id}",
+        "/health",
+    ):
+        answer = http.get(server.url + path, timeout=30)
+        assert answer.status_code == 200, answer.text
+        world.emitted.add("api responses", json.dumps(dict(answer.headers)) + answer.text)
+    collect_emitted(world, capfd)
+
+    collected = world.emitted.sources()
+    for source in ("logs", "execution history", "queue messages", "webhook requests", "dynamodb items"):
+        assert collected.get(source, 0) > 0, f"nothing collected from {source}: {collected}"
+    assert collected.get("api responses", 0) > 0, collected
+    assert "imageAuthId" in "".join(world.emitted.parts["execution history"])  # it sees the state
+    assert secret_findings(world.emitted, SECRETS) == []

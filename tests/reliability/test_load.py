@@ -1,0 +1,45 @@
+"""Load: operations started at once through the local REST API, Novita limited to 10 requests/s.
+
+``make test`` runs 30 operations (about half a minute); ``make soak`` runs the full 200
+(``LOAD_OPERATIONS=200``, a few minutes: Novita's 10 requests/s is the bottleneck by design).
+The run must see no 429 from Novita, and every accepted operation must end in a terminal state
+with exactly one terminal notification. It reports operations per minute and the peak request
+rate Novita saw (from the simulator's journal).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from novita_local.simulator import Simulator
+from tests.support.load import NOVITA_LIMIT_PER_SECOND, SERVICE_BURST, SERVICE_LIMIT_PER_SECOND, run_load
+from tests.support.simulator import TEST_API_KEY
+
+pytestmark = [pytest.mark.workflow, pytest.mark.timeout(1200)]
+
+OPERATIONS = int(os.environ.get("LOAD_OPERATIONS", "30"))
+
+
+def test_operations_started_at_once_all_end_without_a_single_429(
+    simulator: Simulator, record_property: Callable[[str, object], None]
+):
+    result = run_load(simulator, TEST_API_KEY, OPERATIONS)
+
+    print(
+        f"\nload: {result.operations} operations, {result.operations_per_minute:.1f} operations/min, "
+        f"peak {result.peak_requests_per_second} Novita requests in a second "
+        f"(limit {NOVITA_LIMIT_PER_SECOND:g}/s), {result.novita_429s} x 429, {result.elapsed_s:.0f} s"
+    )
+    for name, value in result.as_json().items():
+        record_property(name, value)
+    assert result.accepted == OPERATIONS
+    assert result.novita_429s == 0
+    assert result.unfinished == 0
+    assert result.ready + result.failed == OPERATIONS
+    assert result.ready == OPERATIONS  # nothing here should fail: no faults are injected
+    assert result.terminal_notifications == [1] * OPERATIONS
+    # The service's shared limiter held: never more than its bucket plus one second of its rate.
+    assert result.peak_requests_per_second <= SERVICE_LIMIT_PER_SECOND + SERVICE_BURST

@@ -1,0 +1,203 @@
+"""The load run: many operations started at once through the local REST API, against the simulator
+holding a global limit of 10 requests/s, with the service's shared rate limiter set at or under it.
+
+Used by ``tests/reliability/test_load.py`` (a smaller run in ``make test``, the full 200 in
+``make soak``) and by ``tests/bench/bench_load.py`` (``load.*`` in ``make bench``). Loopback only;
+the count and the time are bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from novita_local.operations import Operation, follow, local_engine, start_request
+from novita_local.serve import ApiServer
+from novita_local.simulator import Simulator
+from tests.support.resilience_workers import max_in_any_window
+
+#: The simulator's global limit (what "Novita" allows) and the service's own shared limit under it.
+NOVITA_LIMIT_PER_SECOND = 10.0
+SERVICE_LIMIT_PER_SECOND = 10.0
+# Burst 1: the service never sends more than 1 + 10·T requests in T seconds, so loopback jitter has
+# the simulator's whole bucket (10) to spare before it would answer 429.
+SERVICE_BURST = 1
+PRODUCT = "prod-rtx4090-24g"
+MAX_OPERATIONS = 500
+MAX_SECONDS = 900.0
+CONNECT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    operations: int
+    accepted: int
+    ready: int
+    failed: int
+    unfinished: int
+    elapsed_s: float
+    operations_per_minute: float
+    novita_requests: int
+    novita_429s: int
+    peak_requests_per_second: int
+    terminal_notifications: list[int]  # per operation: how many terminal notifications it sent
+    api_requests_resent: int  # POSTs sent again after a connection reset (same Idempotency-Key)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "operations": self.operations,
+            "accepted": self.accepted,
+            "ready": self.ready,
+            "failed": self.failed,
+            "elapsed_s": round(self.elapsed_s, 1),
+            "operations_per_minute": round(self.operations_per_minute, 1),
+            "novita_requests": self.novita_requests,
+            "novita_429s": self.novita_429s,
+            "peak_requests_per_second": self.peak_requests_per_second,
+            "novita_limit_per_second": NOVITA_LIMIT_PER_SECOND,
+            "service_limit_per_second": SERVICE_LIMIT_PER_SECOND,
+            "api_requests_resent": self.api_requests_resent,
+        }
+
+
+def load_instances(count: int) -> list[dict[str, Any]]:
+    """Exited instances that boot in one simulated second and have no ports (healthy once running)."""
+    return [
+        {
+            "id": f"inst-load-{n:03d}",
+            "name": f"load-{n:03d}",
+            "status": "exited",
+            "productId": PRODUCT,
+            "ports": "",
+            "timings": {"toStart": 0, "starting": 1},
+        }
+        for n in range(count)
+    ]
+
+
+def load_environment(simulator: Simulator, api_key: str) -> dict[str, str]:
+    return {
+        "NOVITA_BASE_URL": simulator.base_url,
+        "NOVITA_API_KEY": api_key,
+        "ALLOW_PRIVATE_NETWORK_TARGETS": "true",
+        # RESILIENCE_TABLE_NAME comes from the template: the limiter is the deployment-wide one.
+        "NOVITA_RATE_LIMIT_PER_SECOND": str(SERVICE_LIMIT_PER_SECOND),
+        "NOVITA_RATE_BURST": str(SERVICE_BURST),
+        # Waiting for a rate slot counts against a call's budget: room for a long queue.
+        "NOVITA_RETRY_BUDGET_SECONDS": "600",
+        "POLL_MIN_SECONDS": "1",
+        "POLL_MAX_SECONDS": "2",
+        "STARTUP_TIMEOUT_SECONDS": "3600",
+    }
+
+
+def run_load(simulator: Simulator, api_key: str, count: int, *, timeout: float = MAX_SECONDS) -> LoadResult:
+    """Start ``count`` operations at once through the API, wait for all of them, measure."""
+    if not 0 < count <= MAX_OPERATIONS:
+        raise ValueError(f"count must be within 1..{MAX_OPERATIONS}")
+    simulator.admin.reset()
+    simulator.admin.set_config(time_scale=1)
+    simulator.admin.add_instances(load_instances(count))
+    simulator.admin.set_rate_limit(NOVITA_LIMIT_PER_SECOND)
+    try:
+        with (
+            local_engine(load_environment(simulator, api_key)) as engine,
+            ApiServer(engine, port=0, deliver_webhooks=False) as server,
+        ):
+            simulator.admin.clear_journal()
+            began = time.monotonic()
+            accepted, resent = _start_all(server.url, count, timeout)
+            machine = engine.resource_arn("StartInstanceStateMachine")
+            arns = {
+                e["name"]: e["executionArn"]
+                for e in _all_executions(engine.boto_client("stepfunctions"), machine)
+            }
+            operations = [
+                Operation(operation_id=op_id, request=start_request(ref), execution_arn=arns[op_id])
+                for ref, op_id in accepted.items()
+            ]
+            unfinished = 0
+            try:
+                follow(
+                    engine,
+                    operations,
+                    timeout=max(1.0, timeout - (time.monotonic() - began)),
+                    poll_interval=0.5,
+                )
+            except TimeoutError:
+                unfinished = sum(1 for op in operations if not op.finished)
+            elapsed = time.monotonic() - began
+    finally:
+        simulator.admin.set_rate_limit(None)
+    journal = simulator.admin.journal()
+    statuses = [op.status for op in operations]
+    return LoadResult(
+        operations=count,
+        accepted=len(accepted),
+        ready=statuses.count("ready"),
+        failed=statuses.count("failed"),
+        unfinished=unfinished,
+        elapsed_s=elapsed,
+        operations_per_minute=(count - unfinished) / elapsed * 60.0,
+        novita_requests=len(journal),
+        novita_429s=sum(1 for entry in journal if entry["status"] == 429),
+        peak_requests_per_second=max_in_any_window([float(entry["time"]) for entry in journal], 1.0),
+        terminal_notifications=[sum(1 for n in op.notifications if n.terminal) for op in operations],
+        api_requests_resent=resent,
+    )
+
+
+def _start_all(url: str, count: int, timeout: float) -> tuple[Mapping[str, str], int]:
+    """POST every start at once (one thread each): (instance ref -> operation ID of each 202, resends)."""
+    accepted: dict[str, str] = {}
+    resent = [0]
+    lock = threading.Lock()
+    local = threading.local()
+
+    def post(n: int) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.trust_env = False  # loopback only
+        ref = f"inst-load-{n:03d}"
+        # The key makes a repeat safe: a connection reset while 200 connect at once (the local server's
+        # listen backlog) is sent again and answered with the same operation, never a second one.
+        headers = {"Idempotency-Key": f"load-{ref}"}
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                answer = session.post(
+                    f"{url}/instances/{ref}/start", json={}, headers=headers, timeout=timeout
+                )
+                break
+            except requests.ConnectionError:
+                if attempt + 1 == CONNECT_ATTEMPTS:
+                    raise
+                with lock:
+                    resent[0] += 1
+                time.sleep(0.2 * (attempt + 1))
+        if answer.status_code != 202:
+            raise AssertionError(f"{ref}: HTTP {answer.status_code} {answer.text}")
+        with lock:
+            accepted[ref] = answer.json()["operationId"]
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        for future in [pool.submit(post, n) for n in range(count)]:
+            future.result()
+    return accepted, resent[0]
+
+
+def _all_executions(client: Any, machine: str) -> list[dict[str, Any]]:
+    executions: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"stateMachineArn": machine}
+    while True:
+        page = client.list_executions(**kwargs)
+        executions.extend(page["executions"])
+        if not page.get("nextToken"):
+            return executions
+        kwargs["nextToken"] = page["nextToken"]

@@ -1,0 +1,71 @@
+"""The template wires the dispatcher as the code expects: partial batch failures, DLQ alarm, secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from novita_local.template import load_template
+from novita_orchestrator.settings import ConfigurationError, Settings
+from novita_orchestrator.webhooks.dispatcher import build_dispatcher
+
+
+def test_dispatcher_consumes_the_webhook_queue_with_partial_batch_failures() -> None:
+    resources = load_template()["Resources"]
+    function = resources["WebhookDispatcherFunction"]["Properties"]
+    (event,) = function["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    variables = function["Environment"]["Variables"]
+    assert variables["WEBHOOK_SECRET_ARN"] == {"Ref": "WebhookSigningSecret"}
+    assert variables["WEBHOOK_DLQ_URL"] == {"Ref": "WebhookDeadLetterQueue"}
+    assert variables["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}
+
+
+def test_the_queue_keeps_messages_longer_than_the_whole_default_schedule() -> None:
+    resources = load_template()["Resources"]
+    queue = resources["WebhookQueue"]["Properties"]
+    delays = [int(d) for d in Settings().WEBHOOK_RETRY_SCHEDULE_SECONDS.split(",")]
+    assert queue["MessageRetentionPeriod"] > sum(delays)
+    # SQS's own redrive is only the crash backstop: the dispatcher dead-letters after its last attempt.
+    assert queue["RedrivePolicy"]["maxReceiveCount"] > len(delays) + 1
+
+
+def test_an_alarm_watches_the_dead_letter_queue_depth() -> None:
+    alarm = load_template()["Resources"]["WebhookDeadLetterAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_the_signing_secret_is_generated_as_base64_characters() -> None:
+    generate = load_template()["Resources"]["WebhookSigningSecret"]["Properties"]["GenerateSecretString"]
+    assert generate["ExcludePunctuation"] is True
+    assert generate["PasswordLength"] % 4 == 0  # alphanumerics in groups of 4: valid base64
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        (
+            {"WEBHOOK_DLQ_URL": "https://sqs/dlq", "WEBHOOK_SIGNING_SECRET": "whsec_" + "A" * 32},
+            "WEBHOOK_QUEUE_URL",
+        ),
+        (
+            {"WEBHOOK_QUEUE_URL": "https://sqs/q", "WEBHOOK_SIGNING_SECRET": "whsec_" + "A" * 32},
+            "WEBHOOK_DLQ_URL",
+        ),
+        (
+            {"WEBHOOK_QUEUE_URL": "https://sqs/q", "WEBHOOK_DLQ_URL": "https://sqs/dlq"},
+            "WEBHOOK_SIGNING_SECRET",
+        ),
+    ],
+)
+def test_a_misconfigured_dispatcher_fails_at_cold_start_naming_the_setting(
+    settings: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        build_dispatcher(Settings(**settings), sqs=object())

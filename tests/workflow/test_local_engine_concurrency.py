@@ -1,0 +1,112 @@
+"""Concurrent executions and other threads share one os.environ while handlers get their own environment."""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from novita_local.engine import LocalEngine
+
+pytestmark = pytest.mark.workflow
+
+FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "local_engine" / "template.yaml"
+EXECUTIONS = 8
+ROUNDS = 12  # alpha + beta calls per round: 8 * 12 * 2 handler calls in all
+EXECUTION_TIMEOUT = 120.0
+
+
+def _iterate_the_environment() -> None:
+    # What other threads do all the time: copy the environment, walk it, look up proxies from it.
+    dict(os.environ)
+    list(os.environ.items())
+    urllib.request.getproxies()
+
+
+def _create_a_client() -> None:
+    boto3.client("sqs")  # resolves the region and credentials from the environment
+
+
+def _keep_doing(action: Callable[[], None], stop: threading.Event, errors: list[BaseException]) -> None:
+    while not stop.is_set():
+        try:
+            action()
+        except BaseException as exc:  # any error a caller would see is what this test is about
+            errors.append(exc)
+            return
+
+
+def _own_environment(engine: LocalEngine, probe: str) -> dict[str, Any]:
+    function = "ProbeAlphaFunction" if probe == "alpha" else "ProbeBetaFunction"
+    return {
+        "PROBE_NAME": probe,
+        "ALPHA_ONLY": "only alpha sees this" if probe == "alpha" else None,
+        "BETA_ONLY": "only beta sees this" if probe == "beta" else None,
+        "GREETING": "hello from the template",
+        "TABLE_NAME": None,  # the echo and worker functions' variable
+        "AWS_LAMBDA_FUNCTION_NAME": engine.resource_name(function),
+    }
+
+
+def _as_seen(seen: dict[str, str | None]) -> dict[str, str | None]:
+    return {key: value or None for key, value in seen.items()}  # an empty variable reads as unset
+
+
+def test_concurrent_executions_and_environment_readers_do_not_disturb_each_other():
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    with LocalEngine(FIXTURE_TEMPLATE, wait_scale=0.0) as engine:
+        readers = [
+            threading.Thread(target=_keep_doing, args=(action, stop, errors), daemon=True)
+            for action in (_iterate_the_environment, _iterate_the_environment, _create_a_client)
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            arns = [
+                engine.start_execution("ProbeStateMachine", {"roundsLeft": ROUNDS, "seen": []})
+                for _ in range(EXECUTIONS)
+            ]
+            outcomes = [engine.wait_for_execution(arn, timeout=EXECUTION_TIMEOUT) for arn in arns]
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join(timeout=30)
+
+        assert errors == []
+        assert [outcome["status"] for outcome in outcomes] == ["SUCCEEDED"] * EXECUTIONS, outcomes
+        expected = [_own_environment(engine, probe) for probe in ("alpha", "beta")] * ROUNDS
+        for outcome in outcomes:
+            assert [_as_seen(seen) for seen in outcome["output"]["seen"]] == expected
+
+
+def test_outside_a_handler_call_a_function_variable_reads_as_unset():
+    with LocalEngine(FIXTURE_TEMPLATE, wait_scale=0.0) as engine:
+        arn = engine.start_execution("ProbeStateMachine", {"roundsLeft": 1, "seen": []})
+        assert engine.wait_for_execution(arn)["status"] == "SUCCEEDED"
+
+        assert not os.environ.get("PROBE_NAME")
+        assert not os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        assert os.environ["AWS_REGION"] == os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
+
+
+def test_stop_restores_the_environment_from_before_start(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GREETING", "from the shell")  # a function variable the process already had
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "")  # the mocked credentials replace an empty one
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    before = dict(os.environ)
+
+    with LocalEngine(FIXTURE_TEMPLATE, wait_scale=0.0) as engine:
+        arn = engine.start_execution("ProbeStateMachine", {"roundsLeft": 1, "seen": []})
+        outcome = engine.wait_for_execution(arn)
+        assert os.environ["GREETING"] == "from the shell"  # between calls: the value from before
+
+    assert outcome["status"] == "SUCCEEDED"
+    assert outcome["output"]["seen"][0]["GREETING"] == "hello from the template"
+    assert dict(os.environ) == before
