@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novita_orchestrator.api.handler import handle_api_event
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.settings import get_settings
+
+if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.settings import get_settings
 from novita_orchestrator.workflow.handlers import handle_resolve_registry_auth
 from novita_orchestrator.workflow.wiring import build_dependencies
+
+if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(correlation_id_path="operationId")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import boto3
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from novita_orchestrator.api.trigger import start_from_event
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.settings import ConfigurationError, get_settings
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
+
+if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _stepfunctions: Any = None
 
@@ -23,6 +23,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not settings.STATE_MACHINE_ARN:
         raise ConfigurationError("STATE_MACHINE_ARN is not set: the startup workflow is required")
     if _stepfunctions is None:
+        import boto3  # at the first event, not at init: importing boto3 is most of a cold start
+
         _stepfunctions = boto3.client("stepfunctions")
     result = start_from_event(
         event,

@@ -122,7 +122,7 @@ class ApiServer:
         self._pump_interval = pump_interval
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _ApiHttpServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
 
     @property
@@ -231,6 +231,12 @@ class ApiServer:
 
 
 # --- command ---------------------------------------------------------------------------------------
+
+
+class _ApiHttpServer(ThreadingHTTPServer):
+    # Many clients may connect at once (load runs): the default backlog of 5 would reset some.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def add_serve_command(commands: Any) -> None:

@@ -9,7 +9,11 @@ Hypothesis directly, one test per operation.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,13 +30,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from novita_local.serve import ApiServer
 from novita_orchestrator.api.routes import build_app
-from tests.support.simulator import session_simulator
-from tests.support.workflow import TIME_SCALE, workflow_engine
+from tests.support.ports import free_port, wait_for_port
+from tests.support.simulator import TEST_API_KEY, session_simulator
+from tests.support.workflow import TIME_SCALE
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.integration]
 
+COMMAND = str(Path(sys.executable).parent / "novita-orchestrator")
 EXAMPLES_PER_OPERATION = 25
 CHECKS = [
     not_a_server_error,
@@ -51,15 +56,40 @@ def _operation_labels() -> list[str]:
 
 @pytest.fixture(scope="module")
 def served_url() -> Iterator[str]:
+    """``novita-orchestrator serve`` in its own process, as a user runs it.
+
+    Not in this process: Hypothesis compiles code while it generates, and CPython 3.11's ``ast``
+    is not safe across threads (the server's), which fails runs with "AST constructor recursion
+    depth mismatch".
+    """
     simulator = session_simulator()
     simulator.admin.reset()
     simulator.admin.set_config(time_scale=TIME_SCALE)
-    # Generated webhook hosts are refused by the allow-list before any DNS lookup (loopback only).
-    with (
-        workflow_engine(simulator, WEBHOOK_ALLOWED_HOSTS="127.0.0.1") as engine,
-        ApiServer(engine, port=0, deliver_webhooks=False) as server,
-    ):
-        yield server.url
+    port = free_port()
+    environment = {
+        **os.environ,
+        "NOVITA_BASE_URL": simulator.base_url,
+        "NOVITA_API_KEY": TEST_API_KEY,
+        "ALLOW_PRIVATE_NETWORK_TARGETS": "true",
+        "TIME_SCALE": str(TIME_SCALE),
+        # Generated webhook hosts are refused by the allow-list before any DNS lookup (loopback only).
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    server = subprocess.Popen(
+        [COMMAND, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 @pytest.fixture(scope="module")

@@ -502,17 +502,30 @@ def test_create_that_failed_before_processing_is_sent_again(sim: Simulator) -> N
     assert [c["status"] for c in calls(sim, "/gpu/instance/create", "POST")] == [503, 200]
 
 
-def test_create_that_timed_out_before_creating_is_not_sent_again(sim: Simulator) -> None:
+def test_create_that_timed_out_waits_for_the_instance_instead_of_sending_again(sim: Simulator) -> None:
     # Novita holds the request past the read timeout and creates the instance only afterwards.
     sim.admin.add_fault(kind="delay", method="POST", path="/gpu/instance/create", seconds=2.0)
     guard = RecordingGuard()
     client = make_client(sim, guard=guard, NOVITA_READ_TIMEOUT_SECONDS=0.3)
 
-    with pytest.raises(NovitaTimeout, match="may still be created"):
-        client.create_instance(create_request("late"))
+    instance_id = client.create_instance(create_request("late"))
 
     assert [op for kind, op, _ in guard.events if kind == "before"].count("create_instance") == 1
-    assert len(wait_for(lambda: instances_named(sim, "late"))) == 1
+    assert instances_named(sim, "late") == [instance_id]
+
+
+def test_create_that_timed_out_and_did_not_appear_within_the_budget_is_not_sent_again(
+    sim: Simulator,
+) -> None:
+    sim.admin.add_fault(kind="delay", method="POST", path="/gpu/instance/create", seconds=3.0)
+    guard = RecordingGuard()
+    client = make_client(sim, guard=guard, NOVITA_READ_TIMEOUT_SECONDS=0.3, NOVITA_RETRY_BUDGET_SECONDS=1.5)
+
+    with pytest.raises(NovitaTimeout, match="may still be created"):
+        client.create_instance(create_request("later"))
+
+    assert [op for kind, op, _ in guard.events if kind == "before"].count("create_instance") == 1
+    assert len(wait_for(lambda: instances_named(sim, "later"))) == 1
 
 
 def test_create_ignores_older_instances_with_the_same_name(sim: Simulator) -> None:

@@ -28,6 +28,7 @@ from novita_orchestrator.workflow.errors import (
 from novita_orchestrator.workflow.request import new_operation_id
 from novita_orchestrator.workflow.wiring import Dependencies
 from tests.support.dynamodb_local import DynamoDBLocal
+from tests.support.ports import free_port
 from tests.support.simulator import TEST_API_KEY, Simulator
 
 pytestmark = pytest.mark.integration
@@ -200,7 +201,7 @@ def test_a_start_runs_to_ready_with_one_notification_per_phase(
 
     health = run.step(handlers.handle_check_health, "health")
     assert health["outcome"] == "waiting"  # the app warms up for 10 s after running
-    assert health["delaySeconds"] == 5
+    assert health["delaySeconds"] == 2
     run.advance(5)
     again = run.step(handlers.handle_check_health, "health")
     assert again["notification"] is None and again["checks"] == 2
@@ -226,6 +227,74 @@ def test_a_start_runs_to_ready_with_one_notification_per_phase(
     assert list(record.phases) == ["resolving", "starting", "running", "health_check", "ready"]
     assert record.notifications == run.types()
     assert deps.locks.holder("inst-dev-box") is None
+
+
+def _running(run: Run) -> None:
+    """Resolve, launch and poll until the instance runs (its app then warms up for 10 s)."""
+    run.step(handlers.handle_resolve_target, "target")
+    run.step(handlers.handle_launch_instance, "launch")
+    run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
+    run.advance(25)
+    assert run.step(handlers.handle_poll_status, "poll")["outcome"] == "running"
+
+
+def _instance_reads(simulator: Simulator) -> int:
+    return len(simulator.admin.journal(path="/gpu/instance", method="GET"))
+
+
+def test_later_health_checks_probe_the_app_without_asking_novita(
+    deps: Dependencies, simulator: Simulator
+) -> None:
+    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
+    _running(run)
+    before = _instance_reads(simulator)
+    first = run.step(handlers.handle_check_health, "health")
+    assert first["outcome"] == "waiting"
+    assert _instance_reads(simulator) == before + 1  # endpoints and "running" come from Novita once
+    assert sorted(e["port"] for e in first["endpoints"]) == [22, 8888]
+    assert first["instanceName"] == "dev-box"
+    run.advance(2)
+    assert run.step(handlers.handle_check_health, "health")["outcome"] == "waiting"  # 503: warming up
+    run.advance(10)
+    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert _instance_reads(simulator) == before + 1
+    # What the state document carries has no credentials.
+    assert "password" not in json.dumps(run.state["health"]).lower()
+
+
+def test_a_probe_that_cannot_connect_reads_the_instance_again(
+    deps: Dependencies, simulator: Simulator
+) -> None:
+    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
+    _running(run)
+    run.step(handlers.handle_check_health, "health")
+    [app] = [e for e in run.state["health"]["endpoints"] if e["port"] == 8888]
+    real_endpoint = app["endpoint"]
+    app["endpoint"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    before = _instance_reads(simulator)
+    run.advance(2)
+    again = run.step(handlers.handle_check_health, "health")
+    assert again["outcome"] == "waiting"
+    assert _instance_reads(simulator) == before + 1  # still running, so keep waiting
+    # The endpoints were refreshed from Novita.
+    assert [e["endpoint"] for e in again["endpoints"] if e["port"] == 8888] == [real_endpoint]
+    run.advance(10)
+    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert _instance_reads(simulator) == before + 1
+
+
+def test_an_instance_stopped_during_health_checks_fails_fast(
+    deps: Dependencies, simulator: Simulator
+) -> None:
+    run = Run(deps, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 600})
+    _running(run)
+    assert run.step(handlers.handle_check_health, "health")["outcome"] == "waiting"
+    deps.novita.stop_instance("inst-dev-box")  # its app stops listening
+    run.advance(2)
+    with pytest.raises(StartupFailed, match="during health checks") as failed:
+        run.step(handlers.handle_check_health, "health")
+    finish = run.fail(failed.value)
+    assert finish["event"]["error"]["code"] == "STARTUP_FAILED"
 
 
 def test_a_retried_poll_resends_its_phase_change_with_the_same_id(

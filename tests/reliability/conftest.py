@@ -26,6 +26,12 @@ retries LaunchInstance only after a Lambda service error). The same run collects
 service emitted and fails if a secret appears in it (see the last section of the test module).
 Settings for the run: `NOVITA_MAX_ATTEMPTS` 4, Novita timeouts 1 s, webhook retries after 1 s and
 1 s (three attempts), time scale 100.
+
+Worth knowing: a create whose answer does not come back within the read timeout is never sent
+again, because Novita may still be creating the instance and a second create could make a twin.
+The client looks the name up instead, with growing waits, and the operation carries on with the
+instance once it appears (within `NOVITA_RETRY_BUDGET_SECONDS`; after that the operation fails
+with `NOVITA_UNAVAILABLE`, and an instance Novita makes later must be found by name).
 """
 
 _ROWS: dict[str, MatrixRow] = {}

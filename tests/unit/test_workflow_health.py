@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.workflow.check_health import carried_endpoints
 from novita_orchestrator.workflow.health import (
     Probe,
     UnsafeTarget,
@@ -19,6 +20,7 @@ from novita_orchestrator.workflow.health import (
     is_public_address,
     judge_health,
     probes_for,
+    probes_for_mappings,
 )
 
 PUBLIC = "93.184.215.14"  # a public address, returned by a fake resolver (no DNS, no traffic)
@@ -88,6 +90,40 @@ def test_no_answer_is_not_healthy() -> None:
     verdict = _judge(_instance(APP), FakeHttp(requests.ConnectTimeout("slow")))
     assert not verdict.healthy
     assert "ConnectTimeout" in verdict.summary()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [requests.ConnectionError("refused"), requests.ConnectTimeout("slow"), requests.ReadTimeout("x")],
+)
+def test_a_probe_without_any_answer_is_unreachable(failure: Exception) -> None:
+    assert _judge(_instance(APP), FakeHttp(failure)).unreachable
+
+
+def test_an_http_error_answer_shows_the_container_is_up() -> None:
+    verdict = _judge(_instance(APP), FakeHttp(503))
+    assert not verdict.healthy and not verdict.unreachable
+
+
+def test_a_refused_tcp_connect_is_unreachable() -> None:
+    assert _judge(_instance(APP, SSH), FakeHttp(200), FakeTcp(fails=True), port=22).unreachable
+    assert not _judge(_instance(APP, SSH), FakeHttp(200), FakeTcp(), port=22).unreachable
+
+
+def test_probes_from_carried_mappings_match_probes_from_the_instance() -> None:
+    instance = _instance(APP, SSH, {"port": 9000, "type": "http", "endpoint": ""})
+    carried = carried_endpoints({"endpoints": [m.model_dump(mode="json") for m in instance.port_mappings]})
+    for port in (None, 22, 8000, 9000):
+        assert probes_for_mappings(carried, port=port, path="/h") == probes_for(
+            instance, port=port, path="/h"
+        )
+
+
+@pytest.mark.parametrize(
+    "previous", [None, {}, {"endpoints": "x"}, {"endpoints": [{"type": "http"}]}, {"endpoints": [7]}]
+)
+def test_missing_or_malformed_carried_endpoints_mean_none(previous: dict[str, Any] | None) -> None:
+    assert carried_endpoints(previous) == []
 
 
 def test_a_tcp_port_is_connected_to_never_sent_http() -> None:

@@ -35,7 +35,12 @@ from novita_orchestrator.workflow.request import (
     parse_workflow_input,
     start_input,
 )
-from novita_orchestrator.workflow.wiring import build_dependencies, operations_table_name, poll_settings
+from novita_orchestrator.workflow.wiring import (
+    build_dependencies,
+    health_settings,
+    operations_table_name,
+    poll_settings,
+)
 
 # --- request validation ----------------------------------------------------------------------------
 
@@ -305,6 +310,12 @@ def test_a_business_error_is_not_taken_for_an_outage() -> None:
 def test_missing_operations_table_is_reported_by_name() -> None:
     with pytest.raises(ConfigurationError, match="OPERATIONS_TABLE_NAME"):
         operations_table_name(Settings(OPERATIONS_TABLE_NAME=None))
+
+
+def test_an_unhealthy_app_is_probed_again_after_two_seconds_by_default() -> None:
+    # Probes after the first make no Novita call, so they can be frequent.
+    assert health_settings(Settings()).interval_seconds == 2
+    assert health_settings(Settings(HEALTH_CHECK_INTERVAL_SECONDS=7)).interval_seconds == 7
 
 
 def test_poll_bounds_must_be_ordered() -> None:

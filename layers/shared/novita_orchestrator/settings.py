@@ -125,7 +125,10 @@ class Settings(_FromEnvironment):
         default=5.0, gt=0, le=60, description="Time one health probe may take (a request may set its own)."
     )
     HEALTH_CHECK_INTERVAL_SECONDS: float = Field(
-        default=5.0, ge=1, le=600, description="Wait between health probes of an unhealthy app."
+        default=2.0,
+        ge=1,
+        le=600,
+        description="Wait between health probes of an unhealthy app (probes are cheap: no Novita call).",
     )
     ALLOW_PRIVATE_NETWORK_TARGETS: bool = Field(
         default=False,

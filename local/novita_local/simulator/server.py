@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -139,6 +140,15 @@ class _SimServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status: int | None
+    payload: JSON
+    headers: dict[str, str]
+    fault: str | None
+    sent: bool = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _SimServer
     protocol_version = "HTTP/1.1"  # keep-alive, as pooled clients expect
@@ -187,7 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
         world = core.world
         epoch = core.journal.epoch
         authorized = core.authorized(self.headers.get("Authorization"))
-        status, fault = self._answer_api(core, world, method, path, query, body, authorized)
+        answer = self._answer_api(core, world, method, path, query, body, authorized)
+        # Journal first, answer second: a caller that has its answer finds the request recorded.
         core.journal.record(
             time=time.time(),
             sim_time=world.clock.now(),
@@ -195,11 +206,15 @@ class _Handler(BaseHTTPRequestHandler):
             path=path,
             query=query,
             body=None if body is _INVALID_JSON else body,
-            status=status,
+            status=answer.status,
             authorized=authorized,
-            fault=fault,
+            fault=answer.fault,
             epoch=epoch,
         )
+        if answer.sent and answer.status is not None:
+            self._send(answer.status, answer.payload, answer.headers)
+        else:
+            self.close_connection = True
 
     def _answer_api(
         self,
@@ -210,38 +225,32 @@ class _Handler(BaseHTTPRequestHandler):
         query: dict[str, str],
         body: Any,
         authorized: bool,
-    ) -> tuple[int | None, str | None]:
-        """Answer one API request; returns the status sent (None if dropped) and the fault applied."""
+    ) -> _Answer:
+        """Work out the answer to one API request (status None: dropped before processing)."""
         retry_after = core.bucket.take()
         if retry_after is not None:
             envelope = error_envelope(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded, retry later")
-            self._send(429, envelope, {"Retry-After": str(retry_after)})
-            return 429, "rate_limit"
+            return _Answer(429, envelope, {"Retry-After": str(retry_after)}, "rate_limit")
         faults = core.faults.take_request_faults(method, path)
         if faults.delay_seconds:
             time.sleep(faults.delay_seconds)
         action = faults.action
         kind = action.kind if action else ("delay" if faults.delay_seconds else None)
         if action is not None and action.kind == "drop" and action.params["when"] == "before":
-            self.close_connection = True
-            return None, kind
+            return _Answer(None, {}, {}, kind, sent=False)
         if action is not None and action.kind == "error":
             p = action.params
-            self._send(p["status"], error_envelope(p["status"], p["reason"], p["message"]))
-            return p["status"], kind
+            return _Answer(p["status"], error_envelope(p["status"], p["reason"], p["message"]), {}, kind)
         if action is not None and action.kind == "rate_limit":
             retry = action.params["retryAfter"]
             headers = {"Retry-After": retry} if retry is not None else {}
-            self._send(429, error_envelope(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded"), headers)
-            return 429, kind
+            envelope = error_envelope(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded")
+            return _Answer(429, envelope, headers, kind)
 
         status, payload = self._run_api(world, method, path, query, body, authorized)
-        if action is not None and action.kind == "drop":
-            # Processed, but the caller never learns the outcome: the lost-response case.
-            self.close_connection = True
-            return status, kind
-        self._send(status, payload)
-        return status, kind
+        # A "drop after" fault: processed, but the caller never learns the outcome (the lost response).
+        dropped = action is not None and action.kind == "drop"
+        return _Answer(status, payload, {}, kind, sent=not dropped)
 
     def _run_api(
         self, world: World, method: str, path: str, query: dict[str, str], body: Any, authorized: bool

@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
-
-import boto3
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from typing import TYPE_CHECKING, Any
 
 from novita_orchestrator.api import errors
-from novita_orchestrator.api.routes import build_app
-from novita_orchestrator.api.service import ApiService, IdempotentAccept
-from novita_orchestrator.novita.guard import CallGuard
-from novita_orchestrator.resilience.factory import build_guard
 from novita_orchestrator.settings import ConfigurationError, Settings
-from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.wiring import Dependencies, build_dependencies
+
+# The app, the service and their clients are built at the first event (cached properties below), and
+# their modules (boto3, the Powertools resolver, the routes) imported then, not at init.
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    from novita_orchestrator.api.service import ApiService, IdempotentAccept
+    from novita_orchestrator.novita.guard import CallGuard
 
 
 def powertools_idempotency(
@@ -78,10 +78,17 @@ class ApiRuntime:
 
     @cached_property
     def guard(self) -> CallGuard:
+        from novita_orchestrator.resilience.factory import build_guard
+
         return build_guard(self.settings, self.deps.clock, dynamodb_client=self.deps.dynamodb)
 
     @cached_property
     def service(self) -> ApiService:
+        import boto3
+
+        from novita_orchestrator.api.service import ApiService
+        from novita_orchestrator.webhooks.url_guard import UrlPolicy
+
         settings = self.settings
         idempotent = None
         if settings.IDEMPOTENCY_TABLE_NAME:
@@ -104,6 +111,8 @@ class ApiRuntime:
 
     @cached_property
     def app(self) -> APIGatewayRestResolver:
+        from novita_orchestrator.api.routes import build_app
+
         return build_app(lambda: self.service, self.deps.clock)
 
 

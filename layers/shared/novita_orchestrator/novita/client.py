@@ -142,8 +142,9 @@ class NovitaClient:
         a timeout or a connection lost after sending, the instance may or may not exist, so the
         client lists instances by the request's exact name: exactly one new one -> its ID; several
         -> :class:`DuplicateInstanceName`; none -> the POST is sent again after a 5xx or a lost
-        connection, but *not* after a timeout (Novita may still be creating it; NovitaTimeout is
-        raised). Instances that already had the name before the call are not counted (they are
+        connection, but *not* after a timeout: Novita may still be creating it, so the name is looked
+        up again with growing waits until the instance appears or the call's budget runs out
+        (then NovitaTimeout). Instances that already had the name before the call are not counted (they are
         listed once up front). Without a name nothing can be looked up, so such a failure is raised
         at once. If the lookup itself fails, its error is raised and nothing is re-sent.
         At most ``NOVITA_MAX_ATTEMPTS`` POSTs are sent.
@@ -165,31 +166,25 @@ class NovitaClient:
                     raise RetryAttempt(error) from error
                 if not (_outcome_unknown(error) and name):
                     raise
-                created = [i for i in self._named(name, deadline) if i.id not in known_ids]
-                if len(created) == 1:
-                    logger.warning(
-                        "Novita create answer was lost; found the instance by name",
-                        extra={
-                            "operation": operation,
-                            "instance_id": created[0].id,
-                            "error_code": error.code,
-                        },
-                    )
-                    return created[0].id
-                if created:
-                    raise DuplicateInstanceName(
-                        f"Novita {operation}: {len(created)} new instances named {name!r}; not guessing",
-                        operation=operation,
-                        reason="DUPLICATE_INSTANCE_NAME",
-                    ) from error
-                if isinstance(error, NovitaTimeout):
-                    # Novita may still be working on it: a second POST now could create a twin.
-                    raise NovitaTimeout(
-                        f"Novita {operation} timed out and no instance named {name!r} exists yet; not sent"
-                        " again because it may still be created (look it up by name later)",
-                        operation=operation,
-                    ) from error
-                raise RetryAttempt(error) from error
+                found = self._created_by_name(name, known_ids, deadline, error)
+                if found is None and isinstance(error, NovitaTimeout):
+                    # Novita may still be working on it: a second POST could create a twin, so wait
+                    # for the instance to appear instead, within the call's budget.
+                    found = self._await_created(name, known_ids, deadline, error)
+                    if found is None:
+                        raise NovitaTimeout(
+                            f"Novita {operation} timed out and no instance named {name!r} appeared before"
+                            " the call's time budget ran out; not sent again because it may still be"
+                            " created (look it up by name later)",
+                            operation=operation,
+                        ) from error
+                if found is None:
+                    raise RetryAttempt(error) from error
+                logger.warning(
+                    "Novita create answer was lost; found the instance by name",
+                    extra={"operation": operation, "instance_id": found, "error_code": error.code},
+                )
+                return found
             instance_id = data.get("id")
             if not isinstance(instance_id, str) or not instance_id:
                 raise UnexpectedResponse(
@@ -198,6 +193,32 @@ class NovitaClient:
             return instance_id
 
         return self._retry.run(operation, deadline, attempt)
+
+    def _created_by_name(
+        self, name: str, known_ids: set[str], deadline: float, error: NovitaError
+    ) -> str | None:
+        """The ID of the one instance named ``name`` that did not exist before the create, if any."""
+        created = [i for i in self._named(name, deadline) if i.id not in known_ids]
+        if len(created) > 1:
+            raise DuplicateInstanceName(
+                f"Novita create_instance: {len(created)} new instances named {name!r}; not guessing",
+                operation="create_instance",
+                reason="DUPLICATE_INSTANCE_NAME",
+            ) from error
+        return created[0].id if created else None
+
+    def _await_created(
+        self, name: str, known_ids: set[str], deadline: float, error: NovitaError
+    ) -> str | None:
+        """Look the name up again, with growing waits, until the instance appears or the budget ends."""
+        delay = self._retry.base_seconds
+        while self._clock.now() + delay < deadline:
+            self._clock.sleep(delay)
+            found = self._created_by_name(name, known_ids, deadline, error)
+            if found is not None:
+                return found
+            delay = min(2 * delay, self._retry.max_seconds)
+        return None
 
     # --- templates, registry auths, products ---------------------------------------------------
 

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
-
 from novita_orchestrator.novita.errors import (
     ClientError,
     Conflict,
@@ -34,7 +32,7 @@ from novita_orchestrator.novita.errors import (
 )
 from novita_orchestrator.novita.redaction import redact_text
 
-if TYPE_CHECKING:  # requests is imported where it is used: not needed to import this module
+if TYPE_CHECKING:  # requests/urllib3 are imported where used: not needed to import this module
     import requests
 
 ERROR_KINDS_BY_NAME: dict[str, type[NovitaError]] = {
@@ -227,6 +225,7 @@ def _kind_for(status: int, reason: str | None) -> type[NovitaError]:
 def _never_connected(exc: requests.RequestException) -> bool:
     """The connection was never made (refused, unresolvable, connect timeout): nothing reached Novita."""
     import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
 
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -239,6 +238,7 @@ def _never_connected(exc: requests.RequestException) -> bool:
 def _is_body_read_timeout(exc: requests.RequestException) -> bool:
     # requests reports a read timeout *while reading the body* as a ConnectionError.
     import requests
+    from urllib3.exceptions import ReadTimeoutError
 
     return isinstance(exc, requests.ConnectionError) and any(
         isinstance(a, ReadTimeoutError) for a in exc.args

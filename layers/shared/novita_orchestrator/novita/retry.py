@@ -45,10 +45,10 @@ class RetryPolicy:
         from tenacity import wait_random_exponential
 
         base = settings.NOVITA_RETRY_BASE_SECONDS
+        self.base_seconds = base
+        self.max_seconds = max(base, settings.NOVITA_RETRY_MAX_SECONDS)
         # Doubling the multiplier puts jitter on the first retry too: [base, 2*base], [base, 4*base], ...
-        self._backoff = wait_random_exponential(
-            multiplier=2 * base, min=base, max=max(base, settings.NOVITA_RETRY_MAX_SECONDS)
-        )
+        self._backoff = wait_random_exponential(multiplier=2 * base, min=base, max=self.max_seconds)
 
     def deadline(self) -> float:
         """When a call starting now must give up (clock time)."""

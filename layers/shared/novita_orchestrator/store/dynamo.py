@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from botocore.exceptions import ClientError
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@cache
+def _serializer() -> TypeSerializer:
+    # Imported at first use, not at import: importing boto3 is most of a cold start.
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+@cache
+def _deserializer() -> TypeDeserializer:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
 
 
 def to_attr(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
         value = Decimal(repr(value))
-    result: dict[str, Any] = _serializer.serialize(value)
+    result: dict[str, Any] = _serializer().serialize(value)
     return result
 
 
@@ -24,7 +38,7 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+    return {key: _plain(_deserializer().deserialize(value)) for key, value in item.items()}
 
 
 def _plain(value: Any) -> Any:

@@ -16,8 +16,6 @@ import re
 import threading
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from novita_orchestrator.clock import Clock
@@ -70,6 +68,10 @@ def _count(item: dict[str, Any], attribute: str) -> int:
 
 def build_dynamodb_client(settings: Settings) -> Any:
     """A DynamoDB client with short timeouts: the guard sits in front of every Novita call."""
+    # Imported here, at first use: importing boto3 is most of a cold start.
+    import boto3
+    from botocore.config import Config
+
     config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
     return boto3.client("dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL, config=config)
 

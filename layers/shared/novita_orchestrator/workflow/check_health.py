@@ -3,11 +3,15 @@ the deadline fail with AppNeverHealthy. The first call notifies ``health_check.s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
+from novita_orchestrator.novita.models import Instance, PortMapping
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import (
@@ -23,6 +27,7 @@ from novita_orchestrator.workflow.health import (
     UnsafeTarget,
     judge_health,
     probes_for,
+    probes_for_mappings,
     tcp_connect,
 )
 from novita_orchestrator.workflow.poll_status import wait_seconds
@@ -52,22 +57,28 @@ def check_health(
     settings: HealthSettings,
     http_get: HttpGet,
     connect: TcpConnect = tcp_connect,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"healthy", "delaySeconds", "checks", "notification"}``."""
-    check_number = checks_so_far + 1
-    with novita_errors_translated():
-        instance = novita.get_instance(instance_id)
-    if instance.status != "running":
-        detail = (
-            f": {instance.status_error.message}"
-            if instance.status_error and instance.status_error.message
-            else ""
-        )
-        raise StartupFailed(
-            f"instance {instance_id} left running ({instance.status}){detail} during health checks"
-        )
+    """``{"outcome": "waiting"|"healthy", "delaySeconds", "checks", "notification", "endpoints",
+    "instanceName"}``.
 
-    subject = Subject(operation_id, instance_id, instance.name or target.instance_name, webhook_url)
+    ``previous`` is the last check's result. Novita is read on the first check (endpoints, and that the
+    instance runs); later checks probe the endpoints that result carries, and read Novita again only
+    when a probe got no answer at all (the instance may have stopped) or there was nothing to probe."""
+    check_number = checks_so_far + 1
+    port = spec.port if spec else None
+    path = spec.path if spec else "/"
+    carried = carried_endpoints(previous)
+    probes = probes_for_mappings(carried, port=port, path=path)
+    instance: Instance | None = None
+    if not probes:
+        instance = _running_instance(novita, instance_id)
+        carried = _endpoints_of(instance)
+        probes = probes_for(instance, port=port, path=path)
+    name = _carried_name(previous) if instance is None else instance.name
+    name = name or target.instance_name
+
+    subject = Subject(operation_id, instance_id, name, webhook_url)
     counters = {"healthChecks": check_number}
     now = clock.now()
     _, message = change_phase(
@@ -80,14 +91,18 @@ def check_health(
         counters=counters,
     )
 
-    port = spec.port if spec else None
-    if port is None and not instance.port_mappings:
+    def result(outcome: str, delay: int) -> dict[str, Any]:
+        return _result(outcome, delay, check_number, message) | {
+            "endpoints": [m.model_dump(mode="json") for m in carried],
+            "instanceName": name,
+        }
+
+    if port is None and instance is not None and not instance.port_mappings:
         # Nothing exposed: running is all there is to know.
-        return _result("healthy", 0, check_number, message)
+        return result("healthy", 0)
     timeout = (
         spec.timeoutSeconds if spec and spec.timeoutSeconds else None
     ) or settings.probe_timeout_seconds
-    probes = probes_for(instance, port=port, path=spec.path if spec else "/")
     try:
         verdict = judge_health(
             probes,
@@ -100,14 +115,57 @@ def check_health(
     except UnsafeTarget as refused:
         raise HealthTargetRefused(f"health probe of instance {instance_id} refused: {refused}") from None
     if verdict.healthy:
-        return _result("healthy", 0, check_number, message)
+        return result("healthy", 0)
+    if verdict.unreachable and instance is None:
+        # No answer at all: the container may be gone. Fail fast if Novita says it stopped.
+        carried = _endpoints_of(_running_instance(novita, instance_id))
 
     now = clock.now()
     remaining = target.deadline - now
     if remaining <= 0:
         raise AppNeverHealthy(_never_healthy_message(instance_id, check_number, verdict))
     delay = min(settings.interval_seconds, remaining)
-    return _result("waiting", wait_seconds(delay), check_number, message)
+    return result("waiting", wait_seconds(delay))
+
+
+def carried_endpoints(previous: Mapping[str, Any] | None) -> list[PortMapping]:
+    """The port mappings an earlier check carried in its result (none when malformed)."""
+    raw = previous.get("endpoints") if previous else None
+    if not isinstance(raw, list):
+        return []
+    try:
+        return [PortMapping.model_validate(item) for item in raw]
+    except ValidationError:
+        return []
+
+
+def _carried_name(previous: Mapping[str, Any] | None) -> str | None:
+    name = previous.get("instanceName") if previous else None
+    return name if isinstance(name, str) and name else None
+
+
+def _endpoints_of(instance: Instance) -> list[PortMapping]:
+    # Only what a probe needs: port, type, endpoint (no credentials live there).
+    return [
+        PortMapping(port=m.port, type=m.type, endpoint=m.endpoint)
+        for m in instance.port_mappings
+        if m.endpoint
+    ]
+
+
+def _running_instance(novita: NovitaClient, instance_id: str) -> Instance:
+    with novita_errors_translated():
+        instance = novita.get_instance(instance_id)
+    if instance.status != "running":
+        detail = (
+            f": {instance.status_error.message}"
+            if instance.status_error and instance.status_error.message
+            else ""
+        )
+        raise StartupFailed(
+            f"instance {instance_id} left running ({instance.status}){detail} during health checks"
+        )
+    return instance
 
 
 def _never_healthy_message(instance_id: str, checks: int, verdict: HealthVerdict) -> str:

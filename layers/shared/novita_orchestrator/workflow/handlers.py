@@ -2,6 +2,8 @@
 
 Each function receives the whole state document (``$``) and returns what lands at its ResultPath.
 The Lambda entry points (functions/<name>/app.py) only add Powertools context and call these.
+
+Each handler imports its own step's module when called, so a function's cold start loads only its step.
 """
 
 from __future__ import annotations
@@ -10,15 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from novita_orchestrator.observability import logger
-from novita_orchestrator.webhooks.url_guard import UrlPolicy
-from novita_orchestrator.workflow.check_health import check_health
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.finish_operation import finish_operation
-from novita_orchestrator.workflow.launch_instance import launch_instance
-from novita_orchestrator.workflow.poll_status import poll_status
-from novita_orchestrator.workflow.request import check_webhook_target
-from novita_orchestrator.workflow.resolve_registry_auth import resolve_registry_auth
-from novita_orchestrator.workflow.resolve_target import resolve_target
 from novita_orchestrator.workflow.state import (
     State,
     Target,
@@ -50,6 +44,10 @@ def _instance_id(state: State) -> str:
 
 
 def handle_resolve_target(event: Any, deps: Dependencies) -> dict[str, Any]:
+    from novita_orchestrator.webhooks.url_guard import UrlPolicy
+    from novita_orchestrator.workflow.request import check_webhook_target
+    from novita_orchestrator.workflow.resolve_target import resolve_target
+
     state = _state(event)
     operation_id = operation_id_of(state)
     request = request_of(state)
@@ -75,11 +73,15 @@ def handle_resolve_target(event: Any, deps: Dependencies) -> dict[str, Any]:
 
 
 def handle_resolve_registry_auth(event: Any, deps: Dependencies) -> dict[str, Any]:
+    from novita_orchestrator.workflow.resolve_registry_auth import resolve_registry_auth
+
     state = _state(event)
     return resolve_registry_auth(target=Target.from_state(state.get("target")), novita=deps.novita)
 
 
 def handle_launch_instance(event: Any, deps: Dependencies) -> dict[str, Any]:
+    from novita_orchestrator.workflow.launch_instance import launch_instance
+
     state = _state(event)
     image_auth_id = section(state, "registryAuth").get("imageAuthId")
     result = launch_instance(
@@ -97,6 +99,8 @@ def handle_launch_instance(event: Any, deps: Dependencies) -> dict[str, Any]:
 
 
 def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
+    from novita_orchestrator.workflow.poll_status import poll_status
+
     state = _state(event)
     polls = section(state, "poll").get("polls", 0)
     result = poll_status(
@@ -123,8 +127,11 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
 
 
 def handle_check_health(event: Any, deps: Dependencies) -> dict[str, Any]:
+    from novita_orchestrator.workflow.check_health import check_health
+
     state = _state(event)
-    checks = section(state, "health").get("checks", 0)
+    previous = section(state, "health")
+    checks = previous.get("checks", 0)
     request = request_of(state)
     result = check_health(
         operation_id=operation_id_of(state),
@@ -138,6 +145,7 @@ def handle_check_health(event: Any, deps: Dependencies) -> dict[str, Any]:
         clock=deps.clock,
         settings=health_settings(deps.settings),
         http_get=deps.http_get,
+        previous=previous,
     )
     logger.info("health checked", extra={"outcome": result["outcome"], "checks": result["checks"]})
     return result
@@ -146,6 +154,8 @@ def handle_check_health(event: Any, deps: Dependencies) -> dict[str, Any]:
 def handle_finish_operation(event: Any, deps: Dependencies) -> dict[str, Any]:
     """The event is the state document with ``outcome`` ("ready" | "failed") merged in (or nested as
     ``{"outcome", "state"}``)."""
+    from novita_orchestrator.workflow.finish_operation import finish_operation
+
     event = _state(event)
     nested = event.get("state")
     state: State = nested if isinstance(nested, Mapping) else event

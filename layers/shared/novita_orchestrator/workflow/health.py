@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.novita.models import Instance, PortMapping
 
 if TYPE_CHECKING:  # requests is imported where it is used: not needed to import this module
     import requests
@@ -50,6 +50,9 @@ class ProbeResult:
     probe: Probe
     healthy: bool
     detail: str
+    #: False when nothing answered at all (refused, reset, timed out): the container may be gone.
+    #: Any HTTP answer, even 503, shows it is up.
+    reached: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,23 @@ class HealthVerdict:
             return self.waiting_for
         return "; ".join(f"port {r.probe.port} ({r.probe.kind}): {r.detail}" for r in self.results)
 
+    @property
+    def unreachable(self) -> bool:
+        """Some probe got no answer at all."""
+        return any(not r.reached for r in self.results)
+
 
 def probes_for(instance: Instance, *, port: int | None = None, path: str = "/") -> list[Probe]:
     """What to probe: the requested port (HTTP GET of ``path``, or TCP connect for a tcp port), else
     every HTTP port mapping (``path`` on each); with no HTTP ports, the TCP ones are connected to."""
-    mappings = [m for m in instance.port_mappings if m.endpoint]
+    return probes_for_mappings(instance.port_mappings, port=port, path=path)
+
+
+def probes_for_mappings(
+    port_mappings: Sequence[PortMapping], *, port: int | None = None, path: str = "/"
+) -> list[Probe]:
+    """:func:`probes_for` from port mappings read earlier."""
+    mappings = [m for m in port_mappings if m.endpoint]
     if port is not None:
         mappings = [m for m in mappings if m.port == port]
     else:
@@ -172,7 +187,7 @@ def run_probe(
         try:
             status = http_get(probe.target, timeout)
         except requests.RequestException as exc:
-            return ProbeResult(probe, False, f"no answer ({type(exc).__name__})")
+            return ProbeResult(probe, False, f"no answer ({type(exc).__name__})", reached=False)
         if 200 <= status < 300:
             return ProbeResult(probe, True, f"HTTP {status}")
         if 300 <= status < 400:
@@ -182,7 +197,7 @@ def run_probe(
     try:
         connect(host, port, timeout)
     except OSError as exc:
-        return ProbeResult(probe, False, f"TCP connect failed ({type(exc).__name__})")
+        return ProbeResult(probe, False, f"TCP connect failed ({type(exc).__name__})", reached=False)
     return ProbeResult(probe, True, "TCP connect ok")
 
 

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from novita_orchestrator.clock import Clock, clock_for_scale
-from novita_orchestrator.novita.client import NovitaClient
-from novita_orchestrator.resilience.factory import build_guard
 from novita_orchestrator.settings import ConfigurationError, Settings
-from novita_orchestrator.store.lock_store import LockStore
-from novita_orchestrator.store.operations_store import OperationsStore
-from novita_orchestrator.store.resilience_store import build_dynamodb_client
-from novita_orchestrator.store.startup_stats_store import StartupStatsStore
-from novita_orchestrator.workflow.check_health import HealthSettings
-from novita_orchestrator.workflow.health import HttpGet, http_get_status
-from novita_orchestrator.workflow.poll_status import PollSettings
-from novita_orchestrator.workflow.polling import PollBounds
-from novita_orchestrator.workflow.resolve_target import ResolveLimits
+
+# The collaborators' modules are imported where each is first built, not here: a function's init
+# then loads only what its own step uses (the first event pays for the rest, once).
+if TYPE_CHECKING:
+    from novita_orchestrator.novita.client import NovitaClient
+    from novita_orchestrator.store.lock_store import LockStore
+    from novita_orchestrator.store.operations_store import OperationsStore
+    from novita_orchestrator.store.startup_stats_store import StartupStatsStore
+    from novita_orchestrator.workflow.check_health import HealthSettings
+    from novita_orchestrator.workflow.health import HttpGet
+    from novita_orchestrator.workflow.poll_status import PollSettings
+    from novita_orchestrator.workflow.resolve_target import ResolveLimits
 
 
 def operations_table_name(settings: Settings) -> str:
@@ -32,6 +33,9 @@ def operations_table_name(settings: Settings) -> str:
 
 
 def poll_settings(settings: Settings) -> PollSettings:
+    from novita_orchestrator.workflow.poll_status import PollSettings
+    from novita_orchestrator.workflow.polling import PollBounds
+
     if settings.POLL_MIN_SECONDS > settings.POLL_MAX_SECONDS:
         raise ConfigurationError(
             f"POLL_MIN_SECONDS ({settings.POLL_MIN_SECONDS:g}) must not exceed "
@@ -44,6 +48,8 @@ def poll_settings(settings: Settings) -> PollSettings:
 
 
 def health_settings(settings: Settings) -> HealthSettings:
+    from novita_orchestrator.workflow.check_health import HealthSettings
+
     return HealthSettings(
         probe_timeout_seconds=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
         interval_seconds=settings.HEALTH_CHECK_INTERVAL_SECONDS,
@@ -52,6 +58,8 @@ def health_settings(settings: Settings) -> HealthSettings:
 
 
 def resolve_limits(settings: Settings) -> ResolveLimits:
+    from novita_orchestrator.workflow.resolve_target import ResolveLimits
+
     return ResolveLimits(startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS)
 
 
@@ -68,28 +76,41 @@ class Dependencies:
     def dynamodb(self) -> Any:
         if self.dynamodb_client is not None:
             return self.dynamodb_client
+        from novita_orchestrator.store.resilience_store import build_dynamodb_client
+
         return build_dynamodb_client(self.settings)
 
     @cached_property
     def novita(self) -> NovitaClient:
+        from novita_orchestrator.novita.client import NovitaClient
+        from novita_orchestrator.resilience.factory import build_guard
+
         guard = build_guard(self.settings, self.clock, dynamodb_client=self.dynamodb)
         return NovitaClient(self.settings, guard=guard, clock=self.clock)
 
     @cached_property
     def operations(self) -> OperationsStore:
+        from novita_orchestrator.store.operations_store import OperationsStore
+
         return OperationsStore(self.dynamodb, operations_table_name(self.settings))
 
     @cached_property
     def locks(self) -> LockStore:
+        from novita_orchestrator.store.lock_store import LockStore
+
         return LockStore(self.dynamodb, operations_table_name(self.settings))
 
     @cached_property
     def stats(self) -> StartupStatsStore:
+        from novita_orchestrator.store.startup_stats_store import StartupStatsStore
+
         return StartupStatsStore(self.dynamodb, operations_table_name(self.settings))
 
     @cached_property
     def http_get(self) -> HttpGet:
         import requests  # here, not at import: the step functions that never probe never need it
+
+        from novita_orchestrator.workflow.health import http_get_status
 
         session = requests.Session()
         session.trust_env = False  # probes go straight to the instance, never through a proxy
