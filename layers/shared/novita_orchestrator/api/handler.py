@@ -43,7 +43,9 @@ def handle_api_event(event: dict[str, Any], context: Any, settings: Settings | N
         limit = settings.API_MAX_BODY_BYTES
         if body_size(event) > limit:
             return proxy_error(PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes"))
-        app = build_api(settings).app
+        runtime = build_api(settings)
+        runtime.lambda_context = context
+        app = runtime.app
     except Exception as error:  # every failure still answers JSON
         return proxy_error(error)
     response: dict[str, Any] = app.resolve(event, context)

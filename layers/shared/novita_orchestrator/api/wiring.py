@@ -21,12 +21,13 @@ if TYPE_CHECKING:
 
 
 def powertools_idempotency(
-    table_name: str, dynamodb_client: Any, ttl_seconds: int
+    table_name: str, dynamodb_client: Any, ttl_seconds: int, lambda_context: Callable[[], Any]
 ) -> Callable[[IdempotentAccept], IdempotentAccept]:
     """Wrap an accept so a repeated (caller, Idempotency-Key) returns the stored first answer.
 
     The same key with a different request -> 422; while the first is still being handled -> 409.
-    Failed requests are not stored, so a retry after an error really retries.
+    Failed requests are not stored, so a retry after an error really retries. ``lambda_context``
+    gives the current invocation's context, so an in-progress record expires with the invocation.
     """
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -54,6 +55,9 @@ def powertools_idempotency(
             return accept(call)
 
         def keyed(call: dict[str, Any]) -> dict[str, Any]:
+            context = lambda_context()
+            if context is not None:
+                config.register_lambda_context(context)
             try:
                 result: dict[str, Any] = accept_once(call=call)
             except IdempotencyAlreadyInProgressError:
@@ -75,6 +79,8 @@ def powertools_idempotency(
 class ApiRuntime:
     settings: Settings
     deps: Dependencies
+    #: The invocation being answered (set by the handler before each request).
+    lambda_context: Any = None
 
     @cached_property
     def guard(self) -> CallGuard:
@@ -93,7 +99,10 @@ class ApiRuntime:
         idempotent = None
         if settings.IDEMPOTENCY_TABLE_NAME:
             idempotent = powertools_idempotency(
-                settings.IDEMPOTENCY_TABLE_NAME, self.deps.dynamodb, settings.IDEMPOTENCY_TTL_SECONDS
+                settings.IDEMPOTENCY_TABLE_NAME,
+                self.deps.dynamodb,
+                settings.IDEMPOTENCY_TTL_SECONDS,
+                lambda: self.lambda_context,
             )
         return ApiService(
             novita=lambda: self.deps.novita,
