@@ -164,3 +164,15 @@ def test_a_stale_idle_guess_costs_one_more_call_and_still_gets_its_slot(store, c
     assert store.calls - calls_before == 2
     assert slot == pytest.approx(clock.now()) and slot > 0
     assert store.load_limiter("novita").theoretical_arrival == pytest.approx(slot + 1 / RATE)
+
+
+def test_only_the_store_refuses_a_caller_not_what_this_process_last_saw(clock) -> None:
+    # A long hold-back, then the limiter's item is gone (expired or reset): the bucket is idle again,
+    # and what this process remembers from before must not keep refusing callers.
+    limiter = make_limiter(InMemoryResilienceStore(), clock)
+    limiter.hold_back(retry_after=MAX_HOLD_SECONDS)
+    limiter._store = InMemoryResilienceStore()  # the store as it is now: empty
+
+    slot = limiter.acquire(deadline=clock.now() + 1)
+
+    assert slot == clock.now()

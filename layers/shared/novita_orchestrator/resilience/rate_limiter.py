@@ -113,11 +113,13 @@ class RateLimiter:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()
-        self._known_tat = 0.0  # a lower bound on the stored tat (it never decreases)
+        # The stored tat as last seen: a hint for which reservation to try first. Only the store may
+        # refuse a caller (an item that expired or was reset must not keep refusing from memory).
+        self._known_tat = 0.0
 
     def _learn(self, record: LimiterRecord) -> None:
         with self._lock:
-            self._known_tat = max(self._known_tat, record.theoretical_arrival)
+            self._known_tat = record.theoretical_arrival
 
     def acquire(self, deadline: float, operation: str = "") -> float:
         """Wait for a slot that starts no later than ``deadline``; return the slot's time.
@@ -133,11 +135,12 @@ class RateLimiter:
             self._exhausted(arrival, deadline, operation)
         with self._lock:
             tat = self._known_tat
+        seen_in_store = False
         for _ in range(MAX_RESERVE_ATTEMPTS):
             if tat <= arrival:
                 reservation = self._store.reserve_when_idle(self.name, now=arrival, interval=interval)
             else:
-                if tat - tolerance > deadline:
+                if seen_in_store and tat - tolerance > deadline:
                     self._exhausted(tat - tolerance, deadline, operation)
                 reservation = self._store.reserve_after_queue(
                     self.name, now=arrival, interval=interval, latest_arrival=deadline + tolerance
@@ -148,6 +151,7 @@ class RateLimiter:
                 self._wait_until(slot)
                 return slot
             tat = reservation.record.theoretical_arrival
+            seen_in_store = True
         # Unreachable with a store that keeps its promises (tat never decreases); refuse rather than spin.
         self._exhausted(max(arrival, tat - tolerance), deadline, operation)
 
