@@ -97,7 +97,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from novita_local.demo import run_demo
 
     stdout = sys.stdout
-    with _handler_output_on_stderr(verbose=args.verbose):
+    with handler_output_on_stderr(verbose=args.verbose):
         return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
 
 
@@ -150,7 +150,7 @@ def _run_operation(args: argparse.Namespace, request: object) -> int:
     from novita_orchestrator.workflow.request import OperationRequest
 
     assert isinstance(request, OperationRequest)
-    environment = _function_environment(os.environ)
+    environment = function_environment(os.environ)
     # Webhooks go through the template's dispatcher on the engine; local retries take seconds.
     environment = with_local_webhook_defaults(environment)
     if not environment.get("NOVITA_API_KEY", "").strip():
@@ -164,7 +164,7 @@ def _run_operation(args: argparse.Namespace, request: object) -> int:
     timeout = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / time_scale + _FOLLOW_MARGIN_SECONDS
     stdout = sys.stdout
     engine_context = local_engine(environment, time_scale=time_scale)
-    with _handler_output_on_stderr(verbose=args.verbose), engine_context as engine:
+    with handler_output_on_stderr(verbose=args.verbose), engine_context as engine:
         printer = ProgressPrinter(sys.stderr)
         operation = run_operation(engine, request, on_notification=printer, timeout=timeout)
         print(f"{describe(operation)} -> {operation.status}", file=sys.stderr, flush=True)
@@ -191,7 +191,7 @@ def _run_operation(args: argparse.Namespace, request: object) -> int:
     return EXIT_READY if operation.ready else EXIT_FAILED
 
 
-def _function_environment(environ: Mapping[str, str]) -> dict[str, str]:
+def function_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The settings the functions read, taken from this shell (names as in the Settings model)."""
     from novita_orchestrator.settings import Settings
 
@@ -205,7 +205,7 @@ def _bad_input(message: str) -> int:
 
 
 @contextlib.contextmanager
-def _handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
+def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
     """The functions run in this process: keep their logs and metrics off stdout (it carries --json).
 
     Without --verbose their warnings still reach stderr, and their metric lines (CloudWatch EMF,

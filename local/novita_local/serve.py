@@ -258,11 +258,11 @@ def add_serve_command(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from novita_local.cli import EXIT_BAD_INPUT, _function_environment, _handler_output_on_stderr
+    from novita_local.cli import EXIT_BAD_INPUT, function_environment, handler_output_on_stderr
     from novita_local.operations import local_engine
     from novita_local.webhooks import with_local_webhook_defaults
 
-    environment = with_local_webhook_defaults(_function_environment(os.environ))
+    environment = with_local_webhook_defaults(function_environment(os.environ))
     if not environment.get("NOVITA_API_KEY", "").strip():
         print(
             "novita-orchestrator: NOVITA_API_KEY is not set: the Novita API key is required", file=sys.stderr
@@ -276,7 +276,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print("novita-orchestrator: TIME_SCALE: must be a number > 0", file=sys.stderr)
         return EXIT_BAD_INPUT
     with (
-        _handler_output_on_stderr(verbose=args.verbose),
+        handler_output_on_stderr(verbose=args.verbose),
         local_engine(environment, time_scale=time_scale) as engine,
     ):
         try:
