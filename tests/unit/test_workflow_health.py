@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from novita_orchestrator.novita.models import Instance
-from novita_orchestrator.workflow.check_health import carried_endpoints
+from novita_orchestrator.steps.check_health import carried_endpoints
 from novita_orchestrator.workflow.health import (
     Probe,
     UnsafeTarget,

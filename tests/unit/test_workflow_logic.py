@@ -12,6 +12,9 @@ from novita_orchestrator.novita.errors import Conflict, InsufficientResource, No
 from novita_orchestrator.novita.models import Instance, Template
 from novita_orchestrator.resilience.errors import BreakerOpen
 from novita_orchestrator.settings import ConfigurationError, Settings
+from novita_orchestrator.steps.finish_operation import failure_from_error
+from novita_orchestrator.steps.launch_instance import create_request
+from novita_orchestrator.steps.poll_status import wait_seconds
 from novita_orchestrator.webhooks.url_guard import Resolver, UrlPolicy
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import (
@@ -26,9 +29,6 @@ from novita_orchestrator.workflow.errors import (
     code_for_error_name,
     novita_errors_translated,
 )
-from novita_orchestrator.workflow.finish_operation import failure_from_error
-from novita_orchestrator.workflow.launch_instance import create_request
-from novita_orchestrator.workflow.poll_status import wait_seconds
 from novita_orchestrator.workflow.request import (
     check_webhook_target,
     parse_request,

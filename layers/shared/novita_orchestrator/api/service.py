@@ -31,6 +31,7 @@ from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.observability import logger
 from novita_orchestrator.resilience.factory import resilience_snapshot
 from novita_orchestrator.settings import ConfigurationError
+from novita_orchestrator.steps.resolve_target import find_instance
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import RUNNING, OperationRecord, OperationsStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
@@ -40,7 +41,6 @@ from novita_orchestrator.workflow.request import (
     new_operation_id,
     start_input,
 )
-from novita_orchestrator.workflow.resolve_target import find_instance
 
 #: Accept with an Idempotency-Key: ``(call) -> accepted`` where ``call`` holds the key and request.
 IdempotentAccept = Callable[[dict[str, Any]], dict[str, Any]]

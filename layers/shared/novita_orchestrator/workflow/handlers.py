@@ -44,9 +44,9 @@ def _instance_id(state: State) -> str:
 
 
 def handle_resolve_target(event: Any, deps: Dependencies) -> dict[str, Any]:
+    from novita_orchestrator.steps.resolve_target import resolve_target
     from novita_orchestrator.webhooks.url_guard import UrlPolicy
     from novita_orchestrator.workflow.request import check_webhook_target
-    from novita_orchestrator.workflow.resolve_target import resolve_target
 
     state = _state(event)
     operation_id = operation_id_of(state)
@@ -73,14 +73,14 @@ def handle_resolve_target(event: Any, deps: Dependencies) -> dict[str, Any]:
 
 
 def handle_resolve_registry_auth(event: Any, deps: Dependencies) -> dict[str, Any]:
-    from novita_orchestrator.workflow.resolve_registry_auth import resolve_registry_auth
+    from novita_orchestrator.steps.resolve_registry_auth import resolve_registry_auth
 
     state = _state(event)
     return resolve_registry_auth(target=Target.from_state(state.get("target")), novita=deps.novita)
 
 
 def handle_launch_instance(event: Any, deps: Dependencies) -> dict[str, Any]:
-    from novita_orchestrator.workflow.launch_instance import launch_instance
+    from novita_orchestrator.steps.launch_instance import launch_instance
 
     state = _state(event)
     image_auth_id = section(state, "registryAuth").get("imageAuthId")
@@ -99,7 +99,7 @@ def handle_launch_instance(event: Any, deps: Dependencies) -> dict[str, Any]:
 
 
 def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
-    from novita_orchestrator.workflow.poll_status import poll_status
+    from novita_orchestrator.steps.poll_status import poll_status
 
     state = _state(event)
     polls = section(state, "poll").get("polls", 0)
@@ -127,7 +127,7 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
 
 
 def handle_check_health(event: Any, deps: Dependencies) -> dict[str, Any]:
-    from novita_orchestrator.workflow.check_health import check_health
+    from novita_orchestrator.steps.check_health import check_health
 
     state = _state(event)
     previous = section(state, "health")
@@ -154,7 +154,7 @@ def handle_check_health(event: Any, deps: Dependencies) -> dict[str, Any]:
 def handle_finish_operation(event: Any, deps: Dependencies) -> dict[str, Any]:
     """The event is the state document with ``outcome`` ("ready" | "failed") merged in (or nested as
     ``{"outcome", "state"}``)."""
-    from novita_orchestrator.workflow.finish_operation import finish_operation
+    from novita_orchestrator.steps.finish_operation import finish_operation
 
     event = _state(event)
     nested = event.get("state")

@@ -17,13 +17,13 @@ from novita_orchestrator.settings import ConfigurationError, Settings
 # then loads only what its own step uses (the first event pays for the rest, once).
 if TYPE_CHECKING:
     from novita_orchestrator.novita.client import NovitaClient
+    from novita_orchestrator.steps.check_health import HealthSettings
+    from novita_orchestrator.steps.poll_status import PollSettings
+    from novita_orchestrator.steps.resolve_target import ResolveLimits
     from novita_orchestrator.store.lock_store import LockStore
     from novita_orchestrator.store.operations_store import OperationsStore
     from novita_orchestrator.store.startup_stats_store import StartupStatsStore
-    from novita_orchestrator.workflow.check_health import HealthSettings
     from novita_orchestrator.workflow.health import HttpGet
-    from novita_orchestrator.workflow.poll_status import PollSettings
-    from novita_orchestrator.workflow.resolve_target import ResolveLimits
 
 
 def operations_table_name(settings: Settings) -> str:
@@ -33,7 +33,7 @@ def operations_table_name(settings: Settings) -> str:
 
 
 def poll_settings(settings: Settings) -> PollSettings:
-    from novita_orchestrator.workflow.poll_status import PollSettings
+    from novita_orchestrator.steps.poll_status import PollSettings
     from novita_orchestrator.workflow.polling import PollBounds
 
     if settings.POLL_MIN_SECONDS > settings.POLL_MAX_SECONDS:
@@ -48,7 +48,7 @@ def poll_settings(settings: Settings) -> PollSettings:
 
 
 def health_settings(settings: Settings) -> HealthSettings:
-    from novita_orchestrator.workflow.check_health import HealthSettings
+    from novita_orchestrator.steps.check_health import HealthSettings
 
     return HealthSettings(
         probe_timeout_seconds=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
@@ -58,7 +58,7 @@ def health_settings(settings: Settings) -> HealthSettings:
 
 
 def resolve_limits(settings: Settings) -> ResolveLimits:
-    from novita_orchestrator.workflow.resolve_target import ResolveLimits
+    from novita_orchestrator.steps.resolve_target import ResolveLimits
 
     return ResolveLimits(startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.steps.operation_metrics import record_operation_metrics
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import InvalidRequest, code_for_error_name
 from novita_orchestrator.workflow.notifications import build_event, queue_message
-from novita_orchestrator.workflow.operation_metrics import record_operation_metrics
 from novita_orchestrator.workflow.state import State, Target, instance_id_of, section, webhook_url_of
 
 MAX_MESSAGE_LENGTH = 1000

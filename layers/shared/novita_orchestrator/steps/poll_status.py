@@ -11,13 +11,13 @@ from typing import Any
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.steps.progress import Subject, change_phase
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import StartupFailed, StartupTimeout, novita_errors_translated
 from novita_orchestrator.workflow.notifications import epoch_of_iso, iso
 from novita_orchestrator.workflow.polling import PollBounds, next_poll_delay
-from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.state import Target
 
 

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.models import Instance, PortMapping
+from novita_orchestrator.steps.poll_status import wait_seconds
+from novita_orchestrator.steps.progress import Subject, change_phase
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import (
@@ -30,8 +32,6 @@ from novita_orchestrator.workflow.health import (
     probes_for_mappings,
     tcp_connect,
 )
-from novita_orchestrator.workflow.poll_status import wait_seconds
-from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.request import HealthCheckSpec
 from novita_orchestrator.workflow.state import Target
 

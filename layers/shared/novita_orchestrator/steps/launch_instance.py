@@ -12,10 +12,10 @@ from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.models import CreateInstanceRequest, Template
 from novita_orchestrator.novita.redaction import REDACTED
+from novita_orchestrator.steps.progress import Subject, change_phase
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import InvalidRequest, LaunchRefused, novita_errors_translated
-from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.request import CreateSpec, OperationRequest, describe_validation_error
 from novita_orchestrator.workflow.state import Target
 
