@@ -1,19 +1,23 @@
-"""Lambda entry of the check health step: Powertools context, then the layer does the work."""
+"""Lambda entry of CheckHealth: probe the running instance's application once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from novita_orchestrator.deps import Once
+from novita_orchestrator.deps.workflow import check_health_deps
 from novita_orchestrator.observability import logger, metrics
-from novita_orchestrator.settings import get_settings
-from novita_orchestrator.workflow.handlers import handle_check_health
-from novita_orchestrator.workflow.wiring import build_dependencies
+from novita_orchestrator.settings import CheckHealthSettings
+from novita_orchestrator.steps.check_health import check_health
+from novita_orchestrator.workflow.state import StepState
 
-if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+# At init: the settings validated and the clients built, once per container.
+deps = Once(lambda: check_health_deps(CheckHealthSettings.load())).build_now()
 
 
 @logger.inject_lambda_context(correlation_id_path="operationId")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_check_health(event, build_dependencies(get_settings()))
+    return check_health(StepState.parse(event), deps()).to_state()

@@ -1,19 +1,23 @@
-"""Lambda entry of the finish operation step: Powertools context, then the layer does the work."""
+"""Lambda entry of FinishOperation: record the outcome, release the lock, build the terminal notification."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from novita_orchestrator.deps import Once
+from novita_orchestrator.deps.workflow import finish_operation_deps
 from novita_orchestrator.observability import logger, metrics
-from novita_orchestrator.settings import get_settings
-from novita_orchestrator.workflow.handlers import handle_finish_operation
-from novita_orchestrator.workflow.wiring import build_dependencies
+from novita_orchestrator.settings import FinishOperationSettings
+from novita_orchestrator.steps.finish_operation import finish_operation
+from novita_orchestrator.workflow.state import FinishState
 
-if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+# At init: the settings validated and the clients built, once per container.
+deps = Once(lambda: finish_operation_deps(FinishOperationSettings.load())).build_now()
 
 
 @logger.inject_lambda_context(correlation_id_path="operationId")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_finish_operation(event, build_dependencies(get_settings()))
+    return finish_operation(FinishState.parse(event), deps()).to_state()

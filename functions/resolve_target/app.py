@@ -1,19 +1,23 @@
-"""Lambda entry of the resolve target step: Powertools context, then the layer does the work."""
+"""Lambda entry of ResolveTarget: record the operation, find the instance (or template), take its lock."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from novita_orchestrator.deps import Once
+from novita_orchestrator.deps.workflow import resolve_target_deps
 from novita_orchestrator.observability import logger, metrics
-from novita_orchestrator.settings import get_settings
-from novita_orchestrator.workflow.handlers import handle_resolve_target
-from novita_orchestrator.workflow.wiring import build_dependencies
+from novita_orchestrator.settings import ResolveTargetSettings
+from novita_orchestrator.steps.resolve_target import resolve_target
+from novita_orchestrator.workflow.state import OperationState
 
-if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+# At init: the settings validated and the clients built, once per container.
+deps = Once(lambda: resolve_target_deps(ResolveTargetSettings.load())).build_now()
 
 
 @logger.inject_lambda_context(correlation_id_path="operationId")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_resolve_target(event, build_dependencies(get_settings()))
+    return resolve_target(OperationState.parse(event), deps()).to_state()

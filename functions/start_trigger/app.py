@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novita_orchestrator.api.trigger import start_from_event
+from novita_orchestrator.deps import Once
+from novita_orchestrator.deps.trigger import start_trigger_deps
 from novita_orchestrator.observability import logger, metrics
-from novita_orchestrator.settings import ConfigurationError, get_settings
-from novita_orchestrator.webhooks.url_guard import UrlPolicy
+from novita_orchestrator.settings import StartTriggerSettings
 
-if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-_stepfunctions: Any = None
+# At init: the settings validated and the Step Functions client built, once per container.
+deps = Once(lambda: start_trigger_deps(StartTriggerSettings.load())).build_now()
 
 
 @logger.inject_lambda_context(correlation_id_path="id")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _stepfunctions
-    settings = get_settings()
-    if not settings.STATE_MACHINE_ARN:
-        raise ConfigurationError("STATE_MACHINE_ARN is not set: the startup workflow is required")
-    if _stepfunctions is None:
-        import boto3  # at the first event, not at init: importing boto3 is most of a cold start
-
-        _stepfunctions = boto3.client("stepfunctions")
-    result = start_from_event(
-        event,
-        stepfunctions=_stepfunctions,
-        state_machine_arn=settings.STATE_MACHINE_ARN,
-        url_policy=UrlPolicy.from_settings(settings),
-    )
-    return result.to_json()
+    return start_from_event(event, deps()).model_dump(by_alias=True)

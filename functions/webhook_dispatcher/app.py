@@ -1,27 +1,21 @@
-"""Webhook dispatcher: SQS batch of notifications -> signed POSTs, partial batch failures."""
+"""Lambda entry of the webhook dispatcher: SQS batch of notifications -> signed POSTs, partial failures."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from novita_orchestrator.deps import Once
+from novita_orchestrator.deps.webhooks import webhook_dispatcher
 from novita_orchestrator.observability import logger, metrics
-from novita_orchestrator.settings import get_settings
+from novita_orchestrator.settings import WebhookDispatcherSettings
 
-if TYPE_CHECKING:  # typing only: importing it loads the whole Powertools package
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from novita_orchestrator.webhooks.dispatcher import WebhookDispatcher
-
-_dispatcher: WebhookDispatcher | None = None  # built at cold start: one pooled session per container
+# At init: one pooled session, the SQS client and the signing secrets, once per container.
+dispatcher = Once(lambda: webhook_dispatcher(WebhookDispatcherSettings.load())).build_now()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _dispatcher
-    if _dispatcher is None:
-        # Imported here: the batch utilities and requests load with the first batch, not at init.
-        from novita_orchestrator.webhooks.dispatcher import build_dispatcher
-
-        _dispatcher = build_dispatcher(get_settings())
-    return dict(_dispatcher.process(event, context))
+    return dict(dispatcher().process(event, context))

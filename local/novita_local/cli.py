@@ -9,19 +9,33 @@ Exit status: 0 ready, 1 failed, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TextIO
+from collections.abc import Sequence
 
-EXIT_READY = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+from novita_local.demo import run_demo
+from novita_local.dlq import add_dlq_command
+from novita_local.operations import (
+    create_request,
+    local_engine,
+    parse_envs,
+    run_operation,
+    start_request,
+)
+from novita_local.progress import ProgressPrinter, describe, outcome_line
+from novita_local.runtime import (
+    EXIT_FAILED,
+    EXIT_READY,
+    BadInput,
+    engine_environment,
+    fail,
+    handler_output_on_stderr,
+)
+from novita_local.serve import add_serve_command
+from novita_local.simulator.server import add_simulator_command
+from novita_local.webhooks import deliver_notifications, delivery_wait_seconds
+from novita_orchestrator.workflow.request import OperationRequest
 
-# Wired by the template on the engine; a value from the shell would point the functions elsewhere.
-_NOT_PASSED_THROUGH = frozenset({"OPERATIONS_TABLE_NAME", "RESILIENCE_TABLE_NAME", "DYNAMODB_ENDPOINT_URL"})
 # Real seconds the command waits for an operation beyond its own (time-scaled) deadline.
 _FOLLOW_MARGIN_SECONDS = 120.0
 _DEFAULT_STARTUP_TIMEOUT = 1800.0
@@ -33,17 +47,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Start or create Novita GPU instances and learn when they are really ready.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    from novita_local.simulator.server import add_simulator_command
-
     add_simulator_command(commands)
-
-    from novita_local.dlq import add_dlq_command
-
     add_dlq_command(commands)
-
-    from novita_local.serve import add_serve_command
-
     add_serve_command(commands)
 
     demo = commands.add_parser(
@@ -94,16 +99,12 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from novita_local.demo import run_demo
-
     stdout = sys.stdout
     with handler_output_on_stderr(verbose=args.verbose):
         return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
 
 
 def _run_start(args: argparse.Namespace) -> int:
-    from novita_local.operations import BadInput, start_request
-
     try:
         request = start_request(
             args.ref,
@@ -113,13 +114,11 @@ def _run_start(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     except BadInput as error:
-        return _bad_input(str(error))
+        return fail(str(error))
     return _run_operation(args, request)
 
 
 def _run_create(args: argparse.Namespace) -> int:
-    from novita_local.operations import BadInput, create_request, parse_envs
-
     try:
         request = create_request(
             template_id=args.template,
@@ -135,32 +134,17 @@ def _run_create(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     except BadInput as error:
-        return _bad_input(str(error))
+        return fail(str(error))
     return _run_operation(args, request)
 
 
-def _run_operation(args: argparse.Namespace, request: object) -> int:
-    from novita_local.operations import local_engine, run_operation
-    from novita_local.progress import ProgressPrinter, describe, outcome_line
-    from novita_local.webhooks import (
-        deliver_notifications,
-        delivery_wait_seconds,
-        with_local_webhook_defaults,
-    )
-    from novita_orchestrator.workflow.request import OperationRequest
-
-    assert isinstance(request, OperationRequest)
-    environment = function_environment(os.environ)
-    # Webhooks go through the template's dispatcher on the engine; local retries take seconds.
-    environment = with_local_webhook_defaults(environment)
-    if not environment.get("NOVITA_API_KEY", "").strip():
-        return _bad_input("NOVITA_API_KEY is not set: the Novita API key is required")
+def _run_operation(args: argparse.Namespace, request: OperationRequest) -> int:
     try:
-        time_scale = float(environment.get("TIME_SCALE", "1"))
-        if time_scale <= 0:
-            raise ValueError
-    except ValueError:
-        return _bad_input("TIME_SCALE: must be a number > 0")
+        # Webhooks go through the template's dispatcher on the engine; local retries take seconds.
+        shell = engine_environment()
+    except BadInput as error:
+        return fail(str(error))
+    environment, time_scale = shell.variables, shell.time_scale
     timeout = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / time_scale + _FOLLOW_MARGIN_SECONDS
     stdout = sys.stdout
     engine_context = local_engine(environment, time_scale=time_scale)
@@ -189,47 +173,6 @@ def _run_operation(args: argparse.Namespace, request: object) -> int:
     else:
         print(outcome_line(operation), file=stdout, flush=True)
     return EXIT_READY if operation.ready else EXIT_FAILED
-
-
-def function_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The settings the functions read, taken from this shell (names as in the Settings model)."""
-    from novita_orchestrator.settings import Settings
-
-    names = set(Settings.model_fields) - _NOT_PASSED_THROUGH
-    return {name: environ[name] for name in sorted(names) if name in environ}
-
-
-def _bad_input(message: str) -> int:
-    print(f"novita-orchestrator: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
-@contextlib.contextmanager
-def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
-    """The functions run in this process: keep their logs and metrics off stdout (it carries --json).
-
-    Without --verbose their warnings still reach stderr, and their metric lines (CloudWatch EMF,
-    printed to stdout) are dropped so the progress lines stay readable.
-    """
-    from novita_orchestrator.observability import logger
-
-    handler = logger.registered_handler
-    stream: TextIO | None = getattr(handler, "stream", None)
-    if stream is not None and hasattr(handler, "setStream"):
-        handler.setStream(sys.stderr)
-    level = logger.log_level
-    if not verbose:
-        logger.setLevel("WARNING")
-    try:
-        with (
-            contextlib.nullcontext(sys.stderr) if verbose else open(os.devnull, "w") as sink,
-            contextlib.redirect_stdout(sink),
-        ):
-            yield
-    finally:
-        logger.setLevel(level)
-        if stream is not None and hasattr(handler, "setStream"):
-            handler.setStream(stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

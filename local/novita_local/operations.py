@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 from novita_local.engine import LocalEngine
 from novita_local.engine.engine import ExecutionOutcome
+from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.request import OperationRequest, parse_request, start_input
@@ -37,13 +40,10 @@ OPERATION_FIELDS = (
     "notifications",
     "outcome",
 )
+_DESERIALIZER = TypeDeserializer()
 _FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 NotificationListener = Callable[["Notification"], None]
-
-
-class BadInput(ValueError):
-    """The request cannot be sent: the message names the field (never its value)."""
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -183,8 +183,6 @@ def _plain(value: Any) -> Any:
 
 def stored_operation(engine: LocalEngine, operation_id: str) -> dict[str, Any] | None:
     """The operation item (all its attributes), or None if the workflow never recorded it."""
-    from boto3.dynamodb.types import TypeDeserializer
-
     item = (
         engine.boto_client("dynamodb")
         .get_item(
@@ -196,8 +194,7 @@ def stored_operation(engine: LocalEngine, operation_id: str) -> dict[str, Any] |
     )
     if item is None:
         return None
-    deserializer = TypeDeserializer()
-    return {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
+    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
 
 
 @dataclass

@@ -15,7 +15,6 @@ import argparse
 import base64
 import contextlib
 import json
-import os
 import sys
 import threading
 import uuid
@@ -26,6 +25,15 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from novita_local.engine import LocalEngine
+from novita_local.operations import local_engine
+from novita_local.runtime import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    BadInput,
+    engine_environment,
+    fail,
+    handler_output_on_stderr,
+)
 
 API_FUNCTION = "ApiFunction"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
@@ -258,33 +266,19 @@ def add_serve_command(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from novita_local.cli import EXIT_BAD_INPUT, function_environment, handler_output_on_stderr
-    from novita_local.operations import local_engine
-    from novita_local.webhooks import with_local_webhook_defaults
-
-    environment = with_local_webhook_defaults(function_environment(os.environ))
-    if not environment.get("NOVITA_API_KEY", "").strip():
-        print(
-            "novita-orchestrator: NOVITA_API_KEY is not set: the Novita API key is required", file=sys.stderr
-        )
-        return EXIT_BAD_INPUT
     try:
-        time_scale = float(environment.get("TIME_SCALE", "1"))
-        if time_scale <= 0:
-            raise ValueError
-    except ValueError:
-        print("novita-orchestrator: TIME_SCALE: must be a number > 0", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        shell = engine_environment()
+    except BadInput as error:
+        return fail(str(error))
     with (
         handler_output_on_stderr(verbose=args.verbose),
-        local_engine(environment, time_scale=time_scale) as engine,
+        local_engine(shell.variables, time_scale=shell.time_scale) as engine,
     ):
         try:
             server = ApiServer(engine, host=args.host, port=args.port, api_key=args.api_key)
         except OSError as error:
-            print(f"novita-orchestrator: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return fail(f"cannot listen on {args.host}:{args.port}: {error}", EXIT_BAD_INPUT)
         # The first line on stderr says where (tests and scripts wait for it).
         print(f"serving the API on {server.url} (Swagger UI: {server.url}/docs)", file=sys.stderr, flush=True)
         server.serve_until_interrupted()
-    return 0
+    return EXIT_OK

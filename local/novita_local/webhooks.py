@@ -22,8 +22,8 @@ from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from novita_local.dlq import DeadLetters
 from novita_local.engine import LocalEngine
+from novita_orchestrator.webhooks.dead_letters import DeadLetters
 
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 WEBHOOK_QUEUE = "WebhookQueue"
@@ -45,6 +45,15 @@ def delivery_wait_seconds(environment: Mapping[str, str]) -> float:
     delays = [int(part) for part in schedule.split(",") if part.strip().isdigit()]
     per_attempt = float(environment.get("WEBHOOK_TIMEOUT_SECONDS", "10")) + 1.0
     return sum(delays) + (len(delays) + 1) * per_attempt + 10.0
+
+
+def engine_dead_letters(engine: LocalEngine) -> DeadLetters:
+    """The engine's webhook dead-letter queue (the template's queues, on the engine)."""
+    return DeadLetters(
+        engine.boto_client("sqs"),
+        dlq_url=engine.queue_url("WebhookDeadLetterQueue"),
+        queue_url=engine.queue_url("WebhookQueue"),
+    )
 
 
 def new_signing_secret() -> str:
@@ -71,7 +80,7 @@ def deliver_notifications(
     """Run the dispatcher until the operations' notifications have left the webhook queue."""
     wanted = set(operation_ids)
     deadline = time.monotonic() + timeout
-    dead_letters = DeadLetters.for_engine(engine)
+    dead_letters = engine_dead_letters(engine)
     with_url = {
         message.message_id
         for message in engine.queue_messages(WEBHOOK_QUEUE)

@@ -21,8 +21,8 @@ from typing import Any
 from novita_local.engine import LocalEngine
 from novita_local.operations import local_engine, run_operation, start_request
 from novita_local.simulator import Simulator
-from novita_orchestrator.store.startup_stats_store import StartupStatsStore
-from novita_orchestrator.workflow.notifications import iso
+from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
+from novita_orchestrator.times import iso
 
 # Simulated seconds per real second: each run's ~200 simulated seconds take ~10 real ones, while a
 # step's real overhead (tens of milliseconds) stays well under a simulated second. A larger scale runs
@@ -52,7 +52,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 
 def _seed_history(engine: LocalEngine, durations: tuple[float, ...]) -> None:
-    stats = StartupStatsStore(engine.boto_client("dynamodb"), engine.resource_name("OperationsTable"))
+    stats = DynamoStartupStatsStore(engine.boto_client("dynamodb"), engine.resource_name("OperationsTable"))
     now = time.time()
     for age, duration in enumerate(durations):
         when = now - 3600 * (age + 1)

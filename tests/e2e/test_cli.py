@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from novita_local.simulator import Simulator
+from novita_orchestrator.settings import setting_names
 from tests.support.simulator import TEST_API_KEY
 from tests.support.workflow import SECRETS, TIME_SCALE
 
@@ -40,9 +41,7 @@ def cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Com
 
 def base_environment() -> dict[str, str]:
     # The user's shell minus anything that would configure the service differently.
-    from novita_orchestrator.settings import Settings
-
-    return {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
+    return {k: v for k, v in os.environ.items() if k not in setting_names()}
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from novita_orchestrator.novita.errors import (
     ValidationFailed,
 )
 from novita_orchestrator.novita.models import CreateInstanceRequest
-from novita_orchestrator.settings import Settings
+from novita_orchestrator.settings import NovitaSettings
 from tests.support.simulator import Simulator
 
 pytestmark = pytest.mark.integration
@@ -80,7 +80,7 @@ def sim(simulator: Simulator) -> Simulator:
     return simulator
 
 
-def make_settings(sim: Simulator, **overrides: Any) -> Settings:
+def make_settings(sim: Simulator, **overrides: Any) -> NovitaSettings:
     values: dict[str, Any] = {
         "NOVITA_API_KEY": sim.api_key,
         "NOVITA_BASE_URL": sim.base_url,
@@ -89,7 +89,7 @@ def make_settings(sim: Simulator, **overrides: Any) -> Settings:
         "NOVITA_MAX_ATTEMPTS": 4,
     }
     values.update(overrides)
-    return Settings(**values)
+    return NovitaSettings(**values)
 
 
 def make_client(sim: Simulator, *, guard: Any = None, clock: Any = None, **overrides: Any) -> NovitaClient:
@@ -151,7 +151,7 @@ def test_gets_an_instance_with_its_endpoints(sim: Simulator) -> None:
     assert instance.status == "running"
     assert instance.gpu_num == 1
     assert [(p.port, p.type) for p in instance.port_mappings] == [(8000, "http")]
-    assert instance.http_endpoints()[0].endpoint is not None
+    assert instance.port_mappings[0].endpoint is not None
 
 
 def test_start_then_stop(sim: Simulator) -> None:

@@ -14,7 +14,7 @@ from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NovitaError
 from novita_orchestrator.novita.models import CreateInstanceRequest
 from novita_orchestrator.observability import logger
-from novita_orchestrator.settings import Settings
+from novita_orchestrator.settings import NovitaSettings
 from tests.support.simulator import Simulator
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,7 @@ def client_for(sim: Simulator, **overrides: Any) -> NovitaClient:
         "NOVITA_RETRY_MAX_SECONDS": 0.05,
         **overrides,
     }
-    settings = Settings(**values)
+    settings = NovitaSettings(**values)
     return NovitaClient(settings, session=session)
 
 

@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 import requests
 
-from novita_orchestrator.clock import SYSTEM_CLOCK, FakeClock
+from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.deps.novita import resilient_guard
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NotFound, NovitaError
 from novita_orchestrator.resilience.breaker import BreakerRecord, BreakerState
 from novita_orchestrator.resilience.errors import BreakerOpen, StoreUnavailable
-from novita_orchestrator.resilience.factory import build_guard, resilience_snapshot
-from novita_orchestrator.resilience.guard import ResilientGuard
-from novita_orchestrator.settings import Settings
+from novita_orchestrator.resilience.guard import ResilientGuard, resilience_snapshot
+from novita_orchestrator.settings import NovitaSettings
 from novita_orchestrator.store.resilience_store import DynamoResilienceStore
+from tests.support.clock import FakeClock
 from tests.support.dynamodb_local import DynamoDBLocal
 from tests.support.resilience_fake import InMemoryResilienceStore
 from tests.support.resilience_workers import (
@@ -189,7 +190,7 @@ def test_a_storm_of_business_errors_never_opens_the_breaker(dynamodb_local, tabl
 def guarded_client(
     sim: Simulator, dynamodb_local: DynamoDBLocal, table: str
 ) -> tuple[NovitaClient, ResilientGuard]:
-    settings = Settings(
+    settings = NovitaSettings(
         NOVITA_API_KEY=sim.api_key,
         NOVITA_BASE_URL=sim.base_url,
         NOVITA_RETRY_BASE_SECONDS=0.01,
@@ -200,8 +201,9 @@ def guarded_client(
         BREAKER_CONSECUTIVE_FAILURES=4,
         BREAKER_RECOVERY_SECONDS=60,
     )
-    guard = build_guard(settings, dynamodb_client=dynamodb_local.client())
-    assert isinstance(guard, ResilientGuard)
+    guard = resilient_guard(
+        settings, DynamoResilienceStore(dynamodb_local.client(), table, SYSTEM_CLOCK), SYSTEM_CLOCK
+    )
     session = requests.Session()
     session.trust_env = False  # loopback only
     return NovitaClient(settings, session=session, guard=guard), guard

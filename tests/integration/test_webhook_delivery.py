@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from novita_local.dlq import DeadLetters
 from novita_local.engine import LocalEngine
+from novita_local.webhooks import engine_dead_letters
 from tests.support.receiver import Answer, ReceivedRequest, Receiver
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ def test_every_event_arrives_signed_once_per_secret(receiver: Receiver) -> None:
         for event in events:
             enqueue(engine, receiver.url("/hook"), event)
         deliver(engine)
-        dead = DeadLetters.for_engine(engine).peek()
+        dead = engine_dead_letters(engine).peek()
     received = receiver.requests("/hook")
     assert sorted(r.header("webhook-id") or "" for r in received) == sorted(e["id"] for e in events)
     for request in received:
@@ -117,7 +117,7 @@ def test_503_twice_then_200_is_delivered_on_the_third_attempt_with_one_webhook_i
     with local_engine() as engine:
         enqueue(engine, receiver.url("/flaky"), event)
         deliver(engine)
-        dead = DeadLetters.for_engine(engine).peek()
+        dead = engine_dead_letters(engine).peek()
     attempts = receiver.requests("/flaky")
     assert [r.answered for r in attempts] == [503, 503, 200]
     assert {r.header("webhook-id") for r in attempts} == {event["id"]}
@@ -134,7 +134,7 @@ def test_429_retry_after_sets_the_wait_before_the_next_attempt(receiver: Receive
         engine.deliver_queue_messages(FUNCTION)  # no early retry: the dispatcher's wait stands
         hidden_for = _seconds_until_visible(engine, "WebhookQueue")
         assert len(engine.queue_messages("WebhookQueue")) == 1  # kept for later, not dropped
-        assert DeadLetters.for_engine(engine).peek() == []
+        assert engine_dead_letters(engine).peek() == []
     assert len(receiver.requests("/busy")) == 1
     # The schedule says 1 s; the receiver asked for 120 s, and gets at least that.
     assert hidden_for >= 120 - (time.time() - before) - 1
@@ -146,7 +146,7 @@ def test_410_goes_to_the_dead_letter_queue_at_once(receiver: Receiver) -> None:
     with local_engine() as engine:
         enqueue(engine, receiver.url("/gone"), event)
         deliver(engine)
-        dead = DeadLetters.for_engine(engine).peek()
+        dead = engine_dead_letters(engine).peek()
     assert len(receiver.requests("/gone")) == 1
     assert [(d.event_id, d.failure_reason, d.attempts, d.last_status) for d in dead] == [
         (event["id"], "http_410", 1, 410)
@@ -159,7 +159,7 @@ def test_receiver_down_for_the_whole_schedule_is_dead_lettered_then_redriven(rec
     with local_engine() as engine:
         enqueue(engine, receiver.url("/hook"), event)
         deliver(engine)
-        dead_letters = DeadLetters.for_engine(engine)
+        dead_letters = engine_dead_letters(engine)
         dead = dead_letters.peek()
         assert [(d.event_id, d.failure_reason, d.attempts) for d in dead] == [
             (event["id"], "attempts_exhausted_network_error", 3)
@@ -181,7 +181,7 @@ def test_notifications_without_a_webhook_are_acknowledged(receiver: Receiver) ->
         enqueue(engine, None, envelope())
         deliver(engine)
         assert engine.queue_messages("WebhookQueue") == []
-        assert DeadLetters.for_engine(engine).peek() == []
+        assert engine_dead_letters(engine).peek() == []
     assert receiver.requests() == []
 
 
@@ -190,7 +190,7 @@ def test_private_addresses_are_refused_unless_allowed(receiver: Receiver) -> Non
         enqueue(engine, receiver.url("/hook"), envelope())
         enqueue(engine, "https://127.0.0.1:1/hook", envelope())
         deliver(engine)
-        dead = DeadLetters.for_engine(engine).peek()
+        dead = engine_dead_letters(engine).peek()
     assert receiver.requests() == []  # nothing reached loopback
     assert sorted(d.failure_reason or "" for d in dead) == ["url_refused", "url_refused"]
 
@@ -200,7 +200,7 @@ def test_metadata_addresses_are_refused_even_when_private_ones_are_allowed() -> 
         enqueue(engine, "http://169.254.169.254/latest/meta-data/", envelope())
         enqueue(engine, "http://[fd00:ec2::254]/latest/meta-data/", envelope())
         deliver(engine)
-        dead = DeadLetters.for_engine(engine).peek()
+        dead = engine_dead_letters(engine).peek()
     assert [d.failure_reason for d in dead] == ["url_refused", "url_refused"]
     assert {d.attempts for d in dead} == {1}
 
@@ -252,7 +252,7 @@ def test_the_example_receiver_verifies_dedupes_and_rejects_stale_or_forged_reque
             enqueue(engine, url, event)
             enqueue(engine, url, event)  # a duplicate delivery of the same event
             deliver(engine)
-            assert DeadLetters.for_engine(engine).peek() == []
+            assert engine_dead_letters(engine).peek() == []
         handled = [line for line in capsys.readouterr().out.splitlines() if line.startswith("instance.")]
         assert handled == ["instance.startup.completed  operation=op-1  instance=inst-dev-box"]
 

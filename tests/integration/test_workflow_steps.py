@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from novita_orchestrator.clock import FakeClock
-from novita_orchestrator.settings import Settings
-from novita_orchestrator.workflow import handlers
+from novita_orchestrator.store.lock_store import DynamoLockStore
+from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
 from novita_orchestrator.workflow.errors import (
     AmbiguousInstanceName,
     AppNeverHealthy,
@@ -25,11 +25,11 @@ from novita_orchestrator.workflow.errors import (
     TemplateNotFound,
     WorkflowError,
 )
-from novita_orchestrator.workflow.request import new_operation_id
-from novita_orchestrator.workflow.wiring import Dependencies
-from tests.support.dynamodb_local import DynamoDBLocal
+from tests.support.clock import FakeClock
+from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
 from tests.support.ports import free_port
-from tests.support.simulator import TEST_API_KEY, Simulator
+from tests.support.simulator import Simulator
+from tests.support.steps import Run, StepKit, novita_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,73 +43,32 @@ def table(dynamodb_local: DynamoDBLocal) -> str:
 
 
 @pytest.fixture
-def make_deps(simulator: Simulator, dynamodb_local: DynamoDBLocal, table: str) -> Callable[..., Dependencies]:
+def make_kit(simulator: Simulator, dynamodb_local: DynamoDBLocal, table: str) -> Callable[..., StepKit]:
     simulator.admin.set_config(time_scale=0)
 
-    def make(**overrides: Any) -> Dependencies:
-        values: dict[str, Any] = {
-            "NOVITA_API_KEY": TEST_API_KEY,
-            "NOVITA_BASE_URL": simulator.base_url,
-            "NOVITA_RETRY_BASE_SECONDS": 0,
-            "OPERATIONS_TABLE_NAME": table,
-            "ALLOW_PRIVATE_NETWORK_TARGETS": True,
-            "HEALTH_CHECK_TIMEOUT_SECONDS": 2,
-        } | overrides
-        return Dependencies(Settings(**values), FakeClock(), dynamodb_client=dynamodb_local.client())
+    def make(**overrides: Any) -> StepKit:
+        clock = FakeClock()
+        client = dynamodb_local.client()
+        return StepKit(
+            novita=novita_for(simulator, clock),
+            operations=DynamoOperationsStore(client, table),
+            locks=DynamoLockStore(client, table),
+            stats=DynamoStartupStatsStore(client, table),
+            clock=clock,
+            **overrides,
+        )
 
     return make
 
 
 @pytest.fixture
-def deps(make_deps: Callable[..., Dependencies]) -> Dependencies:
-    return make_deps()
-
-
-class Run:
-    """One operation driven step by step, the state document kept as the state machine keeps it."""
-
-    def __init__(self, deps: Dependencies, simulator: Simulator, request: dict[str, Any]) -> None:
-        self.deps = deps
-        self.simulator = simulator
-        self.state: dict[str, Any] = {"operationId": new_operation_id(), "request": request}
-        self.sent: list[dict[str, Any]] = []  # queue messages, in order
-
-    @property
-    def operation_id(self) -> str:
-        return str(self.state["operationId"])
-
-    def step(
-        self, handler: Callable[[Any, Dependencies], dict[str, Any]], result_path: str
-    ) -> dict[str, Any]:
-        # Through JSON, as Step Functions passes it.
-        result: dict[str, Any] = json.loads(
-            json.dumps(handler(json.loads(json.dumps(self.state)), self.deps))
-        )
-        self.state[result_path] = result
-        if result.get("notification"):
-            self.sent.append(result["notification"])
-        return result
-
-    def advance(self, seconds: float) -> None:
-        """Time passes for Novita and for the workflow alike."""
-        self.simulator.admin.advance(seconds)
-        assert isinstance(self.deps.clock, FakeClock)
-        self.deps.clock.advance(seconds)
-
-    def fail(self, error: WorkflowError) -> dict[str, Any]:
-        """What the Catch does: ``$.error`` from the Lambda's error, then FinishFailed."""
-        cause = {"errorType": type(error).__name__, "errorMessage": str(error)}
-        self.state["error"] = {"Error": type(error).__name__, "Cause": json.dumps(cause)}
-        self.state["outcome"] = "failed"
-        return self.step(handlers.handle_finish_operation, "finish")
-
-    def types(self) -> list[str]:
-        return [message["event"]["type"] for message in self.sent]
+def kit(make_kit: Callable[..., StepKit]) -> StepKit:
+    return make_kit()
 
 
 def _resolve_error(run: Run, expected: type[WorkflowError]) -> WorkflowError:
     with pytest.raises(expected) as raised:
-        run.step(handlers.handle_resolve_target, "target")
+        run.step(run.kit.resolve_target, "target")
     return raised.value
 
 
@@ -117,56 +76,56 @@ def _resolve_error(run: Run, expected: type[WorkflowError]) -> WorkflowError:
 
 
 def test_resolve_by_id_records_the_operation_and_takes_the_lock(
-    deps: Dependencies, simulator: Simulator
+    kit: StepKit, simulator: Simulator, dynamodb_local: DynamoDBLocal, table: str
 ) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "inst-dev-box"}, "timeoutSeconds": 600})
-    target = run.step(handlers.handle_resolve_target, "target")
+    run = Run(kit, simulator, {"start": {"ref": "inst-dev-box"}, "timeoutSeconds": 600})
+    target = run.step(run.kit.resolve_target, "target")
     assert target["instanceId"] == "inst-dev-box"
     assert target["instanceName"] == "dev-box"
     assert target["productId"] == "prod-rtx4090-24g"
     assert target["alreadyRunning"] is False
     assert target["lockKey"] == "inst-dev-box"
     assert target["deadline"] == pytest.approx(target["startedAt"] + 600)
-    assert deps.locks.holder("inst-dev-box") == run.operation_id
-    (operation,) = deps.operations.list_for_instance("inst-dev-box")
+    assert kit.locks.holder("inst-dev-box") == run.operation_id
+    (operation,) = operations_of_instance(dynamodb_local.client(), table, "inst-dev-box")
     assert operation.operation_id == run.operation_id
 
 
-def test_resolve_by_exact_name(deps: Dependencies, simulator: Simulator) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
-    assert run.step(handlers.handle_resolve_target, "target")["instanceId"] == "inst-dev-box"
-    run.step(handlers.handle_resolve_target, "target")  # a retried step keeps its own lock
+def test_resolve_by_exact_name(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
+    assert run.step(run.kit.resolve_target, "target")["instanceId"] == "inst-dev-box"
+    run.step(run.kit.resolve_target, "target")  # a retried step keeps its own lock
 
 
-def test_an_unknown_name_is_not_found(deps: Dependencies, simulator: Simulator) -> None:
+def test_an_unknown_name_is_not_found(kit: StepKit, simulator: Simulator) -> None:
     error = _resolve_error(
-        Run(deps, simulator, {"start": {"ref": "dev"}}), InstanceNotFound
+        Run(kit, simulator, {"start": {"ref": "dev"}}), InstanceNotFound
     )  # fuzzy match only
     assert "'dev'" in str(error)
 
 
-def test_an_ambiguous_name_lists_the_candidates(deps: Dependencies, simulator: Simulator) -> None:
-    error = _resolve_error(Run(deps, simulator, {"start": {"ref": "twin"}}), AmbiguousInstanceName)
+def test_an_ambiguous_name_lists_the_candidates(kit: StepKit, simulator: Simulator) -> None:
+    error = _resolve_error(Run(kit, simulator, {"start": {"ref": "twin"}}), AmbiguousInstanceName)
     assert "inst-twin-a" in str(error) and "inst-twin-b" in str(error)
 
 
 def test_a_second_operation_on_a_locked_instance_is_refused_with_the_holder(
-    deps: Dependencies, simulator: Simulator
+    kit: StepKit, simulator: Simulator
 ) -> None:
-    first = Run(deps, simulator, {"start": {"ref": "trainer"}})
-    first.step(handlers.handle_resolve_target, "target")
-    second = Run(deps, simulator, {"start": {"ref": "inst-trainer"}})
+    first = Run(kit, simulator, {"start": {"ref": "trainer"}})
+    first.step(first.kit.resolve_target, "target")
+    second = Run(kit, simulator, {"start": {"ref": "inst-trainer"}})
     error = _resolve_error(second, InstanceBusy)
     assert first.operation_id in str(error)
 
     finished = second.fail(error)
     assert finished["event"]["error"]["code"] == "INSTANCE_BUSY"
-    assert deps.locks.holder("inst-trainer") == first.operation_id  # the loser released nothing
+    assert kit.locks.holder("inst-trainer") == first.operation_id  # the loser released nothing
 
 
-def test_create_from_an_unknown_template_fails(deps: Dependencies, simulator: Simulator) -> None:
+def test_create_from_an_unknown_template_fails(kit: StepKit, simulator: Simulator) -> None:
     run = Run(
-        deps, simulator, {"create": {"templateId": "tpl-nope", "productId": "prod-rtx4090-24g", "name": "x"}}
+        kit, simulator, {"create": {"templateId": "tpl-nope", "productId": "prod-rtx4090-24g", "name": "x"}}
     )
     _resolve_error(run, TemplateNotFound)
 
@@ -174,42 +133,40 @@ def test_create_from_an_unknown_template_fails(deps: Dependencies, simulator: Si
 # --- start: launch, poll, health, finish -----------------------------------------------------------
 
 
-def test_a_start_runs_to_ready_with_one_notification_per_phase(
-    deps: Dependencies, simulator: Simulator
-) -> None:
+def test_a_start_runs_to_ready_with_one_notification_per_phase(kit: StepKit, simulator: Simulator) -> None:
     run = Run(
-        deps, simulator, {"start": {"ref": "dev-box"}, "webhook": {"url": "https://hooks.example.com/n"}}
+        kit, simulator, {"start": {"ref": "dev-box"}, "webhook": {"url": "https://hooks.example.com/n"}}
     )
-    run.step(handlers.handle_resolve_target, "target")
-    launch = run.step(handlers.handle_launch_instance, "launch")
+    run.step(run.kit.resolve_target, "target")
+    launch = run.step(run.kit.launch_instance, "launch")
     assert launch["instanceId"] == "inst-dev-box"
     assert [r["method"] for r in simulator.admin.journal(path="/gpu/instance/start")] == ["POST"]
 
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
-    first = run.step(handlers.handle_poll_status, "poll")
+    first = run.step(run.kit.poll_status, "poll")
     assert (first["outcome"], first["phase"], first["polls"]) == ("waiting", "starting", 1)
     assert first["notification"] is None  # launch already announced "starting"
     assert isinstance(first["delaySeconds"], int) and first["delaySeconds"] >= 5
 
     run.advance(10)
-    assert run.step(handlers.handle_poll_status, "poll")["notification"] is None  # still starting
+    assert run.step(run.kit.poll_status, "poll")["notification"] is None  # still starting
     run.advance(15)  # toStart 2 s + starting 20 s have passed
-    running = run.step(handlers.handle_poll_status, "poll")
+    running = run.step(run.kit.poll_status, "poll")
     assert (running["outcome"], running["phase"], running["polls"]) == ("running", "running", 3)
     # The startup was measured for the product's adaptive polling.
-    assert deps.stats.recent("prod-rtx4090-24g", 5)[0] == pytest.approx(25, abs=1)
+    assert kit.stats.recent("prod-rtx4090-24g", 5)[0] == pytest.approx(25, abs=1)
 
-    health = run.step(handlers.handle_check_health, "health")
+    health = run.step(run.kit.check_health, "health")
     assert health["outcome"] == "waiting"  # the app warms up for 10 s after running
     assert health["delaySeconds"] == 2
     run.advance(5)
-    again = run.step(handlers.handle_check_health, "health")
+    again = run.step(run.kit.check_health, "health")
     assert again["notification"] is None and again["checks"] == 2
     run.advance(10)
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
 
     run.state["outcome"] = "ready"
-    finish = run.step(handlers.handle_finish_operation, "finish")
+    finish = run.step(run.kit.finish_operation, "finish")
     assert run.types() == [
         "instance.startup.initiated",
         "instance.startup.progress",
@@ -221,194 +178,182 @@ def test_a_start_runs_to_ready_with_one_notification_per_phase(
     assert len({m["event"]["id"] for m in run.sent}) == 4
     assert finish["event"]["status"] == "ready" and finish["event"]["instanceId"] == "inst-dev-box"
 
-    record = deps.operations.get(run.operation_id)
+    record = kit.operations.get(run.operation_id)
     assert record is not None
     assert (record.status, record.phase, record.polls, record.health_checks) == ("ready", "ready", 3, 3)
     assert list(record.phases) == ["resolving", "starting", "running", "health_check", "ready"]
     assert record.notifications == run.types()
-    assert deps.locks.holder("inst-dev-box") is None
+    assert kit.locks.holder("inst-dev-box") is None
 
 
 def _running(run: Run) -> None:
     """Resolve, launch and poll until the instance runs (its app then warms up for 10 s)."""
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
     run.advance(25)
-    assert run.step(handlers.handle_poll_status, "poll")["outcome"] == "running"
+    assert run.step(run.kit.poll_status, "poll")["outcome"] == "running"
 
 
 def _instance_reads(simulator: Simulator) -> int:
     return len(simulator.admin.journal(path="/gpu/instance", method="GET"))
 
 
-def test_later_health_checks_probe_the_app_without_asking_novita(
-    deps: Dependencies, simulator: Simulator
-) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
+def test_later_health_checks_probe_the_app_without_asking_novita(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
     _running(run)
     before = _instance_reads(simulator)
-    first = run.step(handlers.handle_check_health, "health")
+    first = run.step(run.kit.check_health, "health")
     assert first["outcome"] == "waiting"
     assert _instance_reads(simulator) == before + 1  # endpoints and "running" come from Novita once
     assert sorted(e["port"] for e in first["endpoints"]) == [22, 8888]
     assert first["instanceName"] == "dev-box"
     run.advance(2)
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "waiting"  # 503: warming up
+    assert run.step(run.kit.check_health, "health")["outcome"] == "waiting"  # 503: warming up
     run.advance(10)
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
     assert _instance_reads(simulator) == before + 1
     # What the state document carries has no credentials.
     assert "password" not in json.dumps(run.state["health"]).lower()
 
 
-def test_a_probe_that_cannot_connect_reads_the_instance_again(
-    deps: Dependencies, simulator: Simulator
-) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
+def test_a_probe_that_cannot_connect_reads_the_instance_again(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
     _running(run)
-    run.step(handlers.handle_check_health, "health")
+    run.step(run.kit.check_health, "health")
     [app] = [e for e in run.state["health"]["endpoints"] if e["port"] == 8888]
     real_endpoint = app["endpoint"]
     app["endpoint"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     before = _instance_reads(simulator)
     run.advance(2)
-    again = run.step(handlers.handle_check_health, "health")
+    again = run.step(run.kit.check_health, "health")
     assert again["outcome"] == "waiting"
     assert _instance_reads(simulator) == before + 1  # still running, so keep waiting
     # The endpoints were refreshed from Novita.
     assert [e["endpoint"] for e in again["endpoints"] if e["port"] == 8888] == [real_endpoint]
     run.advance(10)
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
     assert _instance_reads(simulator) == before + 1
 
 
-def test_an_instance_stopped_during_health_checks_fails_fast(
-    deps: Dependencies, simulator: Simulator
-) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 600})
+def test_an_instance_stopped_during_health_checks_fails_fast(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 600})
     _running(run)
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "waiting"
-    deps.novita.stop_instance("inst-dev-box")  # its app stops listening
+    assert run.step(run.kit.check_health, "health")["outcome"] == "waiting"
+    kit.novita.stop_instance("inst-dev-box")  # its app stops listening
     run.advance(2)
     with pytest.raises(StartupFailed, match="during health checks") as failed:
-        run.step(handlers.handle_check_health, "health")
+        run.step(run.kit.check_health, "health")
     finish = run.fail(failed.value)
     assert finish["event"]["error"]["code"] == "STARTUP_FAILED"
 
 
-def test_a_retried_poll_resends_its_phase_change_with_the_same_id(
-    deps: Dependencies, simulator: Simulator
-) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+def test_a_retried_poll_resends_its_phase_change_with_the_same_id(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
     run.advance(25)
     state_before = json.loads(json.dumps(run.state))
-    first = run.step(handlers.handle_poll_status, "poll")
+    first = run.step(run.kit.poll_status, "poll")
     run.state = state_before  # Step Functions retries the task with the same input
-    retried = run.step(handlers.handle_poll_status, "poll")
+    retried = run.step(run.kit.poll_status, "poll")
     assert first["notification"]["event"]["id"] == retried["notification"]["event"]["id"]
-    record = deps.operations.get(run.operation_id)
+    record = kit.operations.get(run.operation_id)
     assert record is not None
     assert record.notifications == ["instance.startup.initiated", "instance.startup.progress"]
 
 
-def test_an_already_running_instance_skips_the_start(deps: Dependencies, simulator: Simulator) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "inference"}})
-    assert run.step(handlers.handle_resolve_target, "target")["alreadyRunning"] is True
-    launch = run.step(handlers.handle_launch_instance, "launch")
+def test_an_already_running_instance_skips_the_start(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "inference"}})
+    assert run.step(run.kit.resolve_target, "target")["alreadyRunning"] is True
+    launch = run.step(run.kit.launch_instance, "launch")
     assert launch["notification"]["event"]["data"]["phase"] == "running"
     assert simulator.admin.journal(path="/gpu/instance/start") == []
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
 
 
-def test_status_error_fails_fast_with_novitas_reason(deps: Dependencies, simulator: Simulator) -> None:
+def test_status_error_fails_fast_with_novitas_reason(kit: StepKit, simulator: Simulator) -> None:
     simulator.admin.add_fault(kind="status_error", instance_name="dev-box", message="GPU fell off the bus")
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}})
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
     run.advance(25)
     with pytest.raises(StartupFailed, match="GPU fell off the bus") as failed:
-        run.step(handlers.handle_poll_status, "poll")
+        run.step(run.kit.poll_status, "poll")
     finish = run.fail(failed.value)
     assert finish["notification"]["event"]["type"] == "instance.startup.failed"
     assert finish["event"]["error"]["code"] == "STARTUP_FAILED"
     assert "GPU fell off the bus" in finish["event"]["error"]["message"]
-    assert deps.locks.holder("inst-dev-box") is None
-    record = deps.operations.get(run.operation_id)
+    assert kit.locks.holder("inst-dev-box") is None
+    record = kit.operations.get(run.operation_id)
     assert record is not None and record.outcome == finish["event"]["error"]
 
 
-def test_the_deadline_fails_a_startup_that_takes_too_long(deps: Dependencies, simulator: Simulator) -> None:
+def test_the_deadline_fails_a_startup_that_takes_too_long(kit: StepKit, simulator: Simulator) -> None:
     simulator.admin.set_config(starting=600)
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 60})
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 60})
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
     run.advance(30)
-    waiting = run.step(handlers.handle_poll_status, "poll")
+    waiting = run.step(run.kit.poll_status, "poll")
     assert waiting["delaySeconds"] <= 30  # never waits past the deadline
     run.advance(31)
     with pytest.raises(StartupTimeout):
-        run.step(handlers.handle_poll_status, "poll")
+        run.step(run.kit.poll_status, "poll")
 
 
-def test_an_app_that_never_answers_fails_at_the_deadline(deps: Dependencies, simulator: Simulator) -> None:
+def test_an_app_that_never_answers_fails_at_the_deadline(kit: StepKit, simulator: Simulator) -> None:
     simulator.admin.add_fault(kind="never_healthy", instance_id="inst-dev-box")
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 60})
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}, "timeoutSeconds": 60})
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
     run.advance(25)
-    assert run.step(handlers.handle_poll_status, "poll")["outcome"] == "running"
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "waiting"
+    assert run.step(run.kit.poll_status, "poll")["outcome"] == "running"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "waiting"
     run.advance(40)
     with pytest.raises(AppNeverHealthy, match="HTTP 503"):
-        run.step(handlers.handle_check_health, "health")
+        run.step(run.kit.check_health, "health")
 
 
 def test_probes_of_loopback_endpoints_are_refused_unless_allowed(
-    make_deps: Callable[..., Dependencies], simulator: Simulator
+    make_kit: Callable[..., StepKit], simulator: Simulator
 ) -> None:
-    run = Run(make_deps(ALLOW_PRIVATE_NETWORK_TARGETS=False), simulator, {"start": {"ref": "inference"}})
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+    run = Run(make_kit(allow_private_targets=False), simulator, {"start": {"ref": "inference"}})
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     with pytest.raises(HealthTargetRefused, match=r"127\.0\.0\.1"):
-        run.step(handlers.handle_check_health, "health")
+        run.step(run.kit.check_health, "health")
 
 
-def test_a_requested_tcp_port_is_connected_to(deps: Dependencies, simulator: Simulator) -> None:
-    run = Run(deps, simulator, {"start": {"ref": "dev-box"}, "healthCheck": {"port": 22}})
-    run.step(handlers.handle_resolve_target, "target")
-    run.step(handlers.handle_launch_instance, "launch")
+def test_a_requested_tcp_port_is_connected_to(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}, "healthCheck": {"port": 22}})
+    run.step(run.kit.resolve_target, "target")
+    run.step(run.kit.launch_instance, "launch")
     run.advance(25)  # running; the HTTP app on 8888 is still warming up, SSH accepts at once
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
 
 
 # --- create from the private-image template --------------------------------------------------------
 
 
-def test_create_from_the_private_template_sends_only_the_auth_id(
-    deps: Dependencies, simulator: Simulator
-) -> None:
+def test_create_from_the_private_template_sends_only_the_auth_id(kit: StepKit, simulator: Simulator) -> None:
     run = Run(
-        deps,
+        kit,
         simulator,
         {"create": {"templateId": "tpl-private-app", "productId": "prod-rtx4090-24g", "name": "app-1"}},
     )
-    target = run.step(handlers.handle_resolve_target, "target")
+    target = run.step(run.kit.resolve_target, "target")
     assert (target["kind"], target["lockKey"], target["templateImageAuthId"]) == (
         "create",
         "name:app-1",
         "auth-team-registry",
     )
-    assert run.step(handlers.handle_resolve_registry_auth, "registryAuth") == {
-        "imageAuthId": "auth-team-registry"
-    }
-    launch = run.step(handlers.handle_launch_instance, "launch")
+    assert run.step(run.kit.resolve_registry_auth, "registryAuth") == {"imageAuthId": "auth-team-registry"}
+    launch = run.step(run.kit.launch_instance, "launch")
     assert launch["notification"]["event"]["data"]["phase"] == "creating"
 
     (created,) = simulator.admin.journal(path="/gpu/instance/create")
@@ -418,13 +363,13 @@ def test_create_from_the_private_template_sends_only_the_auth_id(
 
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
     run.advance(13)  # toCreate 2 + creating 10: pulling now
-    assert run.step(handlers.handle_poll_status, "poll")["phase"] == "pulling"
+    assert run.step(run.kit.poll_status, "poll")["phase"] == "pulling"
     run.advance(31)
-    assert run.step(handlers.handle_poll_status, "poll")["outcome"] == "running"
+    assert run.step(run.kit.poll_status, "poll")["outcome"] == "running"
     run.advance(11)
-    assert run.step(handlers.handle_check_health, "health")["outcome"] == "healthy"
+    assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
     run.state["outcome"] = "ready"
-    run.step(handlers.handle_finish_operation, "finish")
+    run.step(run.kit.finish_operation, "finish")
     assert run.types() == [
         "instance.startup.initiated",
         "instance.startup.progress",
@@ -434,19 +379,19 @@ def test_create_from_the_private_template_sends_only_the_auth_id(
     ]
     assert REGISTRY_PASSWORD not in json.dumps(run.state)
     assert REGISTRY_PASSWORD not in json.dumps(run.sent)
-    record = deps.operations.get(launch["instanceId"] and run.operation_id)
+    record = kit.operations.get(launch["instanceId"] and run.operation_id)
     assert record is not None and record.instance_id == launch["instanceId"]
     assert REGISTRY_PASSWORD not in json.dumps(record.to_json())
 
 
-def test_a_retried_launch_does_not_create_a_second_instance(deps: Dependencies, simulator: Simulator) -> None:
+def test_a_retried_launch_does_not_create_a_second_instance(kit: StepKit, simulator: Simulator) -> None:
     run = Run(
-        deps,
+        kit,
         simulator,
         {"create": {"templateId": "tpl-public-nginx", "productId": "prod-rtx4090-24g", "name": "web"}},
     )
-    run.step(handlers.handle_resolve_target, "target")
-    first = run.step(handlers.handle_launch_instance, "launch")
-    again = run.step(handlers.handle_launch_instance, "launch")
+    run.step(run.kit.resolve_target, "target")
+    first = run.step(run.kit.launch_instance, "launch")
+    again = run.step(run.kit.launch_instance, "launch")
     assert first["instanceId"] == again["instanceId"]
     assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1

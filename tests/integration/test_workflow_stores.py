@@ -1,4 +1,6 @@
-"""The operations table's adapters on DynamoDB Local, with the table built from template.yaml."""
+"""The operations table's stores: every contract check runs on the DynamoDB adapter (DynamoDB Local,
+the table built from template.yaml) and on the in-memory fake the unit tests use, so the fake keeps
+the adapter's promises."""
 
 from __future__ import annotations
 
@@ -6,15 +8,22 @@ import threading
 
 import pytest
 
-from novita_orchestrator.store.lock_store import LockHeld, LockStore
-from novita_orchestrator.store.operations_store import ChangeResult, OperationNotFound, OperationsStore
-from novita_orchestrator.store.startup_stats_store import StartupStatsStore
-from novita_orchestrator.workflow.notifications import iso
-from tests.support.dynamodb_local import DynamoDBLocal
+from novita_orchestrator.store.lock_store import DynamoLockStore, LockHeld, LockStore
+from novita_orchestrator.store.operations_store import (
+    ChangeResult,
+    DynamoOperationsStore,
+    OperationNotFound,
+    OperationsStore,
+)
+from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore, StartupStatsStore
+from novita_orchestrator.times import iso
+from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
+from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore, InMemoryStartupStatsStore
 
 pytestmark = pytest.mark.integration
 
 NOW = 1_800_000_000.0
+STORES = ["in-memory", "dynamodb"]
 
 
 @pytest.fixture(scope="module")
@@ -22,19 +31,25 @@ def table(dynamodb_local: DynamoDBLocal) -> str:
     return dynamodb_local.create_table_from_template("OperationsTable")
 
 
-@pytest.fixture
-def operations(dynamodb_local: DynamoDBLocal, table: str) -> OperationsStore:
-    return OperationsStore(dynamodb_local.client(), table)
+@pytest.fixture(params=STORES)
+def operations(request: pytest.FixtureRequest, table: str) -> OperationsStore:
+    if request.param == "in-memory":
+        return InMemoryOperationsStore()
+    return DynamoOperationsStore(request.getfixturevalue("dynamodb_local").client(), table)
 
 
-@pytest.fixture
-def locks(dynamodb_local: DynamoDBLocal, table: str) -> LockStore:
-    return LockStore(dynamodb_local.client(), table)
+@pytest.fixture(params=STORES)
+def locks(request: pytest.FixtureRequest, table: str) -> LockStore:
+    if request.param == "in-memory":
+        return InMemoryLockStore()
+    return DynamoLockStore(request.getfixturevalue("dynamodb_local").client(), table)
 
 
-@pytest.fixture
-def stats(dynamodb_local: DynamoDBLocal, table: str) -> StartupStatsStore:
-    return StartupStatsStore(dynamodb_local.client(), table)
+@pytest.fixture(params=STORES)
+def stats(request: pytest.FixtureRequest, table: str) -> StartupStatsStore:
+    if request.param == "in-memory":
+        return InMemoryStartupStatsStore()
+    return DynamoStartupStatsStore(request.getfixturevalue("dynamodb_local").client(), table)
 
 
 def _new(operations: OperationsStore, operation_id: str, now: float = NOW) -> None:
@@ -198,7 +213,9 @@ def test_updates_of_an_unknown_operation_say_so(operations: OperationsStore) -> 
         operations.change_phase("op-nowhere", phase="x", notification_type="t", change_key="k", now=NOW)
 
 
-def test_operations_are_queryable_by_instance_newest_first(operations: OperationsStore) -> None:
+def test_operations_are_queryable_by_instance_newest_first(dynamodb_local: DynamoDBLocal, table: str) -> None:
+    # The table's index (template.yaml), as an operator or a later feature reads it.
+    operations = DynamoOperationsStore(dynamodb_local.client(), table)
     for i, operation_id in enumerate(["op-inst-old", "op-inst-new"]):
         _new(operations, operation_id, now=NOW + i * 60)
         operations.set_instance(
@@ -213,7 +230,7 @@ def test_operations_are_queryable_by_instance_newest_first(operations: Operation
         "op-inst-other", instance_id="inst-gsi-2", instance_name="b", product_id=None, now=NOW
     )
 
-    found = operations.list_for_instance("inst-gsi-1")
+    found = operations_of_instance(dynamodb_local.client(), table, "inst-gsi-1")
     assert [r.operation_id for r in found] == ["op-inst-new", "op-inst-old"]
     assert found[0].instance_name == "dev-box"
     assert found[0].product_id == "prod-x"
@@ -262,7 +279,7 @@ def test_two_threads_racing_for_one_lock_exactly_one_wins(dynamodb_local: Dynamo
     guard = threading.Lock()
 
     def contend(operation_id: str) -> None:
-        store = LockStore(dynamodb_local.client(), table)
+        store = DynamoLockStore(dynamodb_local.client(), table)
         barrier.wait()
         try:
             store.acquire("inst-race", operation_id=operation_id, now=NOW, expires_at=NOW + 600)
@@ -281,7 +298,7 @@ def test_two_threads_racing_for_one_lock_exactly_one_wins(dynamodb_local: Dynamo
     assert len(winners) == 1
     assert len(refused) == contenders - 1
     assert set(refused) == set(winners)  # every loser was told who won
-    assert LockStore(dynamodb_local.client(), table).holder("inst-race") == winners[0]
+    assert DynamoLockStore(dynamodb_local.client(), table).holder("inst-race") == winners[0]
 
 
 # --- startup stats ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 
 from novita_local.template import load_template, resources_of_type, table_create_kwargs, table_ttl_attribute
+from novita_orchestrator.store.operations_store import INSTANCE_INDEX, OperationRecord
 from tests.support.ports import free_port, wait_for_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +110,18 @@ def started() -> DynamoDBLocal:
                 db.stop()
                 raise
             time.sleep(0.2)
+
+
+def operations_of_instance(
+    client: Any, table: str, instance_id: str, limit: int = 20
+) -> list[OperationRecord]:
+    """An instance's operations, newest first, through the operations table's ``byInstance`` index."""
+    response = client.query(
+        TableName=table,
+        IndexName=INSTANCE_INDEX,
+        KeyConditionExpression="gsi1pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"INSTANCE#{instance_id}"}},
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    return [OperationRecord.from_item(item) for item in response.get("Items", [])]

@@ -18,27 +18,30 @@ import boto3
 from botocore.config import Config
 
 from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.deps.novita import resilient_guard
 from novita_orchestrator.novita.errors import Conflict, NotFound, UpstreamError
 from novita_orchestrator.resilience.breaker import BreakerConfig, CircuitBreaker
 from novita_orchestrator.resilience.errors import BreakerOpen, RateLimitExhausted
-from novita_orchestrator.resilience.factory import build_resilient_guard
 from novita_orchestrator.resilience.guard import ResilientGuard
 from novita_orchestrator.resilience.rate_limiter import LimiterConfig, RateLimiter
-from novita_orchestrator.settings import Settings
+from novita_orchestrator.settings import NovitaSettings
 from novita_orchestrator.store.resilience_store import DynamoResilienceStore
+from tests.support.counting import CountingClient, CountingTransitions
 from tests.support.dynamodb_local import LOCAL_CREDENTIALS
 
 PROCESSES = 2
 THREADS_PER_PROCESS = 8
 
 
-def _store(endpoint_url: str, table: str, threads: int) -> DynamoResilienceStore:
+def _store(endpoint_url: str, table: str, threads: int) -> tuple[DynamoResilienceStore, CountingClient]:
     config = Config(max_pool_connections=threads * 2, retries={"mode": "standard", "max_attempts": 3})
-    client = boto3.client("dynamodb", endpoint_url=endpoint_url, config=config, **LOCAL_CREDENTIALS)
+    client = CountingClient(
+        boto3.client("dynamodb", endpoint_url=endpoint_url, config=config, **LOCAL_CREDENTIALS)
+    )
     store = DynamoResilienceStore(client, table, SYSTEM_CLOCK)
     store.load_limiter("warm-up")  # open the connection before the clock starts
-    store.calls = store.reads = 0
-    return store
+    client.reset()
+    return store, client
 
 
 def _sleep_until(moment: float) -> None:
@@ -97,7 +100,7 @@ def saturate_guard(
     Returns the slots the limiter granted, the moments ``before_request`` actually returned (a little
     later: thread scheduling), the refusals and the DynamoDB calls made (breaker reads included).
     """
-    store = _store(endpoint_url, table, THREADS_PER_PROCESS)
+    store, client = _store(endpoint_url, table, THREADS_PER_PROCESS)
 
     def work(_: int) -> dict[str, Any]:
         limiter = _SlotRecordingLimiter(store, SYSTEM_CLOCK, LimiterConfig(rate_per_second=rate, burst=burst))
@@ -122,8 +125,8 @@ def saturate_guard(
             r < a for result in results for a, r in zip(result["admitted"], result["returned"], strict=True)
         ),
         "refused": sum(result["refused"] for result in results),
-        "ddb_calls": store.calls,
-        "ddb_reads": store.reads,
+        "ddb_calls": client.calls,
+        "ddb_reads": client.reads,
     }
 
 
@@ -141,20 +144,23 @@ def max_in_any_window(moments: list[float], window: float) -> int:
 # --- circuit breaker ------------------------------------------------------------------------------
 
 
-def _guard_settings(**breaker: Any) -> Settings:
+def _guard_settings(**breaker: Any) -> NovitaSettings:
     # A limiter far above what the test sends: these runs are about the breaker.
-    return Settings(NOVITA_RATE_LIMIT_PER_SECOND=1000, NOVITA_RATE_BURST=1000, **breaker)
+    return NovitaSettings(
+        NOVITA_API_KEY="unused", NOVITA_RATE_LIMIT_PER_SECOND=1000, NOVITA_RATE_BURST=1000, **breaker
+    )
 
 
 def storm_of_business_errors(
     endpoint_url: str, table: str, breaker: dict[str, Any], start_at: float, calls_per_worker: int
 ) -> dict[str, Any]:
     """Every thread gets only not-found / conflict answers from Novita."""
-    store = _store(endpoint_url, table, THREADS_PER_PROCESS)
+    store, _ = _store(endpoint_url, table, THREADS_PER_PROCESS)
     settings = _guard_settings(**breaker)
 
     def work(_: int) -> dict[str, Any]:
-        guard = build_resilient_guard(settings, store, SYSTEM_CLOCK)
+        lambda_view = CountingTransitions(store)
+        guard = resilient_guard(settings, lambda_view, SYSTEM_CLOCK)
         _sleep_until(start_at)
         refused = 0
         for n in range(calls_per_worker):
@@ -165,7 +171,7 @@ def storm_of_business_errors(
                 continue
             error = NotFound("gone", status=400, reason="RESOURCE_NOT_FOUND") if n % 2 else Conflict("busy")
             guard.on_failure("get_instance", error)
-        return {"refused": refused, "transitions": guard.breaker.transitions_won}
+        return {"refused": refused, "transitions": lambda_view.won}
 
     results = _run_threads(THREADS_PER_PROCESS, work)
     return {
@@ -183,11 +189,12 @@ def storm_of_upstream_failures(
     2. Just after the recovery time, every thread tries once: only probes get through; they hold on.
     3. The probes all fail: the breaker re-opens.
     """
-    store = _store(endpoint_url, table, THREADS_PER_PROCESS)
+    store, client = _store(endpoint_url, table, THREADS_PER_PROCESS)
     settings = _guard_settings(**breaker)
 
     def work(_: int) -> dict[str, Any]:
-        guard = build_resilient_guard(settings, store, SYSTEM_CLOCK)
+        lambda_view = CountingTransitions(store)
+        guard = resilient_guard(settings, lambda_view, SYSTEM_CLOCK)
         _sleep_until(start_at)
         failures_sent, retry_at = 0, 0.0
         for _attempt in range(500):
@@ -198,7 +205,7 @@ def storm_of_upstream_failures(
                 break
             guard.on_failure("get_instance", UpstreamError("boom", status=503, reason="UNKNOWN"))
             failures_sent += 1
-        opened = guard.breaker.transitions_won
+        opened = lambda_view.won
 
         _sleep_until(retry_at + 0.3)
         try:
@@ -206,12 +213,12 @@ def storm_of_upstream_failures(
             probe = True
         except BreakerOpen:
             probe = False
-        half_opened = guard.breaker.transitions_won - opened
+        half_opened = lambda_view.won - opened
 
         _sleep_until(retry_at + 1.5)
         if probe:
             guard.on_failure("get_instance", UpstreamError("still down", status=503, reason="UNKNOWN"))
-        reopened = guard.breaker.transitions_won - opened - half_opened
+        reopened = lambda_view.won - opened - half_opened
         return {
             "failures_sent": failures_sent,
             "retry_at": retry_at,
@@ -221,4 +228,4 @@ def storm_of_upstream_failures(
             "reopened": reopened,
         }
 
-    return {"workers": _run_threads(THREADS_PER_PROCESS, work), "ddb_calls": store.calls}
+    return {"workers": _run_threads(THREADS_PER_PROCESS, work), "ddb_calls": client.calls}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from novita_orchestrator.clock import FakeClock
+from novita_orchestrator.deps import Aws
+from novita_orchestrator.deps.novita import call_guard, resilient_guard
 from novita_orchestrator.novita.errors import (
     Conflict,
     NetworkError,
@@ -17,21 +18,21 @@ from novita_orchestrator.novita.errors import (
 from novita_orchestrator.novita.guard import NoGuard
 from novita_orchestrator.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from novita_orchestrator.resilience.errors import BreakerOpen, RateLimitExhausted, StoreUnavailable
-from novita_orchestrator.resilience.factory import (
-    breaker_config,
-    build_guard,
-    build_resilient_guard,
-    resilience_snapshot,
-)
-from novita_orchestrator.resilience.guard import ResilientGuard
-from novita_orchestrator.settings import ConfigurationError, Settings
+from novita_orchestrator.resilience.guard import ResilientGuard, resilience_snapshot
+from novita_orchestrator.settings import ConfigurationError, NovitaSettings
+from tests.support.clock import FakeClock
+from tests.support.counting import CountingTransitions
 from tests.support.resilience_fake import InMemoryResilienceStore
 
 RECOVERY = 30.0
 
 
 def make_breaker(
-    store: InMemoryResilienceStore, clock: FakeClock, *, cache_seconds: float = 0.0, **overrides: float
+    store: InMemoryResilienceStore | CountingTransitions,
+    clock: FakeClock,
+    *,
+    cache_seconds: float = 0.0,
+    **overrides: float,
 ) -> CircuitBreaker:
     config = BreakerConfig(
         **{  # type: ignore[arg-type]
@@ -233,14 +234,15 @@ def test_an_outcome_from_an_earlier_generation_is_ignored(store, clock) -> None:
 
 
 def test_two_lambdas_share_one_breaker_and_only_one_performs_the_transition(store, clock) -> None:
-    first, second = make_breaker(store, clock), make_breaker(store, clock)
+    first_lambda, second_lambda = CountingTransitions(store), CountingTransitions(store)
+    first, second = make_breaker(first_lambda, clock), make_breaker(second_lambda, clock)
     tickets = [first.admit(), second.admit(), first.admit(), second.admit()]
     first.record_failure(tickets[0])
     second.record_failure(tickets[1])
     first.record_failure(tickets[2])  # the third failure, deployment-wide
     second.record_failure(tickets[3])  # already open: nothing left to do
     assert state_of(store) is BreakerState.OPEN
-    assert (first.transitions_won, second.transitions_won) == (1, 0)
+    assert (first_lambda.won, second_lambda.won) == (1, 0)
     assert store.load_breaker("novita").opened_count == 1
     with pytest.raises(BreakerOpen):
         second.check()
@@ -258,21 +260,22 @@ def test_a_cached_closed_state_is_reused_for_at_most_the_cache_time(store, clock
 
 def test_successes_to_close_above_probes_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="BREAKER_SUCCESSES_TO_CLOSE"):
-        breaker_config(Settings(BREAKER_HALF_OPEN_PROBES=2, BREAKER_SUCCESSES_TO_CLOSE=3))
+        NovitaSettings.load(NOVITA_API_KEY="k", BREAKER_HALF_OPEN_PROBES=2, BREAKER_SUCCESSES_TO_CLOSE=3)
 
 
 # --- through the guard: what counts as a failure ---------------------------------------------------
 
 
 def make_guard(store: InMemoryResilienceStore, clock: FakeClock) -> ResilientGuard:
-    settings = Settings(
+    settings = NovitaSettings(
+        NOVITA_API_KEY="unused",
         BREAKER_CONSECUTIVE_FAILURES=3,
         BREAKER_MIN_CALLS=50,
         BREAKER_STATE_CACHE_SECONDS=0,
         NOVITA_RATE_LIMIT_PER_SECOND=1000,
         NOVITA_RATE_BURST=1000,
     )
-    return build_resilient_guard(settings, store, clock)
+    return resilient_guard(settings, store, clock)
 
 
 def attempt(guard: ResilientGuard, clock: FakeClock, error: NovitaError | None) -> None:
@@ -367,7 +370,7 @@ def test_snapshot_reports_state_counters_and_next_retry(store, clock) -> None:
 
 
 def test_without_a_table_there_is_no_shared_guard() -> None:
-    guard = build_guard(Settings(RESILIENCE_TABLE_NAME=None))
+    guard = call_guard(NovitaSettings(NOVITA_API_KEY="k", RESILIENCE_TABLE_NAME=None), Aws(), FakeClock())
     assert isinstance(guard, NoGuard)
     assert resilience_snapshot(guard).enabled is False
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from novita_orchestrator.clock import FakeClock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NovitaError, RateLimited, UnexpectedResponse
 from novita_orchestrator.novita.models import CreateInstanceRequest
-from novita_orchestrator.settings import Settings
+from novita_orchestrator.settings import ConfigurationError, NovitaSettings
+from tests.support.clock import FakeClock
 
 API_KEY = "sk_unit_test_key_123456"
 
@@ -51,7 +51,7 @@ def client(
     kwargs: dict[str, Any] = {"session": session, "clock": clock or FakeClock()}
     if guard is not None:
         kwargs["guard"] = guard
-    return NovitaClient(Settings(**values), **kwargs)
+    return NovitaClient(NovitaSettings(**values), **kwargs)
 
 
 def instance_row(n: int) -> dict[str, Any]:
@@ -202,10 +202,8 @@ def test_a_429_asking_for_more_than_the_budget_fails_at_once() -> None:
 
 
 def test_the_api_key_is_required() -> None:
-    from novita_orchestrator.settings import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="NOVITA_API_KEY"):
-        NovitaClient(Settings(NOVITA_API_KEY=None))
+        NovitaSettings.load(NOVITA_API_KEY=None, NOVITA_API_KEY_SECRET_ARN=None)
 
 
 def test_a_create_that_never_reached_novita_is_sent_again_without_a_lookup() -> None:

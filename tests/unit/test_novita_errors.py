@@ -10,12 +10,11 @@ import pytest
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from novita_orchestrator.clock import FakeClock
+from novita_orchestrator.http_headers import parse_retry_after
 from novita_orchestrator.novita.error_mapping import (
     error_from_response,
     error_from_transport,
     parse_error_body,
-    parse_retry_after,
 )
 from novita_orchestrator.novita.errors import (
     ClientError,
@@ -31,6 +30,7 @@ from novita_orchestrator.novita.errors import (
     UpstreamError,
     ValidationFailed,
 )
+from tests.support.clock import FakeClock
 
 
 def kratos(status: int, reason: str, message: str = "something happened") -> str:

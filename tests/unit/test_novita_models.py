@@ -59,7 +59,7 @@ def test_get_instance_parses_numbers_sent_as_strings() -> None:
     assert instance.keep_data_day is None
     assert instance.port_mappings[0].port == 8888
     assert instance.status_error is None
-    assert [p.port for p in instance.http_endpoints()] == [8888]
+    assert [p.port for p in instance.port_mappings if p.type == "http" and p.endpoint] == [8888]
 
 
 def test_get_instance_keeps_no_password() -> None:

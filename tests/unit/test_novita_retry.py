@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from novita_orchestrator.clock import FakeClock
 from novita_orchestrator.novita.errors import NotFound, NovitaError, RateLimited, UpstreamError
 from novita_orchestrator.novita.retry import RetryAttempt, RetryPolicy
-from novita_orchestrator.settings import Settings
+from novita_orchestrator.settings import NovitaSettings
+from tests.support.clock import FakeClock
 
 
 class SleepLog(FakeClock):
@@ -22,15 +22,16 @@ class SleepLog(FakeClock):
         super().sleep(seconds)
 
 
-def settings(**overrides: object) -> Settings:
+def settings(**overrides: object) -> NovitaSettings:
     values: dict[str, object] = {
+        "NOVITA_API_KEY": "unused",
         "NOVITA_MAX_ATTEMPTS": 4,
         "NOVITA_RETRY_BASE_SECONDS": 0.5,
         "NOVITA_RETRY_MAX_SECONDS": 8.0,
         "NOVITA_RETRY_BUDGET_SECONDS": 30.0,
     }
     values.update(overrides)
-    return Settings(**values)
+    return NovitaSettings(**values)
 
 
 def failing(errors: list[NovitaError], calls: list[int], result: str = "ok"):

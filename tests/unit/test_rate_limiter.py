@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from novita_orchestrator.clock import FakeClock
 from novita_orchestrator.resilience.errors import RateLimitExhausted
 from novita_orchestrator.resilience.rate_limiter import (
     DEFAULT_HOLD_SECONDS,
@@ -12,6 +11,7 @@ from novita_orchestrator.resilience.rate_limiter import (
     LimiterConfig,
     RateLimiter,
 )
+from tests.support.clock import FakeClock
 from tests.support.resilience_fake import InMemoryResilienceStore
 
 RATE, BURST = 10.0, 4

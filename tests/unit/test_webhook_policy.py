@@ -7,7 +7,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from novita_orchestrator.settings import ConfigurationError, load_settings
+from novita_orchestrator.http_headers import parse_retry_after
+from novita_orchestrator.settings import ConfigurationError, WebhookDispatcherSettings
 from novita_orchestrator.webhooks.delivery import (
     Action,
     AttemptResult,
@@ -17,7 +18,6 @@ from novita_orchestrator.webhooks.delivery import (
     classify_status,
     decide,
     parse_message,
-    parse_retry_after,
 )
 
 SCHEDULE = RetrySchedule((5, 300, 1800))
@@ -63,6 +63,12 @@ def test_timeouts_and_network_errors_are_retried() -> None:
     for reason in ("timeout", "network_error", "dns_error"):
         decision = decide(AttemptResult(Verdict.RETRY, reason), 1, SCHEDULE)
         assert (decision.action, decision.delay_seconds) == (Action.RETRY, 5)
+
+
+def load_settings() -> WebhookDispatcherSettings:
+    return WebhookDispatcherSettings.load(
+        WEBHOOK_QUEUE_URL="https://sqs/q", WEBHOOK_DLQ_URL="https://sqs/dlq", WEBHOOK_SECRET_ARN="arn:secret"
+    )
 
 
 def test_schedule_setting_default_spans_hours_and_bad_values_name_the_variable(

@@ -10,7 +10,8 @@ import time
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from novita_orchestrator.settings import ConfigurationError, Settings
+from novita_orchestrator.environment import function_environment
+from novita_orchestrator.settings import ConfigurationError, WebhookDispatcherSettings
 from novita_orchestrator.webhooks.secrets import load_signing_secrets, parse_signing_secrets
 from novita_orchestrator.webhooks.signing import signed_headers
 
@@ -85,14 +86,19 @@ def test_setting_wins_over_secrets_manager_and_the_manager_is_read_with_caching(
         fetched.append((name, max_age))
         return f"{NEW},{OLD}"
 
-    from_setting = Settings(WEBHOOK_SIGNING_SECRET=OLD, WEBHOOK_SECRET_ARN="arn:secret")
+    queues = {"WEBHOOK_QUEUE_URL": "https://sqs/q", "WEBHOOK_DLQ_URL": "https://sqs/dlq"}
+    from_setting = WebhookDispatcherSettings(
+        **queues, WEBHOOK_SIGNING_SECRET=OLD, WEBHOOK_SECRET_ARN="arn:secret"
+    )
     assert load_signing_secrets(from_setting, fetch).values == (OLD,)
     assert fetched == []
-    from_manager = Settings(WEBHOOK_SECRET_ARN="arn:secret", WEBHOOK_SECRET_CACHE_SECONDS=60)
+    from_manager = WebhookDispatcherSettings(
+        **queues, WEBHOOK_SECRET_ARN="arn:secret", WEBHOOK_SECRET_CACHE_SECONDS=60
+    )
     assert load_signing_secrets(from_manager, fetch).values == (NEW, OLD)
     assert fetched == [("arn:secret", 60)]
-    with pytest.raises(ConfigurationError, match="WEBHOOK_SIGNING_SECRET"):
-        load_signing_secrets(Settings(), fetch)
+    with pytest.raises(ConfigurationError, match="WEBHOOK_SIGNING_SECRET"), function_environment({}):
+        WebhookDispatcherSettings.load(**queues)
 
 
 def test_secrets_never_show_in_repr() -> None:

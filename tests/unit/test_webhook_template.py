@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from novita_local.template import load_template
-from novita_orchestrator.settings import ConfigurationError, Settings
-from novita_orchestrator.webhooks.dispatcher import build_dispatcher
+from novita_orchestrator.environment import function_environment
+from novita_orchestrator.settings import ConfigurationError, WebhookDispatcherSettings
 
 
 def test_dispatcher_consumes_the_webhook_queue_with_partial_batch_failures() -> None:
@@ -26,7 +26,8 @@ def test_dispatcher_consumes_the_webhook_queue_with_partial_batch_failures() -> 
 def test_the_queue_keeps_messages_longer_than_the_whole_default_schedule() -> None:
     resources = load_template()["Resources"]
     queue = resources["WebhookQueue"]["Properties"]
-    delays = [int(d) for d in Settings().WEBHOOK_RETRY_SCHEDULE_SECONDS.split(",")]
+    default = WebhookDispatcherSettings.model_fields["WEBHOOK_RETRY_SCHEDULE_SECONDS"].default
+    delays = [int(d) for d in default.split(",")]
     assert queue["MessageRetentionPeriod"] > sum(delays)
     # SQS's own redrive is only the crash backstop: the dispatcher dead-letters after its last attempt.
     assert queue["RedrivePolicy"]["maxReceiveCount"] > len(delays) + 1
@@ -67,5 +68,5 @@ def test_the_signing_secret_is_generated_as_base64_characters() -> None:
 def test_a_misconfigured_dispatcher_fails_at_cold_start_naming_the_setting(
     settings: dict[str, str], named: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match=named):
-        build_dispatcher(Settings(**settings), sqs=object())
+    with pytest.raises(ConfigurationError, match=named), function_environment({}):
+        WebhookDispatcherSettings.load(**settings)

@@ -11,17 +11,19 @@ import pytest
 import requests
 
 from novita_orchestrator.novita.models import Instance
-from novita_orchestrator.steps.check_health import carried_endpoints
+from novita_orchestrator.outbound import system_resolver
+from novita_orchestrator.steps.check_health import http_get_status
 from novita_orchestrator.workflow.health import (
+    NoAnswer,
     Probe,
     UnsafeTarget,
     check_target_allowed,
-    http_get_status,
     is_public_address,
     judge_health,
     probes_for,
     probes_for_mappings,
 )
+from novita_orchestrator.workflow.state import HealthResult
 
 PUBLIC = "93.184.215.14"  # a public address, returned by a fake resolver (no DNS, no traffic)
 
@@ -49,7 +51,7 @@ class FakeTcp:
             raise ConnectionRefusedError("refused")
 
 
-def public_resolver(host: str) -> list[str]:
+def public_resolver(host: str, port: int) -> list[str]:
     return [PUBLIC]
 
 
@@ -87,14 +89,14 @@ def test_only_2xx_is_healthy(status: int, healthy: bool) -> None:
 
 
 def test_no_answer_is_not_healthy() -> None:
-    verdict = _judge(_instance(APP), FakeHttp(requests.ConnectTimeout("slow")))
+    verdict = _judge(_instance(APP), FakeHttp(NoAnswer("ConnectTimeout")))
     assert not verdict.healthy
     assert "ConnectTimeout" in verdict.summary()
 
 
 @pytest.mark.parametrize(
     "failure",
-    [requests.ConnectionError("refused"), requests.ConnectTimeout("slow"), requests.ReadTimeout("x")],
+    [NoAnswer("ConnectionError"), NoAnswer("ConnectTimeout"), NoAnswer("ReadTimeout")],
 )
 def test_a_probe_without_any_answer_is_unreachable(failure: Exception) -> None:
     assert _judge(_instance(APP), FakeHttp(failure)).unreachable
@@ -112,18 +114,23 @@ def test_a_refused_tcp_connect_is_unreachable() -> None:
 
 def test_probes_from_carried_mappings_match_probes_from_the_instance() -> None:
     instance = _instance(APP, SSH, {"port": 9000, "type": "http", "endpoint": ""})
-    carried = carried_endpoints({"endpoints": [m.model_dump(mode="json") for m in instance.port_mappings]})
+    carried = _health({"endpoints": [m.model_dump(mode="json") for m in instance.port_mappings]}).endpoints
     for port in (None, 22, 8000, 9000):
         assert probes_for_mappings(carried, port=port, path="/h") == probes_for(
             instance, port=port, path="/h"
         )
 
 
+def _health(carried: dict[str, Any]) -> HealthResult:
+    """The previous check's result as the state document carries it."""
+    return HealthResult.model_validate({"outcome": "waiting", "delaySeconds": 2, "checks": 1, **carried})
+
+
 @pytest.mark.parametrize(
-    "previous", [None, {}, {"endpoints": "x"}, {"endpoints": [{"type": "http"}]}, {"endpoints": [7]}]
+    "previous", [{}, {"endpoints": "x"}, {"endpoints": [{"type": "http"}]}, {"endpoints": [7]}]
 )
-def test_missing_or_malformed_carried_endpoints_mean_none(previous: dict[str, Any] | None) -> None:
-    assert carried_endpoints(previous) == []
+def test_missing_or_malformed_carried_endpoints_mean_none(previous: dict[str, Any]) -> None:
+    assert _health(previous).endpoints == []
 
 
 def test_a_tcp_port_is_connected_to_never_sent_http() -> None:
@@ -176,16 +183,24 @@ def test_a_port_without_an_endpoint_yet_is_waited_for() -> None:
 def test_the_guard_refuses_private_addresses(address: str) -> None:
     assert not is_public_address(address)
     with pytest.raises(UnsafeTarget, match="ALLOW_PRIVATE_NETWORK_TARGETS"):
-        check_target_allowed(address, allow_private=False)
-    check_target_allowed(address, allow_private=True)  # local runs may
+        check_target_allowed(address, 80, allow_private=False, resolve=system_resolver)
+    if address in {"169.254.169.254", "0.0.0.0"}:  # metadata, non-unicast: never, as for webhooks
+        with pytest.raises(UnsafeTarget, match="refused even with"):
+            check_target_allowed(address, 80, allow_private=True, resolve=system_resolver)
+    else:
+        check_target_allowed(address, 80, allow_private=True, resolve=system_resolver)  # local runs may
 
 
 def test_the_guard_checks_what_a_name_resolves_to() -> None:
     with pytest.raises(UnsafeTarget):
         check_target_allowed(
-            "metadata.internal", allow_private=False, resolve=lambda host: ["169.254.169.254"]
+            "metadata.internal", 80, allow_private=False, resolve=lambda host, port: ["169.254.169.254"]
         )
-    check_target_allowed("app.example.com", allow_private=False, resolve=public_resolver)
+    with pytest.raises(UnsafeTarget, match="metadata"):
+        check_target_allowed(
+            "metadata.internal", 80, allow_private=True, resolve=lambda host, port: ["169.254.169.254"]
+        )
+    check_target_allowed("app.example.com", 443, allow_private=False, resolve=public_resolver)
     assert is_public_address("8.8.8.8")
 
 
@@ -193,7 +208,14 @@ def test_a_refused_probe_target_stops_the_check() -> None:
     instance = _instance({"port": 8000, "type": "http", "endpoint": "http://127.0.0.1:8000"})
     http = FakeHttp(200)
     with pytest.raises(UnsafeTarget):
-        judge_health(probes_for(instance), timeout=1, allow_private=False, http_get=http)
+        judge_health(
+            probes_for(instance),
+            timeout=1,
+            allow_private=False,
+            http_get=http,
+            connect=FakeTcp(),
+            resolve=system_resolver,
+        )
     assert http.calls == []  # nothing was sent
 
 
@@ -233,5 +255,7 @@ def test_the_http_probe_sees_the_redirect_itself(redirecting_server: str) -> Non
     assert get(f"{redirecting_server}/health", 2) == 302
     assert get(f"{redirecting_server}/ok", 2) == 200
     probe = Probe("http", 8000, f"{redirecting_server}/health")
-    verdict = judge_health([probe], timeout=2, allow_private=True, http_get=get)
+    verdict = judge_health(
+        [probe], timeout=2, allow_private=True, http_get=get, connect=FakeTcp(), resolve=system_resolver
+    )
     assert not verdict.healthy

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 from novita_orchestrator.clock import ScaledClock, clock_for_scale
+from novita_orchestrator.deps import clock_of
 from novita_orchestrator.novita.errors import Conflict, InsufficientResource, NotFound, UpstreamError
 from novita_orchestrator.novita.models import Instance, Template
+from novita_orchestrator.outbound import Resolver
 from novita_orchestrator.resilience.errors import BreakerOpen
-from novita_orchestrator.settings import ConfigurationError, Settings
-from novita_orchestrator.steps.finish_operation import failure_from_error
-from novita_orchestrator.steps.launch_instance import create_request
-from novita_orchestrator.steps.poll_status import wait_seconds
-from novita_orchestrator.webhooks.url_guard import Resolver, UrlPolicy
+from novita_orchestrator.settings import CheckHealthSettings, ConfigurationError, PollStatusSettings
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow import notifications, phases
+from novita_orchestrator.workflow.create_body import create_request
 from novita_orchestrator.workflow.errors import (
     AppNeverHealthy,
     InstanceBusy,
@@ -29,18 +29,14 @@ from novita_orchestrator.workflow.errors import (
     code_for_error_name,
     novita_errors_translated,
 )
+from novita_orchestrator.workflow.outcome import failure_from_error
+from novita_orchestrator.workflow.polling import wait_seconds
 from novita_orchestrator.workflow.request import (
     check_webhook_target,
     parse_request,
-    parse_workflow_input,
     start_input,
 )
-from novita_orchestrator.workflow.wiring import (
-    build_dependencies,
-    health_settings,
-    operations_table_name,
-    poll_settings,
-)
+from novita_orchestrator.workflow.state import CaughtError, OperationState
 
 # --- request validation ----------------------------------------------------------------------------
 
@@ -112,9 +108,9 @@ def test_validation_errors_do_not_echo_values() -> None:
 
 def test_the_workflow_input_carries_a_well_formed_operation_id() -> None:
     built = start_input(parse_request({"start": {"ref": "dev-box"}}))
-    assert parse_workflow_input(built).operationId == built["operationId"]
+    assert OperationState.parse(built).operation_id == built["operationId"]
     with pytest.raises(InvalidRequest, match="operationId"):
-        parse_workflow_input({"operationId": "op-1; drop", "request": {"start": {"ref": "x"}}})
+        OperationState.parse({"operationId": "op-1; drop", "request": {"start": {"ref": "x"}}})
 
 
 # --- phases ----------------------------------------------------------------------------------------
@@ -235,11 +231,11 @@ def test_novita_messages_are_redacted_on_the_way_into_an_outcome() -> None:
 
 def test_failure_is_read_from_a_lambda_error_cause() -> None:
     cause = json.dumps({"errorType": "InstanceBusy", "errorMessage": "held by op-abc", "stackTrace": []})
-    assert failure_from_error({"Error": "InstanceBusy", "Cause": cause}) == {
+    assert failure_from_error(CaughtError(Error="InstanceBusy", Cause=cause)) == {
         "code": "INSTANCE_BUSY",
         "message": "held by op-abc",
     }
-    plain = failure_from_error({"Error": "States.Timeout", "Cause": "token=abcdefgh took too long"})
+    plain = failure_from_error(CaughtError(Error="States.Timeout", Cause="token=abcdefgh took too long"))
     assert plain["code"] == "STARTUP_TIMEOUT"
     assert "abcdefgh" not in plain["message"]
     assert failure_from_error(None)["code"] == "INTERNAL"
@@ -304,29 +300,31 @@ def test_a_business_error_is_not_taken_for_an_outage() -> None:
     assert refused.value.code == "NOVITA_ERROR"
 
 
-# --- wiring ----------------------------------------------------------------------------------------
+# --- settings of the steps --------------------------------------------------------------------------
+
+WORKFLOW = {"NOVITA_API_KEY": "k", "OPERATIONS_TABLE_NAME": "ops"}
 
 
 def test_missing_operations_table_is_reported_by_name() -> None:
     with pytest.raises(ConfigurationError, match="OPERATIONS_TABLE_NAME"):
-        operations_table_name(Settings(OPERATIONS_TABLE_NAME=None))
+        PollStatusSettings.load(NOVITA_API_KEY="k", OPERATIONS_TABLE_NAME=None)
 
 
 def test_an_unhealthy_app_is_probed_again_after_two_seconds_by_default() -> None:
     # Probes after the first make no Novita call, so they can be frequent.
-    assert health_settings(Settings()).interval_seconds == 2
-    assert health_settings(Settings(HEALTH_CHECK_INTERVAL_SECONDS=7)).interval_seconds == 7
+    assert CheckHealthSettings(**WORKFLOW).HEALTH_CHECK_INTERVAL_SECONDS == 2
+    assert CheckHealthSettings(**WORKFLOW, HEALTH_CHECK_INTERVAL_SECONDS=7).HEALTH_CHECK_INTERVAL_SECONDS == 7
 
 
 def test_poll_bounds_must_be_ordered() -> None:
     with pytest.raises(ConfigurationError, match="POLL_MIN_SECONDS"):
-        poll_settings(Settings(POLL_MIN_SECONDS=90, POLL_MAX_SECONDS=60))
-    assert poll_settings(Settings(STARTUP_HISTORY_SIZE=3)).history_size == 3
+        PollStatusSettings.load(**WORKFLOW, POLL_MIN_SECONDS=90, POLL_MAX_SECONDS=60)
+    assert PollStatusSettings(**WORKFLOW, STARTUP_HISTORY_SIZE=3).STARTUP_HISTORY_SIZE == 3
 
 
 def test_time_scale_selects_the_workflow_clock() -> None:
-    assert isinstance(build_dependencies(Settings(TIME_SCALE=50)).clock, ScaledClock)
-    assert not isinstance(build_dependencies(Settings()).clock, ScaledClock)
+    assert isinstance(clock_of(PollStatusSettings(**WORKFLOW, TIME_SCALE=50)), ScaledClock)
+    assert not isinstance(clock_of(PollStatusSettings(**WORKFLOW)), ScaledClock)
 
 
 def test_an_unsafe_webhook_url_is_refused_at_request_time_naming_the_field() -> None:

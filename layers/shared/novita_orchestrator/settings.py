@@ -1,49 +1,99 @@
-"""Every environment variable the code reads, modelled and validated once.
+"""Every environment variable the code reads, modelled per function and validated once, at init.
 
-Logic never reads ``os.environ``: handlers call :func:`get_settings` at cold start and pass the
-values down. A bad value fails fast with a message naming the variable.
+Each function has its own model (``ResolveTargetSettings``, ``ApiSettings``, ...) over one base, built
+from a few groups (Novita access, the operations table, outbound calls): a variable the function
+needs is required there, and rules between variables are validators of the model. ``Model.load()``
+reads the environment (:mod:`.environment`: ``os.environ`` on Lambda) and fails with a
+:class:`ConfigurationError` naming every bad variable; logic never reads the environment itself.
 """
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from novita_orchestrator.environment import current_environment
 
 DEFAULT_NOVITA_BASE_URL = "https://api.novita.ai/gpu-instance/openapi/v1"
-#: The Novita API key secret's value until the key is put into it (template.yaml).
-UNSET_SECRET_VALUE = "unset"
 
 
 class ConfigurationError(Exception):
     """A setting is missing or invalid; the message names the environment variable."""
 
 
-class _FromEnvironment(BaseModel):
-    """What pydantic-settings' ``BaseSettings`` did here, without its import cost at every cold start
-    (about an eighth of ``import boto3`` plus one client): each field is read from the environment variable of
-    exactly its name, an empty variable counts as unset, and keyword arguments win over the environment.
-    """
+class FunctionSettings(BaseModel):
+    """The base of every function's settings: field names are the environment variable names."""
 
-    def __init__(self, **values: Any) -> None:
-        from_environment = {
-            name: os.environ[name] for name in type(self).model_fields if os.environ.get(name, "") != ""
-        }
-        super().__init__(**{**from_environment, **values})
-
-
-class Settings(_FromEnvironment):
-    # Field names are the environment variable names, so an error names the variable as it is set.
-    # An empty variable counts as unset (its default applies): templates render optional values as ""
-    # (e.g. an empty parameter), and the local engine blanks the variables of other functions rather
-    # than removing them, since removing keys from os.environ breaks threads iterating it.
+    # An error names the variable as it is set. Values are given explicitly (tests) or by load().
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    # --- Novita API -------------------------------------------------------------------------
+    TIME_SCALE: float = Field(
+        default=1.0,
+        gt=0,
+        le=10_000,
+        description="Local runs only: the workflow clock runs this many times faster. Leave at 1 on AWS.",
+    )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """This function's variables from the environment (``overrides`` win), or ConfigurationError.
+
+        An empty variable counts as unset (its default applies): templates render optional values as
+        "" (e.g. an empty parameter).
+        """
+        environment = current_environment()
+        values = {name: environment[name] for name in cls.model_fields if environment.get(name, "") != ""}
+        try:
+            return cls(**{**values, **overrides})
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid settings: {describe_problems(exc)}") from None
+
+
+def describe_problems(exc: ValidationError) -> str:
+    """``NAME: what is wrong`` for each problem; values are never shown (they may be secrets)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in error["loc"])
+        message = "is not set" if error["type"] == "missing" else str(error["msg"])
+        message = message.removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if name else message)
+    return "; ".join(problems)
+
+
+# --- groups of variables -------------------------------------------------------------------------
+
+
+class DynamoDBSettings(FunctionSettings):
+    DYNAMODB_ENDPOINT_URL: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="DynamoDB endpoint override (DynamoDB Local, the local stack); unset = the AWS endpoint.",
+    )
+
+
+class NovitaSettings(DynamoDBSettings):
+    """What a function that calls Novita reads: the API, its key, and the shared breaker and limiter."""
+
     NOVITA_API_KEY: SecretStr | None = Field(
         default=None, description="Novita API key (Bearer token). Required by anything that calls Novita."
+    )
+    NOVITA_API_KEY_SECRET_ARN: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Secrets Manager secret (ARN or name) holding the Novita API key; read when "
+        "NOVITA_API_KEY is unset.",
+    )
+    NOVITA_API_KEY_CACHE_SECONDS: int = Field(
+        default=300, ge=0, le=3600, description="How long a process reuses the Novita API key it last read."
     )
     NOVITA_BASE_URL: str = Field(
         default=DEFAULT_NOVITA_BASE_URL,
@@ -62,16 +112,10 @@ class Settings(_FromEnvironment):
     )
     NOVITA_PAGE_SIZE: int = Field(default=50, ge=1, le=1000, description="Page size for list calls.")
 
-    # --- Shared resilience ------------------------------------------------------------------
     RESILIENCE_TABLE_NAME: str | None = Field(
         default=None,
         min_length=3,
         description="DynamoDB table of the shared circuit breaker and rate limiter; unset = no guard.",
-    )
-    DYNAMODB_ENDPOINT_URL: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        description="DynamoDB endpoint override (DynamoDB Local, the local stack); unset = the AWS endpoint.",
     )
     BREAKER_CONSECUTIVE_FAILURES: int = Field(
         default=5, ge=1, le=1000, description="Consecutive retryable Novita failures that open the breaker."
@@ -104,23 +148,97 @@ class Settings(_FromEnvironment):
         default=10, ge=1, le=10_000, description="Requests that may go at once after idling (bucket size)."
     )
 
-    # --- Startup workflow -------------------------------------------------------------------
-    OPERATIONS_TABLE_NAME: str | None = Field(
-        default=None,
-        min_length=3,
-        description="DynamoDB table of operations, per-instance locks and startup statistics.",
+    @model_validator(mode="after")
+    def _a_key_is_configured(self) -> Self:
+        if self.novita_api_key() is None and not self.NOVITA_API_KEY_SECRET_ARN:
+            raise ValueError(
+                "NOVITA_API_KEY is not set (nor NOVITA_API_KEY_SECRET_ARN): the Novita API key is required"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _the_breaker_can_close(self) -> Self:
+        if self.BREAKER_SUCCESSES_TO_CLOSE > self.BREAKER_HALF_OPEN_PROBES:
+            raise ValueError(
+                f"BREAKER_SUCCESSES_TO_CLOSE ({self.BREAKER_SUCCESSES_TO_CLOSE}) must not exceed "
+                f"BREAKER_HALF_OPEN_PROBES ({self.BREAKER_HALF_OPEN_PROBES}): the breaker could never close"
+            )
+        return self
+
+    def novita_api_key(self) -> str | None:
+        """NOVITA_API_KEY when it is set (else the key is read from NOVITA_API_KEY_SECRET_ARN at init)."""
+        key = self.NOVITA_API_KEY.get_secret_value().strip() if self.NOVITA_API_KEY else ""
+        return key or None
+
+
+class OperationsTableSettings(DynamoDBSettings):
+    OPERATIONS_TABLE_NAME: str = Field(
+        min_length=3, description="DynamoDB table of operations, per-instance locks and startup statistics."
     )
-    POLL_MIN_SECONDS: float = Field(default=5.0, ge=1, le=3600, description="Shortest wait between polls.")
-    POLL_MAX_SECONDS: float = Field(default=60.0, ge=1, le=3600, description="Longest wait between polls.")
+
+
+class OutboundSettings(FunctionSettings):
+    """Where the function may send webhooks and probes (the outbound address policy)."""
+
+    ALLOW_PRIVATE_NETWORK_TARGETS: bool = Field(
+        default=False,
+        description="Let webhooks and health probes reach loopback/private/link-local hosts (local runs); "
+        "cloud metadata addresses stay refused.",
+    )
+    WEBHOOK_ALLOWED_HOSTS: str | None = Field(
+        default=None,
+        description="Optional comma-separated allow-list of webhook hosts (*.example.com: its subdomains).",
+    )
+
+
+class StartupTimeoutSettings(FunctionSettings):
     STARTUP_TIMEOUT_SECONDS: float = Field(
         default=1800.0,
         ge=10,
         le=86_400,
         description="Longest a start/create may take, health checks included (a request may only lower it).",
     )
+
+
+# --- one model per function ----------------------------------------------------------------------
+
+
+class ResolveTargetSettings(
+    NovitaSettings, OperationsTableSettings, OutboundSettings, StartupTimeoutSettings
+):
+    """ResolveTargetFunction."""
+
+
+class ResolveRegistryAuthSettings(NovitaSettings):
+    """ResolveRegistryAuthFunction."""
+
+
+class LaunchInstanceSettings(NovitaSettings, OperationsTableSettings):
+    """LaunchInstanceFunction."""
+
+
+class PollStatusSettings(NovitaSettings, OperationsTableSettings):
+    """PollStatusFunction."""
+
+    POLL_MIN_SECONDS: float = Field(default=5.0, ge=1, le=3600, description="Shortest wait between polls.")
+    POLL_MAX_SECONDS: float = Field(default=60.0, ge=1, le=3600, description="Longest wait between polls.")
     STARTUP_HISTORY_SIZE: int = Field(
         default=5, ge=0, le=100, description="Recent startups of the same product that adaptive polling uses."
     )
+
+    @model_validator(mode="after")
+    def _poll_bounds_are_ordered(self) -> Self:
+        if self.POLL_MIN_SECONDS > self.POLL_MAX_SECONDS:
+            raise ValueError(
+                f"POLL_MIN_SECONDS ({self.POLL_MIN_SECONDS:g}) must not exceed "
+                f"POLL_MAX_SECONDS ({self.POLL_MAX_SECONDS:g})"
+            )
+        return self
+
+
+class CheckHealthSettings(NovitaSettings, OperationsTableSettings, OutboundSettings):
+    """CheckHealthFunction."""
+
     HEALTH_CHECK_TIMEOUT_SECONDS: float = Field(
         default=5.0, gt=0, le=60, description="Time one health probe may take (a request may set its own)."
     )
@@ -130,18 +248,53 @@ class Settings(_FromEnvironment):
         le=600,
         description="Wait between health probes of an unhealthy app (probes are cheap: no Novita call).",
     )
-    ALLOW_PRIVATE_NETWORK_TARGETS: bool = Field(
-        default=False,
-        description="Let webhooks and health probes reach loopback/private/link-local hosts (local runs).",
-    )
-    TIME_SCALE: float = Field(
-        default=1.0,
-        gt=0,
-        le=10_000,
-        description="Local runs only: the workflow clock runs this many times faster. Leave at 1 on AWS.",
+
+
+class FinishOperationSettings(OperationsTableSettings):
+    """FinishOperationFunction."""
+
+
+class StateMachineSettings(FunctionSettings):
+    STATE_MACHINE_ARN: str = Field(
+        min_length=1, description="The startup workflow the API and the trigger start (StartExecution)."
     )
 
-    # --- Webhooks ---------------------------------------------------------------------------
+
+class ApiSettings(NovitaSettings, OperationsTableSettings, OutboundSettings, StateMachineSettings):
+    """ApiFunction."""
+
+    IDEMPOTENCY_TABLE_NAME: str | None = Field(
+        default=None,
+        min_length=3,
+        description="DynamoDB table of the API's Idempotency-Key records; unset = the header is refused.",
+    )
+    IDEMPOTENCY_TTL_SECONDS: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="How long a repeated Idempotency-Key returns the first answer.",
+    )
+    API_MAX_BODY_BYTES: int = Field(
+        default=16_384, ge=256, le=1_048_576, description="Largest request body the API accepts (413 above)."
+    )
+    WEBHOOK_DLQ_URL: str | None = Field(
+        default=None, pattern=r"^https?://", description="The webhook dead-letter queue (its depth: /health)."
+    )
+
+
+class StartTriggerSettings(OutboundSettings, StateMachineSettings):
+    """StartTriggerFunction."""
+
+
+class WebhookDispatcherSettings(OutboundSettings):
+    """WebhookDispatcherFunction."""
+
+    WEBHOOK_QUEUE_URL: str = Field(
+        pattern=r"^https?://", description="The webhook queue (retries set its visibility)."
+    )
+    WEBHOOK_DLQ_URL: str = Field(
+        pattern=r"^https?://", description="The webhook dead-letter queue (permanent failures)."
+    )
     WEBHOOK_SIGNING_SECRET: SecretStr | None = Field(
         default=None,
         description="Local runs: whsec_ signing secret(s), comma-separated, newest first; wins over the ARN.",
@@ -162,47 +315,11 @@ class Settings(_FromEnvironment):
     WEBHOOK_TIMEOUT_SECONDS: float = Field(
         default=10.0, gt=0, le=60, description="Time one webhook POST may take to connect and to answer."
     )
-    WEBHOOK_ALLOWED_HOSTS: str | None = Field(
-        default=None,
-        description="Optional comma-separated allow-list of webhook hosts (*.example.com: its subdomains).",
-    )
-    WEBHOOK_QUEUE_URL: str | None = Field(
-        default=None, pattern=r"^https?://", description="The webhook queue (retries set its visibility)."
-    )
-    WEBHOOK_DLQ_URL: str | None = Field(
-        default=None, pattern=r"^https?://", description="The webhook dead-letter queue (permanent failures)."
-    )
     WEBHOOK_MAX_CONCURRENCY: int = Field(
         default=10,
         ge=1,
         le=50,
         description="Deliveries one dispatcher runs at once (and its connection pool).",
-    )
-
-    # --- API and triggers -------------------------------------------------------------------
-    NOVITA_API_KEY_SECRET_ARN: str | None = Field(
-        default=None,
-        min_length=1,
-        description="Secrets Manager secret (ARN or name) holding the Novita API key; read when "
-        "NOVITA_API_KEY is unset.",
-    )
-    NOVITA_API_KEY_CACHE_SECONDS: int = Field(
-        default=300, ge=0, le=3600, description="How long a process reuses the Novita API key it last read."
-    )
-    STATE_MACHINE_ARN: str | None = Field(
-        default=None, min_length=1, description="The startup workflow the API starts (StartExecution)."
-    )
-    IDEMPOTENCY_TABLE_NAME: str | None = Field(
-        default=None, min_length=3, description="DynamoDB table of the API's Idempotency-Key records."
-    )
-    IDEMPOTENCY_TTL_SECONDS: int = Field(
-        default=86_400,
-        ge=60,
-        le=30 * 86_400,
-        description="How long a repeated Idempotency-Key returns the first answer.",
-    )
-    API_MAX_BODY_BYTES: int = Field(
-        default=16_384, ge=256, le=1_048_576, description="Largest request body the API accepts (413 above)."
     )
 
     @field_validator("WEBHOOK_RETRY_SCHEDULE_SECONDS")
@@ -212,44 +329,29 @@ class Settings(_FromEnvironment):
             raise ValueError("each delay must be at most 43200 seconds (the SQS visibility timeout limit)")
         return value
 
-    def novita_api_key(self) -> str:
-        """The API key: NOVITA_API_KEY, else the NOVITA_API_KEY_SECRET_ARN secret; or ConfigurationError."""
-        if self.NOVITA_API_KEY is not None and self.NOVITA_API_KEY.get_secret_value().strip():
-            return self.NOVITA_API_KEY.get_secret_value().strip()
-        if self.NOVITA_API_KEY_SECRET_ARN:
-            return _secret_text(self.NOVITA_API_KEY_SECRET_ARN, self.NOVITA_API_KEY_CACHE_SECONDS)
-        raise ConfigurationError(
-            "NOVITA_API_KEY is not set (nor NOVITA_API_KEY_SECRET_ARN): the Novita API key is required"
-        )
+    @model_validator(mode="after")
+    def _webhooks_can_be_signed(self) -> Self:
+        if self.WEBHOOK_SIGNING_SECRET is None and not self.WEBHOOK_SECRET_ARN:
+            raise ValueError(
+                "neither WEBHOOK_SIGNING_SECRET nor WEBHOOK_SECRET_ARN is set: webhooks cannot be signed"
+            )
+        return self
 
 
-def _secret_text(secret_id: str, max_age: int) -> str:
-    """A secret's value via Powertools Parameters (cached per process for ``max_age`` seconds)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        value = parameters.get_secret(secret_id, max_age=max_age)
-    except parameters.exceptions.GetParameterError:
-        # The cause may quote the request; the message names the setting only.
-        raise ConfigurationError("NOVITA_API_KEY_SECRET_ARN: the secret could not be read") from None
-    # "unset" is what the template stores until the key is put into the secret.
-    if not isinstance(value, str) or value.strip() in {"", UNSET_SECRET_VALUE}:
-        raise ConfigurationError(
-            "NOVITA_API_KEY_SECRET_ARN: the secret holds no Novita API key yet; put the key into it"
-        )
-    return value.strip()
+#: Every function's settings model, by the template's logical ID of the function.
+FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
+    "ResolveTargetFunction": ResolveTargetSettings,
+    "ResolveRegistryAuthFunction": ResolveRegistryAuthSettings,
+    "LaunchInstanceFunction": LaunchInstanceSettings,
+    "PollStatusFunction": PollStatusSettings,
+    "CheckHealthFunction": CheckHealthSettings,
+    "FinishOperationFunction": FinishOperationSettings,
+    "ApiFunction": ApiSettings,
+    "StartTriggerFunction": StartTriggerSettings,
+    "WebhookDispatcherFunction": WebhookDispatcherSettings,
+}
 
 
-def load_settings() -> Settings:
-    """Read and validate the environment; raise ConfigurationError naming each bad variable."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigurationError(f"invalid settings: {problems}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, validated once (at cold start)."""
-    return load_settings()
+def setting_names() -> list[str]:
+    """Every variable some function reads (what the README documents, what local runs pass through)."""
+    return sorted({name for model in FUNCTION_SETTINGS.values() for name in model.model_fields})

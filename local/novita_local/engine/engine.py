@@ -17,19 +17,23 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypedDict
 
+import boto3
+from moto import mock_aws
+from moto.sqs.models import sqs_backends
+
 from novita_local.engine.lambda_patch import (
-    FixedKeyEnvironment,
     InjectedFailure,
     InProcessFunction,
     InProcessLambdas,
     Invocation,
+    PinnedEnvironment,
     in_process_lambda_backend,
 )
 from novita_local.engine.timing import scaled_waits
@@ -83,14 +87,6 @@ class QueueMessage:
         return json.loads(self.body)
 
 
-def clear_settings_cache() -> None:
-    """Each function reads its own Environment: forget settings cached by the previous handler."""
-    settings = sys.modules.get("novita_orchestrator.settings")
-    get_settings = getattr(settings, "get_settings", None)
-    if get_settings is not None and hasattr(get_settings, "cache_clear"):
-        get_settings.cache_clear()
-
-
 class LocalEngine:
     """Run a SAM template's state machines and functions on moto, in this process.
 
@@ -107,7 +103,6 @@ class LocalEngine:
         parameter_overrides: Mapping[str, str] | None = None,
         stack_name: str = DEFAULT_STACK_NAME,
         region: str = DEFAULT_REGION,
-        before_invoke: Sequence[Callable[[], None]] = (clear_settings_cache,),
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.wait_scale = wait_scale
@@ -119,7 +114,7 @@ class LocalEngine:
             parameter_overrides=dict(parameter_overrides or {}),
         )
         self._environment_overrides = dict(environment_overrides or {})
-        self._lambdas = InProcessLambdas(before_invoke=before_invoke)
+        self._lambdas = InProcessLambdas()
         self._stack: ExitStack | None = None
         self._added_paths: list[str] = []
         self._state_machine_arns: dict[str, str] = {}
@@ -142,11 +137,10 @@ class LocalEngine:
             _active_engine = self
         stack = ExitStack()
         try:
-            from moto import mock_aws
-
             # First in, last out: the process's environment comes back after moto's mock has undone its own.
-            self._lambdas.environment = self._function_environment()
-            stack.enter_context(self._lambdas.environment.installed())
+            place = self.wiring.place
+            pinned = {"AWS_REGION": place.region, "AWS_DEFAULT_REGION": place.region}
+            stack.enter_context(PinnedEnvironment(pinned, also_restored=_MOCK_CREDENTIAL_KEYS).installed())
             stack.enter_context(
                 mock_aws(
                     config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -183,8 +177,6 @@ class LocalEngine:
     # --- what callers use ----------------------------------------------------------------------
 
     def boto_client(self, service: str) -> Any:
-        import boto3
-
         self._require_started()
         return boto3.client(service, region_name=self.wiring.place.region)
 
@@ -253,8 +245,6 @@ class LocalEngine:
     def queue_messages(self, queue_logical_id: str) -> list[QueueMessage]:
         """Every message on the queue (visible or in flight), oldest first, without receiving them."""
         self._require_started()
-        from moto.sqs.models import sqs_backends
-
         place = self.wiring.place
         queue = sqs_backends[place.account_id][place.region].get_queue(self.resource_name(queue_logical_id))
         return [
@@ -343,20 +333,6 @@ class LocalEngine:
         return [c for c in calls if function_logical_id in (None, c.function_logical_id)]
 
     # --- building the stack --------------------------------------------------------------------
-
-    def _function_environment(self) -> FixedKeyEnvironment:
-        """Every key any function's environment has (runtime, Globals, its own, the overrides)."""
-        place = self.wiring.place
-        keys = {
-            key
-            for function_id in self.wiring.function_ids()
-            for key in InProcessFunction(
-                self.wiring.function_spec(function_id), place, self._environment_overrides
-            ).environment()
-        }
-        # Boto3 callers in any thread resolve the region from these: one value for the engine's life.
-        pinned = {"AWS_REGION": place.region, "AWS_DEFAULT_REGION": place.region}
-        return FixedKeyEnvironment(pinned, keys, also_restored=_MOCK_CREDENTIAL_KEYS)
 
     def _require_started(self) -> None:
         if self._stack is None:

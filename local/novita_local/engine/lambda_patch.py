@@ -2,9 +2,15 @@
 
 moto runs Lambda code in Docker (or, without Docker, echoes the payload). The local engine instead
 imports ``<CodeUri>/<module>.py`` under a unique module name and calls its handler with the
-function's template Environment applied, and answers like the Lambda service: the JSON result, or
-an ``Unhandled`` function error whose payload is ``{errorMessage, errorType, requestId, stackTrace}``
-so the state machine sees ``Error`` = the exception class name and Retry/Catch work on it.
+function's environment, and answers like the Lambda service: the JSON result, or an ``Unhandled``
+function error whose payload is ``{errorMessage, errorType, requestId, stackTrace}`` so the state
+machine sees ``Error`` = the exception class name and Retry/Catch work on it.
+
+A handler call sees its function's environment (runtime variables, the template's Environment, the
+overrides) through :func:`novita_orchestrator.environment.function_environment`, a context variable
+of the calling thread: concurrent calls of different functions each read their own, at once, and
+``os.environ`` is never rewritten under other threads. (Code that reads ``os.environ`` directly sees
+the process's environment; the service's settings read the seam.)
 """
 
 from __future__ import annotations
@@ -18,19 +24,19 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from moto.awslambda.models import LambdaBackend
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
 from novita_local.engine.wiring import AwsPlace, FunctionSpec
+from novita_orchestrator.environment import function_environment
 
 Handler = Callable[[Any, Any], Any]
-
-# Held while a handler runs: os.environ is one per process, each function has its own Environment.
-_ENVIRONMENT_LOCK = threading.RLock()
-_RESTORE_LOCK_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -172,9 +178,6 @@ def _without_first(paths: list[str], path: str) -> list[str]:
 class InProcessLambdas:
     """The functions the engine runs in process, looked up by name or ARN as moto's backend sees them."""
 
-    before_invoke: Sequence[Callable[[], None]] = ()
-    # The template's keys, set by the engine at start (a handler cannot run before).
-    environment: FixedKeyEnvironment = field(default_factory=lambda: FixedKeyEnvironment({}, ()))
     invocations: list[Invocation] = field(default_factory=list)
     _functions: dict[str, InProcessFunction] = field(default_factory=dict)
     _in_flight: int = 0
@@ -234,9 +237,7 @@ class InProcessLambdas:
             deadline_monotonic=time.monotonic() + spec.timeout_seconds,
         )
         error_type: str | None = None
-        with self.environment.applied(function.environment()):
-            for hook in self.before_invoke:
-                hook()
+        with function_environment(function.environment()):
             injected = self._take_injected(spec.logical_id)
             try:
                 if injected is not None and not injected.after_handler:
@@ -278,85 +279,31 @@ def _error_payload(error_type: str, message: str, request_id: str, exc: BaseExce
     return json.dumps(body).encode("utf-8")
 
 
-class FixedKeyEnvironment:
-    """os.environ while the engine runs: one fixed set of keys, only their values change per handler call.
+class PinnedEnvironment:
+    """The few process-wide variables the engine sets for its life: the region, which boto3 clients in
+    any thread resolve at any moment, and (restored exactly at the end) what moto's mock sets."""
 
-    Other threads iterate os.environ at any moment (every boto3 client creation, every ``requests``
-    call's proxy lookup, other executions). Adding or removing a key under them makes them fail
-    (``RuntimeError: dictionary changed size during iteration``, ``KeyError``), while assigning a
-    value to an existing key is safe. So :meth:`installed` adds every key any function may set once,
-    before any execution thread exists (``""`` where the process has no value: an empty variable
-    reads as unset, see ``Settings``), and :meth:`applied` only assigns values.
-    """
-
-    def __init__(
-        self, pinned: Mapping[str, str], function_keys: Iterable[str], also_restored: Iterable[str] = ()
-    ) -> None:
-        # Pinned keys (the region) keep one value for the engine's life: callers in other threads
-        # resolve their region from them at any moment.
+    def __init__(self, pinned: Mapping[str, str], also_restored: Iterable[str] = ()) -> None:
         self._pinned = dict(pinned)
-        self._keys = frozenset(function_keys) | self._pinned.keys()
-        # Keys others set while the engine starts (moto's mock credentials), restored exactly at the end.
-        self._also_restored = frozenset(also_restored)
-        self._installed = False
+        self._restored = frozenset(also_restored) | self._pinned.keys()
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        """Add the keys (before any execution thread starts); restore the process's environment after."""
-        original = {key: os.environ.get(key) for key in self._keys | self._also_restored}
-        with _ENVIRONMENT_LOCK:
-            for key in self._keys:
-                os.environ.setdefault(key, "")
-            os.environ.update(self._pinned)
-            self._installed = True
+        original = {key: os.environ.get(key) for key in self._restored}
+        os.environ.update(self._pinned)
         try:
             yield
         finally:
-            # A handler still running after the engine's stop grace holds the lock: restore anyway;
-            # that handler then leaves os.environ alone (it sees the environment is no longer installed).
-            locked = _ENVIRONMENT_LOCK.acquire(timeout=_RESTORE_LOCK_WAIT_SECONDS)
-            try:
-                self._installed = False
-                for key, value in original.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    elif os.environ.get(key) != value:
-                        os.environ[key] = value
-            finally:
-                if locked:
-                    _ENVIRONMENT_LOCK.release()
-
-    @contextmanager
-    def applied(self, variables: Mapping[str, str]) -> Iterator[None]:
-        """The function's variables for the call, every other key of another function ``""``; values only."""
-        with _ENVIRONMENT_LOCK:
-            if not self._installed:
-                raise RuntimeError("the function environment is not installed (the engine is not running)")
-            unknown = variables.keys() - self._keys
-            if unknown:
-                raise RuntimeError(f"variables not installed at engine start: {', '.join(sorted(unknown))}")
-            before = {key: os.environ.get(key, "") for key in self._keys}
-            _assign({key: variables.get(key, "") for key in self._keys})
-            try:
-                yield
-            finally:
-                if self._installed:
-                    _assign(before)
-
-
-def _assign(values: Mapping[str, str]) -> None:
-    # Write only what changes: each write is a putenv() under threads that read the C environment.
-    for key, value in values.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+            for key, value in original.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                elif os.environ.get(key) != value:
+                    os.environ[key] = value
 
 
 @contextmanager
 def in_process_lambda_backend(lambdas: InProcessLambdas) -> Iterator[None]:
     """Patch moto's Lambda backends (Docker and simple) so template functions run in process."""
-    from moto.awslambda.models import LambdaBackend
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-
     originals: dict[type[Any], Any] = {
         LambdaBackend: LambdaBackend.__dict__["invoke"],
         LambdaSimpleBackend: LambdaSimpleBackend.__dict__["invoke"],

@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
 
 class _ScaledSleep:
     """Stands in for the ``time`` module inside moto's retrier, which only calls ``sleep``."""
@@ -29,9 +32,6 @@ class _ScaledSleep:
 def scaled_waits(scale: float) -> Iterator[None]:
     if scale < 0:
         raise ValueError("wait_scale must be >= 0")
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-
     # Typed as Any: these are monkey patches of moto internals, undone on exit.
     wait_function: Any = WaitFunction
     retrier_module: Any = retrier_decl

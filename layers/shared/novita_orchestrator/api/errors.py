@@ -11,10 +11,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
 from novita_orchestrator.novita import errors as novita
 from novita_orchestrator.novita.redaction import redact_text
 from novita_orchestrator.resilience.errors import BreakerOpen, RateLimitExhausted
 from novita_orchestrator.settings import ConfigurationError
+from novita_orchestrator.store.operations_store import OperationNotFound
 from novita_orchestrator.workflow import errors as workflow
 
 #: Seconds a caller is asked to wait when Novita failed without saying how long.
@@ -50,22 +56,10 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
 
-class OperationNotFound(ApiError):
-    status, code = 404, "OPERATION_NOT_FOUND"
+class InvalidInput(ApiError):
+    """A field of the request is invalid (``fields`` names them)."""
 
-
-class InstanceBusy(ApiError):
-    """A running operation holds the instance; ``operationId`` names it."""
-
-    status, code = 409, "INSTANCE_BUSY"
-
-
-class IdempotencyInProgress(ApiError):
-    status, code = 409, "IDEMPOTENCY_KEY_IN_PROGRESS"
-
-
-class IdempotencyKeyReused(ApiError):
-    status, code = 422, "IDEMPOTENCY_KEY_REUSED"
+    status, code = 422, "INVALID_REQUEST"
 
 
 @dataclass(frozen=True)
@@ -103,7 +97,6 @@ _WORKFLOW_STATUS: tuple[tuple[type[workflow.WorkflowError], int], ...] = (
     (workflow.InstanceNotFound, 404),
     (workflow.TemplateNotFound, 404),
     (workflow.AmbiguousInstanceName, 409),
-    (workflow.InstanceBusy, 409),
     (workflow.NovitaUnavailable, 503),
     (workflow.NovitaTransientError, 503),
     (workflow.NovitaRequestFailed, 502),
@@ -149,7 +142,24 @@ def error_answer(error: BaseException, *, now: float) -> ErrorAnswer:
             retry_after=error.retry_after if error.retry_after is not None else 1.0,
         )
     if isinstance(error, workflow.InstanceBusy):
+        # A running operation holds the instance: ``operationId`` names it.
         return _answer(409, error.code, error.message, operation_id=error.holder)
+    if isinstance(error, OperationNotFound):
+        return _answer(404, "OPERATION_NOT_FOUND", str(error))
+    if isinstance(error, IdempotencyAlreadyInProgressError):
+        return _answer(
+            409,
+            "IDEMPOTENCY_KEY_IN_PROGRESS",
+            "a request with this Idempotency-Key is still being handled; retry shortly",
+            retry_after=1,
+        )
+    if isinstance(error, IdempotencyValidationError):
+        return _answer(
+            422,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used for a different request",
+            fields=["header:Idempotency-Key"],
+        )
     for workflow_class, status in _WORKFLOW_STATUS:
         if isinstance(error, workflow_class):
             retry = DEFAULT_RETRY_AFTER_SECONDS if status == 503 else None

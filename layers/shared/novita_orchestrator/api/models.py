@@ -8,8 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from novita_orchestrator.workflow.request import CreateSpec, HealthCheckSpec, WebhookSpec
 
-OPERATION_ID_PATTERN = r"^op-[0-9a-f]{32}$"
-
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)

@@ -1,24 +1,28 @@
-"""The routes (Powertools ``APIGatewayRestResolver`` with validation) and the error answers.
+"""The REST API: one module-level Powertools resolver, its routes, and the error answers.
 
-Bodies and parameters are validated from the type annotations; every error goes through
-:func:`novita_orchestrator.api.errors.error_answer`, so one table decides each status. The OpenAPI
-document is generated from the same annotations (``/openapi.json``; Swagger UI at ``/docs``).
+Bodies and parameters are validated from the type annotations; the service reaches each route
+through ``Depends(api_service)`` (tests swap it with ``app.dependency_overrides``); every error goes
+through :func:`novita_orchestrator.api.errors.error_answer`, so one table decides each status. The
+OpenAPI document is generated from the same annotations (``/openapi.json``; Swagger UI at ``/docs``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
-from novita_orchestrator.api.errors import BadRequest, error_answer
+from novita_orchestrator.api.errors import BadRequest, InvalidInput, PayloadTooLarge, error_answer
 from novita_orchestrator.api.models import (
-    OPERATION_ID_PATTERN,
     CreateInstanceBody,
     ErrorBody,
     HealthView,
@@ -29,9 +33,10 @@ from novita_orchestrator.api.models import (
     StopAccepted,
 )
 from novita_orchestrator.api.service import ApiService, CallerKey
-from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
+from novita_orchestrator.clock import SYSTEM_CLOCK
 from novita_orchestrator.observability import logger
-from novita_orchestrator.workflow.request import parse_request
+from novita_orchestrator.settings import ConfigurationError
+from novita_orchestrator.workflow.request import OPERATION_ID_PATTERN, OperationRequest, parse_request
 
 API_TITLE = "novita-orchestrator"
 API_VERSION = "1.0.0"
@@ -49,6 +54,54 @@ _DESCRIPTIONS = {
 _ALWAYS = (400, 413, 422, 500)
 _NOVITA = (404, 409, 429, 502, 503)
 
+app = APIGatewayRestResolver(enable_validation=True)
+app.enable_swagger(
+    path="/docs",
+    title=API_TITLE,
+    version=API_VERSION,
+    description="Start or create Novita.ai GPU instances and learn when their app really answers.",
+)
+
+# --- what the routes depend on -------------------------------------------------------------------
+
+_bound: list[Callable[[], ApiService]] = []
+
+
+def serve_with(service: Callable[[], ApiService]) -> None:
+    """Give the routes their service (the function's entry does, at init: functions/api/app.py)."""
+    _bound[:] = [service]
+
+
+def api_service() -> ApiService:
+    """The service of this process; raises the ConfigurationError that kept it from being built."""
+    if not _bound:
+        raise ConfigurationError("the API's service is not set up (functions/api/app.py does it at init)")
+    return _bound[0]()
+
+
+def caller_key(idempotency_key: str | None) -> CallerKey | None:
+    """The request's Idempotency-Key, scoped to the caller API Gateway authenticated."""
+    if idempotency_key is None:
+        return None
+    identity = app.current_event.request_context.identity
+    principal = identity.user_arn or identity.api_key_id or identity.caller or "anonymous"
+    return CallerKey(principal=principal, key=idempotency_key)
+
+
+def status_base() -> str:
+    """``https://host/stage``: where this API answers, so the status URL it hands out works as is."""
+    event = app.current_event
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    proto = headers.get("x-forwarded-proto", "https")
+    host = event.request_context.domain_name or headers.get("host", "localhost")
+    # requestContext.path carries the stage (or base path) in front of the resource path.
+    full_path = event.request_context.path or event.path
+    prefix = full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
+    return f"{proto}://{host}{prefix}"
+
+
+Service = Annotated[ApiService, Depends(api_service)]
+StatusBase = Annotated[str, Depends(status_base)]
 Ref = Annotated[str, Path(min_length=1, max_length=255, description="Instance ID or exact instance name")]
 IdempotencyKey = Annotated[
     str | None,
@@ -77,176 +130,199 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     )
 
 
-def build_app(service: Callable[[], ApiService], clock: Clock = SYSTEM_CLOCK) -> APIGatewayRestResolver:
-    """The resolver; ``service`` is called per request (built lazily, once per process)."""
-    app = APIGatewayRestResolver(enable_validation=True)
-    app.enable_swagger(
-        path="/docs",
-        title=API_TITLE,
-        version=API_VERSION,
-        description="Start or create Novita.ai GPU instances and learn when their app really answers.",
+def _accept(
+    service: ApiService, request: OperationRequest, base: str, idempotency_key: str | None
+) -> Response[OperationAccepted]:
+    """202 with the operation and its status URL (also in ``Location``)."""
+    result = service.accept(
+        request, status_base=base, idempotency=caller_key(idempotency_key), lambda_context=app.lambda_context
     )
-
-    def caller_key(key: str | None) -> CallerKey | None:
-        if key is None:
-            return None
-        identity = app.current_event.request_context.identity
-        principal = identity.user_arn or identity.api_key_id or identity.caller or "anonymous"
-        return CallerKey(principal=principal, key=key)
-
-    def status_base() -> str:
-        event = app.current_event
-        headers = {name.lower(): value for name, value in (event.headers or {}).items()}
-        proto = headers.get("x-forwarded-proto", "https")
-        host = event.request_context.domain_name or headers.get("host", "localhost")
-        # requestContext.path carries the stage (or base path) in front of the resource path.
-        full_path = event.request_context.path or event.path
-        prefix = full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
-        return f"{proto}://{host}{prefix}"
-
-    def accepted(result: OperationAccepted) -> Response[OperationAccepted]:
-        return Response(
-            status_code=202,
-            content_type=content_types.APPLICATION_JSON,
-            body=result,
-            headers={"Location": result.statusUrl},
-        )
-
-    @app.post(
-        "/instances/<ref>/start",
+    return Response(
         status_code=202,
-        summary="Start an instance (ID or exact name) and be told when its app answers",
-        response_description="Accepted: follow the operation at statusUrl",
-        responses={
-            202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
-        }
-        | _errors(*_NOVITA),
-        tags=["operations"],
+        content_type=content_types.APPLICATION_JSON,
+        body=result,
+        headers={"Location": result.statusUrl},
     )
-    def start_instance(
-        ref: Ref,
-        body: Annotated[StartInstanceBody | None, Body()] = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[OperationAccepted]:
-        options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
-        request = parse_request({"start": {"ref": ref}, **options})
-        return accepted(
-            service().accept(request, status_base=status_base(), idempotency=caller_key(idempotency_key))
+
+
+# --- middleware ------------------------------------------------------------------------------------
+
+
+def body_size(event: Any) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return len(base64.b64decode(body, validate=True))
+        except (binascii.Error, ValueError):
+            return len(body)
+    return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
+
+
+def limit_body_size(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """413 for a body over API_MAX_BODY_BYTES, before the route or the service sees it.
+
+    Powertools runs its request validation before any middleware of the app, so a body that is too
+    large *and* invalid answers 422; a valid one over the limit answers 413, naming the limit."""
+    size = body_size(resolver.current_event.raw_event)
+    if size:
+        limit = api_service().deps.max_body_bytes
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[limit_body_size])
+
+
+# --- routes ----------------------------------------------------------------------------------------
+
+
+@app.post(
+    "/instances/<ref>/start",
+    status_code=202,
+    summary="Start an instance (ID or exact name) and be told when its app answers",
+    response_description="Accepted: follow the operation at statusUrl",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
+    }
+    | _errors(*_NOVITA),
+    tags=["operations"],
+)
+def start_instance(
+    ref: Ref,
+    service: Service,
+    base: StatusBase,
+    body: Annotated[StartInstanceBody | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OperationAccepted]:
+    options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+    request = parse_request({"start": {"ref": ref}, **options})
+    return _accept(service, request, base, idempotency_key)
+
+
+@app.post(
+    "/instances",
+    status_code=202,
+    summary="Create an instance from a template and be told when its app answers",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
+    }
+    | _errors(*_NOVITA),
+    tags=["operations"],
+)
+def create_instance(
+    body: Annotated[CreateInstanceBody, Body()],
+    service: Service,
+    base: StatusBase,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OperationAccepted]:
+    request = parse_request({"create": body.create_part(), **body.options()})
+    return _accept(service, request, base, idempotency_key)
+
+
+@app.get(
+    "/operations/<operation_id>",
+    summary="An operation: phase, phase timings, outcome, notifications sent",
+    responses={
+        200: {"description": "The operation", "content": {"application/json": {"model": OperationView}}}
+    }
+    | _errors(404),
+    tags=["operations"],
+)
+def get_operation(
+    operation_id: Annotated[str, Path(pattern=OPERATION_ID_PATTERN, description="op-<32 hex digits>")],
+    service: Service,
+) -> OperationView:
+    return service.operation(operation_id)
+
+
+@app.get(
+    "/instances/<ref>",
+    summary="An instance, without secrets, and the operation driving it (if any)",
+    responses={200: {"description": "The instance", "content": {"application/json": {"model": InstanceView}}}}
+    | _errors(*_NOVITA),
+    tags=["instances"],
+)
+def get_instance(ref: Ref, service: Service) -> InstanceView:
+    return service.instance(ref)
+
+
+@app.post(
+    "/instances/<ref>/stop",
+    status_code=202,
+    summary="Stop an instance (refused while an operation drives it)",
+    responses={
+        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}}
+    }
+    | _errors(*_NOVITA),
+    tags=["instances"],
+)
+def stop_instance(ref: Ref, service: Service) -> Response[StopAccepted]:
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=service.stop(ref))
+
+
+@app.get(
+    "/health",
+    summary="Novita circuit breaker and rate limiter, webhook dead-letter depth",
+    responses={200: {"description": "Health", "content": {"application/json": {"model": HealthView}}}}
+    | _errors(),
+    tags=["service"],
+)
+def health(service: Service) -> HealthView:
+    return service.health()
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[Any]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION),
+    )
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def invalid_request(error: RequestValidationError) -> Response[Any]:
+    problems = list(error.errors())
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return _error(BadRequest("the request body is not valid JSON"))
+    fields = [_field_name(p.get("loc", ())) for p in problems]
+    messages = "; ".join(
+        f"{name}: {p.get('msg', 'invalid')}" for name, p in zip(fields, problems, strict=True)
+    )
+    return _error(InvalidInput(f"invalid request: {messages}", fields=fields))
+
+
+@app.not_found
+def not_found(_: NotFoundError) -> Response[Any]:
+    return _json(404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}})
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def any_error(error: Exception) -> Response[Any]:
+    return _error(error)
+
+
+def _now() -> float:
+    # The service's clock (time-scaled on local runs: a breaker's retry time is on that clock).
+    try:
+        return api_service().deps.clock.now()
+    except ConfigurationError:
+        return SYSTEM_CLOCK.now()
+
+
+def _error(error: Exception) -> Response[Any]:
+    answer = error_answer(error, now=_now())
+    if answer.status >= 500:
+        logger.exception(
+            "request failed", extra={"status": answer.status, "code": answer.body["error"]["code"]}
         )
-
-    @app.post(
-        "/instances",
-        status_code=202,
-        summary="Create an instance from a template and be told when its app answers",
-        responses={
-            202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
-        }
-        | _errors(*_NOVITA),
-        tags=["operations"],
-    )
-    def create_instance(
-        body: Annotated[CreateInstanceBody, Body()], idempotency_key: IdempotencyKey = None
-    ) -> Response[OperationAccepted]:
-        request = parse_request({"create": body.create_part(), **body.options()})
-        return accepted(
-            service().accept(request, status_base=status_base(), idempotency=caller_key(idempotency_key))
-        )
-
-    @app.get(
-        "/operations/<operation_id>",
-        summary="An operation: phase, phase timings, outcome, notifications sent",
-        responses={
-            200: {"description": "The operation", "content": {"application/json": {"model": OperationView}}}
-        }
-        | _errors(404),
-        tags=["operations"],
-    )
-    def get_operation(
-        operation_id: Annotated[str, Path(pattern=OPERATION_ID_PATTERN, description="op-<32 hex digits>")],
-    ) -> OperationView:
-        return service().operation(operation_id)
-
-    @app.get(
-        "/instances/<ref>",
-        summary="An instance, without secrets, and the operation driving it (if any)",
-        responses={
-            200: {"description": "The instance", "content": {"application/json": {"model": InstanceView}}}
-        }
-        | _errors(*_NOVITA),
-        tags=["instances"],
-    )
-    def get_instance(ref: Ref) -> InstanceView:
-        return service().instance(ref)
-
-    @app.post(
-        "/instances/<ref>/stop",
-        status_code=202,
-        summary="Stop an instance (refused while an operation drives it)",
-        responses={
-            202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}}
-        }
-        | _errors(*_NOVITA),
-        tags=["instances"],
-    )
-    def stop_instance(ref: Ref) -> Response[StopAccepted]:
-        result = service().stop(ref)
-        return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
-
-    @app.get(
-        "/health",
-        summary="Novita circuit breaker and rate limiter, webhook dead-letter depth",
-        responses={200: {"description": "Health", "content": {"application/json": {"model": HealthView}}}}
-        | _errors(),
-        tags=["service"],
-    )
-    def health() -> HealthView:
-        return service().health()
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi_document() -> Response[Any]:
-        return Response(
-            status_code=200,
-            content_type=content_types.APPLICATION_JSON,
-            body=app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION),
-        )
-
-    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
-    def invalid_request(error: RequestValidationError) -> Response[Any]:
-        problems = list(error.errors())
-        if any(p.get("type") == "json_invalid" for p in problems):
-            return _error(BadRequest("the request body is not valid JSON"))
-        fields = [_field_name(p.get("loc", ())) for p in problems]
-        messages = "; ".join(
-            f"{name}: {p.get('msg', 'invalid')}" for name, p in zip(fields, problems, strict=True)
-        )
-        answer = error_answer(_Invalid(f"invalid request: {messages}", fields=fields), now=clock.now())
-        return _json(answer.status, answer.body, answer.headers)
-
-    @app.not_found
-    def not_found(_: NotFoundError) -> Response[Any]:
-        return _json(404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}})
-
-    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def any_error(error: Exception) -> Response[Any]:
-        return _error(error)
-
-    def _error(error: Exception) -> Response[Any]:
-        answer = error_answer(error, now=clock.now())
-        if answer.status >= 500:
-            logger.exception(
-                "request failed", extra={"status": answer.status, "code": answer.body["error"]["code"]}
-            )
-        else:
-            logger.info(
-                "request refused", extra={"status": answer.status, "code": answer.body["error"]["code"]}
-            )
-        return _json(answer.status, answer.body, answer.headers)
-
-    return app
-
-
-class _Invalid(BadRequest):
-    status, code = 422, "INVALID_REQUEST"
+    else:
+        logger.info("request refused", extra={"status": answer.status, "code": answer.body["error"]["code"]})
+    return _json(answer.status, answer.body, answer.headers)
 
 
 def _field_name(loc: Any) -> str:

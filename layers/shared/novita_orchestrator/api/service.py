@@ -2,16 +2,21 @@
 
 Start and create are validated with the workflow's own request model and URL guard, pre-checked
 against the per-instance lock (a running operation -> 409 naming it; the workflow still refuses a
-start that races past this check), then started as an execution named by the operation ID.
+start that races past this check), then started as an execution named by the operation ID. With an
+``Idempotency-Key``, the accept runs under Powertools' ``idempotent_function``: a repeated (caller,
+key) returns the stored first answer, the same key for another request is refused.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 
 from novita_orchestrator.api import errors
 from novita_orchestrator.api.models import (
@@ -24,26 +29,29 @@ from novita_orchestrator.api.models import (
     StatusErrorView,
     StopAccepted,
 )
+from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.guard import CallGuard
 from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.observability import logger
-from novita_orchestrator.resilience.factory import resilience_snapshot
-from novita_orchestrator.settings import ConfigurationError
+from novita_orchestrator.resilience.guard import resilience_snapshot
 from novita_orchestrator.steps.resolve_target import find_instance
 from novita_orchestrator.store.lock_store import LockStore
-from novita_orchestrator.store.operations_store import RUNNING, OperationRecord, OperationsStore
-from novita_orchestrator.webhooks.url_guard import UrlPolicy
-from novita_orchestrator.workflow.request import (
-    OperationRequest,
-    check_webhook_target,
-    new_operation_id,
-    start_input,
+from novita_orchestrator.store.operations_store import (
+    RUNNING,
+    OperationNotFound,
+    OperationRecord,
+    OperationsStore,
 )
+from novita_orchestrator.times import epoch_of_iso
+from novita_orchestrator.webhooks.dead_letters import DeadLetters
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
+from novita_orchestrator.workflow.errors import InstanceBusy
+from novita_orchestrator.workflow.request import OperationRequest, check_webhook_target, new_operation_id
 
-#: Accept with an Idempotency-Key: ``(call) -> accepted`` where ``call`` holds the key and request.
-IdempotentAccept = Callable[[dict[str, Any]], dict[str, Any]]
+#: The idempotency records' key prefix: stable across code moves (Powertools' default is the module path).
+ACCEPT_KEY_PREFIX = "novita-orchestrator.accept"
 
 
 @dataclass(frozen=True)
@@ -54,50 +62,80 @@ class CallerKey:
     key: str
 
 
+@dataclass(frozen=True)
+class IdempotencyTable:
+    """Where repeated accepts are remembered (IDEMPOTENCY_TABLE_NAME) and how."""
+
+    persistence: BasePersistenceLayer
+    config: IdempotencyConfig
+
+
+def idempotency_config(ttl_seconds: int) -> IdempotencyConfig:
+    """Key = (caller, Idempotency-Key); the same key with another request (or status URL base) is refused.
+
+    Failed requests are not stored, so a retry after an error really retries."""
+    return IdempotencyConfig(
+        event_key_jmespath="[principal, key]",
+        payload_validation_jmespath="[request, statusBase]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=ttl_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    novita: NovitaClient
+    #: The guard in front of ``novita``: GET /health shows its breaker and limiter.
+    guard: CallGuard
+    operations: OperationsStore
+    locks: LockStore
+    starter: WorkflowStarter
+    url_policy: UrlPolicy
+    clock: Clock
+    #: API_MAX_BODY_BYTES.
+    max_body_bytes: int
+    #: WEBHOOK_DLQ_URL (its depth on GET /health); None = not configured.
+    dead_letters: DeadLetters | None = None
+    #: IDEMPOTENCY_TABLE_NAME; None = an Idempotency-Key is refused.
+    idempotency: IdempotencyTable | None = None
+
+
 class ApiService:
-    def __init__(
-        self,
-        *,
-        novita: Callable[[], NovitaClient],
-        operations: OperationsStore,
-        locks: LockStore,
-        stepfunctions: Any,
-        state_machine_arn: str | None,
-        sqs: Any,
-        dead_letter_queue_url: str | None,
-        guard: Callable[[], CallGuard],
-        url_policy: UrlPolicy,
-        clock: Clock,
-        idempotent: Callable[[IdempotentAccept], IdempotentAccept] | None = None,
-    ) -> None:
-        self._novita = novita
-        self._operations = operations
-        self._locks = locks
-        self._stepfunctions = stepfunctions
-        self._state_machine_arn = state_machine_arn
-        self._sqs = sqs
-        self._dlq_url = dead_letter_queue_url
-        self._guard = guard
-        self._url_policy = url_policy
-        self._clock = clock
-        self._idempotent_accept = idempotent(self._accept_call) if idempotent is not None else None
+    def __init__(self, deps: ApiDeps) -> None:
+        self.deps = deps
+        self._accept_once: Any = None
+        if deps.idempotency is not None:
+            self._accept_once = idempotent_function(
+                data_keyword_argument="call",
+                persistence_store=deps.idempotency.persistence,
+                config=deps.idempotency.config,
+                key_prefix=ACCEPT_KEY_PREFIX,
+            )(self._accept)
 
     # --- start / create ------------------------------------------------------------------------
 
     def accept(
-        self, request: OperationRequest, *, status_base: str, idempotency: CallerKey | None = None
+        self,
+        request: OperationRequest,
+        *,
+        status_base: str,
+        idempotency: CallerKey | None = None,
+        lambda_context: Any = None,
     ) -> OperationAccepted:
         """Validate, pre-check the lock and start the workflow; a repeated key returns the first answer."""
-        check_webhook_target(request, self._url_policy)
+        check_webhook_target(request, self.deps.url_policy)
         call = {"request": request.to_state(), "statusBase": status_base}
         if idempotency is None:
-            return OperationAccepted.model_validate(self._accept_call(call))
-        if self._idempotent_accept is None:
+            return OperationAccepted.model_validate(self._accept(call=call))
+        if self._accept_once is None or self.deps.idempotency is None:
             raise errors.BadRequest("Idempotency-Key is not supported by this deployment")
+        if lambda_context is not None:
+            # An in-progress record then expires with this invocation (a crashed one frees its key).
+            self.deps.idempotency.config.register_lambda_context(lambda_context)
         keyed = {**call, "principal": idempotency.principal, "key": idempotency.key}
-        return OperationAccepted.model_validate(self._idempotent_accept(keyed))
+        return OperationAccepted.model_validate(self._accept_once(call=keyed))
 
-    def _accept_call(self, call: dict[str, Any]) -> dict[str, Any]:
+    def _accept(self, call: dict[str, Any]) -> dict[str, Any]:
         request = OperationRequest.model_validate(call["request"])
         instance_id: str | None = None
         if request.start is not None:
@@ -108,13 +146,7 @@ class ApiService:
             assert request.create is not None
             self._refuse_if_busy(f"name:{request.create.name}", f"instance name {request.create.name!r}")
         operation_id = new_operation_id()
-        if not self._state_machine_arn:
-            raise ConfigurationError("STATE_MACHINE_ARN is not set: the startup workflow is required")
-        self._stepfunctions.start_execution(
-            stateMachineArn=self._state_machine_arn,
-            name=operation_id,
-            input=json.dumps(start_input(request, operation_id)),
-        )
+        self.deps.starter.start(request, operation_id)
         logger.info("operation accepted", extra={"operation_id": operation_id, "kind": request.kind})
         accepted = OperationAccepted(
             operationId=operation_id,
@@ -128,26 +160,26 @@ class ApiService:
     def _refuse_if_busy(self, lock_key: str, what: str) -> None:
         holder = self._running_holder(lock_key)
         if holder is not None:
-            raise errors.InstanceBusy(
+            raise InstanceBusy(
                 f"{what} is being driven by operation {holder}; try again when it has finished",
-                operation_id=holder,
+                holder=holder,
             )
 
     def _running_holder(self, lock_key: str) -> str | None:
-        holder = self._locks.holder(lock_key)
+        holder = self.deps.locks.holder(lock_key)
         if holder is None:
             return None
-        record = self._operations.get(holder)
+        record = self.deps.operations.get(holder)
         # A lock whose operation has ended is about to be released (or will expire): not busy.
         return holder if record is None or record.status == RUNNING else None
 
     # --- reads and stop ------------------------------------------------------------------------
 
     def operation(self, operation_id: str) -> OperationView:
-        record = self._operations.get(operation_id)
+        record = self.deps.operations.get(operation_id)
         if record is None:
-            raise errors.OperationNotFound(f"no operation {operation_id}")
-        return operation_view(record, now=self._clock.now())
+            raise OperationNotFound(f"no operation {operation_id}")
+        return operation_view(record, now=self.deps.clock.now())
 
     def instance(self, ref: str) -> InstanceView:
         instance = self._find_instance(ref)
@@ -157,33 +189,25 @@ class ApiService:
         instance = self._find_instance(ref)
         # Stopping an instance a start is driving would only make that start fail.
         self._refuse_if_busy(instance.id, f"instance {instance.id}")
-        self._novita().stop_instance(instance.id)
+        self.deps.novita.stop_instance(instance.id)
         logger.info("instance stop requested", extra={"instance_id": instance.id})
         return StopAccepted(instanceId=instance.id)
 
     def health(self) -> HealthView:
-        snapshot = resilience_snapshot(self._guard()).model_dump(mode="json")
-        depth = self._dead_letter_depth()
+        snapshot = resilience_snapshot(self.deps.guard).model_dump(mode="json")
+        dead_letters = self.deps.dead_letters
+        depth = dead_letters.depth() if dead_letters is not None else None
         breaker = snapshot.get("breaker") or {}
         degraded = breaker.get("state", "closed").lower() != "closed" or bool(depth)
         return HealthView(
             status="degraded" if degraded else "ok",
             resilience=snapshot,
-            webhookDeadLetterQueue=DeadLetterView(configured=self._dlq_url is not None, depth=depth),
+            webhookDeadLetterQueue=DeadLetterView(configured=dead_letters is not None, depth=depth),
         )
-
-    def _dead_letter_depth(self) -> int | None:
-        if not self._dlq_url:
-            return None
-        attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self._dlq_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return sum(int(value) for value in attributes.values())
 
     def _find_instance(self, ref: str) -> Instance:
         """By ID first, else by exact name across every page (as the workflow resolves it)."""
-        return find_instance(self._novita(), ref)
+        return find_instance(self.deps.novita, ref)
 
 
 def operation_view(record: OperationRecord, *, now: float) -> OperationView:
@@ -195,7 +219,7 @@ def operation_view(record: OperationRecord, *, now: float) -> OperationView:
 
 def phase_durations(phases: dict[str, str], status: str, *, now: float) -> dict[str, float]:
     """Seconds spent in each phase: until the next one began, or until now for a running operation."""
-    entered = [(name, _epoch(stamp)) for name, stamp in phases.items()]
+    entered = [(name, epoch_of_iso(stamp) or 0.0) for name, stamp in phases.items()]
     durations: dict[str, float] = {}
     for index, (name, started) in enumerate(entered):
         if index + 1 < len(entered):
@@ -203,10 +227,6 @@ def phase_durations(phases: dict[str, str], status: str, *, now: float) -> dict[
         elif status == RUNNING:
             durations[name] = round(max(0.0, now - started), 3)
     return durations
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def instance_view(instance: Instance, *, running_operation: str | None) -> InstanceView:

@@ -10,34 +10,37 @@ counted (``TriggerEventsRejected``), not retried.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
+from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.request import (
-    check_webhook_target,
-    new_operation_id,
-    parse_request,
-    start_input,
-)
+from novita_orchestrator.workflow.request import check_webhook_target, new_operation_id, parse_request
 
 _OPERATION_NAMESPACE = uuid.UUID("5b0f4a52-3c55-4f0e-9d4e-4f1d9f3c2a61")
 
 
 @dataclass(frozen=True)
-class TriggerResult:
+class StartTriggerDeps:
+    starter: WorkflowStarter
+    url_policy: UrlPolicy
+
+
+class TriggerResult(BaseModel):
+    """What the trigger Lambda answers: ``{operationId, started, reason}``."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
     operation_id: str | None
     started: bool
     reason: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"operationId": self.operation_id, "started": self.started, "reason": self.reason}
 
 
 def operation_id_for_event(event_id: str | None) -> str:
@@ -47,24 +50,16 @@ def operation_id_for_event(event_id: str | None) -> str:
     return f"op-{uuid.uuid5(_OPERATION_NAMESPACE, event_id).hex}"
 
 
-def start_from_event(
-    event: dict[str, Any], *, stepfunctions: Any, state_machine_arn: str, url_policy: UrlPolicy
-) -> TriggerResult:
+def start_from_event(event: dict[str, Any], deps: StartTriggerDeps) -> TriggerResult:
     operation_id = operation_id_for_event(event.get("id") if isinstance(event.get("id"), str) else None)
     try:
         request = parse_request(event.get("detail"))
-        check_webhook_target(request, url_policy)
+        check_webhook_target(request, deps.url_policy)
     except InvalidRequest as error:
         logger.error("trigger event refused", extra={"operation_id": operation_id, "reason": error.message})
         metrics.add_metric(name="TriggerEventsRejected", unit=MetricUnit.Count, value=1)
         return TriggerResult(operation_id=None, started=False, reason=error.message)
-    try:
-        stepfunctions.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=operation_id,
-            input=json.dumps(start_input(request, operation_id)),
-        )
-    except stepfunctions.exceptions.ExecutionAlreadyExists:
+    if not deps.starter.start(request, operation_id):
         logger.info("trigger event already started its operation", extra={"operation_id": operation_id})
         return TriggerResult(operation_id=operation_id, started=False, reason="already started")
     logger.info("operation started by event", extra={"operation_id": operation_id, "kind": request.kind})

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+import requests
 from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
 
 from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
 from novita_orchestrator.novita.error_mapping import error_from_response, error_from_transport
@@ -46,10 +48,7 @@ from novita_orchestrator.novita.models import (
 from novita_orchestrator.novita.redaction import secret_values
 from novita_orchestrator.novita.retry import RetryAttempt, RetryPolicy
 from novita_orchestrator.observability import logger
-from novita_orchestrator.settings import Settings
-
-if TYPE_CHECKING:  # requests is imported where it is used: not needed to import this module
-    import requests
+from novita_orchestrator.settings import ConfigurationError, NovitaSettings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,13 +62,17 @@ class NovitaClient:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: NovitaSettings,
         *,
+        api_key: str | None = None,
         session: requests.Session | None = None,
         guard: CallGuard | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        api_key = settings.novita_api_key()
+        """``api_key`` is the key read from NOVITA_API_KEY_SECRET_ARN; NOVITA_API_KEY wins over it."""
+        api_key = settings.novita_api_key() or api_key
+        if not api_key:
+            raise ConfigurationError("NOVITA_API_KEY_SECRET_ARN: the Novita API key was not read from it")
         self._base_url = settings.NOVITA_BASE_URL.rstrip("/")
         self._timeout = (settings.NOVITA_CONNECT_TIMEOUT_SECONDS, settings.NOVITA_READ_TIMEOUT_SECONDS)
         self._page_size = settings.NOVITA_PAGE_SIZE
@@ -78,9 +81,6 @@ class NovitaClient:
         self._retry = RetryPolicy(settings, clock)
         # Masked wherever Novita (or requests) might echo it back.
         self._secrets = frozenset({api_key})
-        import requests
-        from requests.adapters import HTTPAdapter
-
         self._session = session if session is not None else requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
         self._session.mount("https://", adapter)
@@ -387,8 +387,6 @@ class NovitaClient:
         secrets: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """One HTTP attempt through the guard; the JSON object answered (``{}`` for empty/non-JSON 2xx)."""
-        import requests
-
         secrets = self._secrets if secrets is None else secrets
         self._guard.before_request(operation, deadline)
         try:

@@ -10,12 +10,14 @@ every known secret masked; request bodies never enter them.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
+from novita_orchestrator.http_headers import parse_retry_after
 from novita_orchestrator.novita.errors import (
     ClientError,
     Conflict,
@@ -31,9 +33,6 @@ from novita_orchestrator.novita.errors import (
     ValidationFailed,
 )
 from novita_orchestrator.novita.redaction import redact_text
-
-if TYPE_CHECKING:  # requests/urllib3 are imported where used: not needed to import this module
-    import requests
 
 ERROR_KINDS_BY_NAME: dict[str, type[NovitaError]] = {
     **dict.fromkeys(
@@ -107,28 +106,6 @@ _NAME_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]{2,63}$")
 _MAX_MESSAGE = 300
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None if unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def parse_error_body(text: str) -> tuple[str | None, str | None]:
     """``(error name, message)`` from an error body of any shape Novita might send."""
     reason: str | None = None
@@ -184,8 +161,6 @@ def error_from_transport(
     operation: str, exc: requests.RequestException, secrets: Iterable[str] = ()
 ) -> NovitaError:
     """The error for a request that got no (complete) answer."""
-    import requests
-
     detail = redact_text(str(exc), secrets)[:_MAX_MESSAGE]
     sent = not _never_connected(exc)
     if isinstance(exc, requests.Timeout) or _is_body_read_timeout(exc):
@@ -224,9 +199,6 @@ def _kind_for(status: int, reason: str | None) -> type[NovitaError]:
 
 def _never_connected(exc: requests.RequestException) -> bool:
     """The connection was never made (refused, unresolvable, connect timeout): nothing reached Novita."""
-    import requests
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
     if isinstance(exc, requests.ConnectTimeout):
         return True
     cause: Any = exc.args[0] if exc.args else None
@@ -237,9 +209,6 @@ def _never_connected(exc: requests.RequestException) -> bool:
 
 def _is_body_read_timeout(exc: requests.RequestException) -> bool:
     # requests reports a read timeout *while reading the body* as a ConnectionError.
-    import requests
-    from urllib3.exceptions import ReadTimeoutError
-
     return isinstance(exc, requests.ConnectionError) and any(
         isinstance(a, ReadTimeoutError) for a in exc.args
     )

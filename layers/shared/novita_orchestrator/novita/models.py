@@ -178,10 +178,6 @@ class Instance(InstanceSummary):
     created_at: OptStr = None
     last_started_at: OptStr = None
 
-    def http_endpoints(self) -> list[PortMapping]:
-        """Port mappings of type http that carry an endpoint (what a health check probes)."""
-        return [p for p in self.port_mappings if p.type == "http" and p.endpoint]
-
 
 class TemplatePortGroup(NovitaModel):
     type: str = "http"

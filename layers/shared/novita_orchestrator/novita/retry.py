@@ -14,15 +14,14 @@ start/stop after a state check, create after a name lookup) and *how* to wait is
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.errors import NovitaError, RateLimited
 from novita_orchestrator.observability import logger
-from novita_orchestrator.settings import Settings
-
-if TYPE_CHECKING:  # tenacity is imported when a client is built: not needed to import this module
-    from tenacity import RetryCallState
+from novita_orchestrator.settings import NovitaSettings
 
 T = TypeVar("T")
 
@@ -38,12 +37,10 @@ class RetryAttempt(Exception):
 class RetryPolicy:
     """Runs one Novita call: attempts, backoff, Retry-After and the time budget."""
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: NovitaSettings, clock: Clock) -> None:
         self._clock = clock
         self.max_attempts = settings.NOVITA_MAX_ATTEMPTS
         self.budget_seconds = settings.NOVITA_RETRY_BUDGET_SECONDS
-        from tenacity import wait_random_exponential
-
         base = settings.NOVITA_RETRY_BASE_SECONDS
         self.base_seconds = base
         self.max_seconds = max(base, settings.NOVITA_RETRY_MAX_SECONDS)
@@ -83,8 +80,6 @@ class RetryPolicy:
                     "sleep_seconds": round(state.upcoming_sleep, 3),
                 },
             )
-
-        from tenacity import Retrying, retry_if_exception_type
 
         retrying = Retrying(
             retry=retry_if_exception_type(RetryAttempt),

@@ -102,14 +102,9 @@ class BreakerConfig:
     window_seconds: float = 60.0
     recovery_seconds: float = 30.0
     half_open_probes: int = 3
+    #: At most ``half_open_probes``, or the breaker could never close (the settings check it).
     successes_to_close: int = 2
     cache_seconds: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.successes_to_close > self.half_open_probes:
-            raise ValueError(
-                "successes_to_close must not exceed half_open_probes: the breaker could never close"
-            )
 
 
 @dataclass(frozen=True)
@@ -156,8 +151,6 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._cached: BreakerRecord | None = None
         self._cached_at = 0.0
-        #: Transitions this instance performed (won the conditional write for); for logs and tests.
-        self.transitions_won = 0
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -332,8 +325,6 @@ class CircuitBreaker:
             self._forget()  # someone else moved it: read afresh next time
             return False
         self._remember(new, self._clock.now())
-        with self._lock:
-            self.transitions_won += 1
         log = logger.warning if new.state is BreakerState.OPEN else logger.info
         log(
             "circuit breaker transition",

@@ -6,9 +6,8 @@ retrying would only hammer an open breaker or queue behind a budget that is alre
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from novita_orchestrator.novita.errors import NovitaError
+from novita_orchestrator.times import iso
 
 
 def _rebuild(cls: type[NovitaError], args: tuple[object, ...], state: dict[str, object]) -> NovitaError:
@@ -25,10 +24,6 @@ class _Picklable(NovitaError):
         return _rebuild, (type(self), self.args, dict(self.__dict__))
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class BreakerOpen(_Picklable):
     """The Novita circuit breaker refuses calls until ``retry_at`` (epoch seconds)."""
 
@@ -42,7 +37,7 @@ class BreakerOpen(_Picklable):
             else "the Novita circuit breaker is open after repeated upstream failures"
         )
         super().__init__(
-            f"{why}; calls are refused until {_iso(retry_at)} (in {max(0.0, retry_at - now):.1f} s)",
+            f"{why}; calls are refused until {iso(retry_at)} (in {max(0.0, retry_at - now):.1f} s)",
             operation=operation,
         )
         self.retry_at = retry_at
@@ -58,8 +53,8 @@ class RateLimitExhausted(_Picklable):
         self, *, next_slot_at: float, deadline: float, rate: float, burst: int, operation: str = ""
     ) -> None:
         super().__init__(
-            f"no Novita request slot before the caller's deadline {_iso(deadline)}: the next free slot is at "
-            f"{_iso(next_slot_at)} (deployment limit {rate:g}/s, burst {burst})",
+            f"no Novita request slot before the caller's deadline {iso(deadline)}: the next free slot is at "
+            f"{iso(next_slot_at)} (deployment limit {rate:g}/s, burst {burst})",
             operation=operation,
         )
         self.next_slot_at = next_slot_at

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from novita_orchestrator.novita.errors import NovitaError, RateLimited
+from novita_orchestrator.novita.guard import CallGuard
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.resilience.breaker import BreakerSnapshot, BreakerTicket, CircuitBreaker
 from novita_orchestrator.resilience.errors import BreakerOpen, RateLimitExhausted, StoreUnavailable
@@ -94,3 +95,10 @@ class ResilientGuard:
         return ResilienceSnapshot(
             enabled=True, breaker=self.breaker.snapshot(), rate_limiter=self.limiter.snapshot()
         )
+
+
+def resilience_snapshot(guard: CallGuard) -> ResilienceSnapshot:
+    """What ``GET /health`` shows: the shared breaker and limiter, or ``enabled: false`` without them."""
+    if isinstance(guard, ResilientGuard):
+        return guard.snapshot()
+    return ResilienceSnapshot(enabled=False)

@@ -3,16 +3,16 @@ the deadline fail with AppNeverHealthy. The first call notifies ``health_check.s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import socket
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import ValidationError
+import requests
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.models import Instance, PortMapping
-from novita_orchestrator.steps.poll_status import wait_seconds
+from novita_orchestrator.observability import logger
+from novita_orchestrator.outbound import Resolver
 from novita_orchestrator.steps.progress import Subject, change_phase
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
@@ -25,91 +25,93 @@ from novita_orchestrator.workflow.errors import (
 from novita_orchestrator.workflow.health import (
     HealthVerdict,
     HttpGet,
+    NoAnswer,
     TcpConnect,
     UnsafeTarget,
     judge_health,
     probes_for,
     probes_for_mappings,
-    tcp_connect,
 )
-from novita_orchestrator.workflow.request import HealthCheckSpec
-from novita_orchestrator.workflow.state import Target
+from novita_orchestrator.workflow.polling import wait_seconds
+from novita_orchestrator.workflow.state import HealthResult, StepState
 
 
 @dataclass(frozen=True)
-class HealthSettings:
+class CheckHealthDeps:
+    novita: NovitaClient
+    operations: OperationsStore
+    clock: Clock
+    http_get: HttpGet
+    connect: TcpConnect
+    resolve: Resolver
+    #: HEALTH_CHECK_TIMEOUT_SECONDS: the time one probe may take (a request may set its own).
     probe_timeout_seconds: float
+    #: HEALTH_CHECK_INTERVAL_SECONDS: the wait before probing an unhealthy app again.
     interval_seconds: float
+    #: ALLOW_PRIVATE_NETWORK_TARGETS.
     allow_private_targets: bool
 
 
-def check_health(
-    *,
-    operation_id: str,
-    target: Target,
-    instance_id: str,
-    spec: HealthCheckSpec | None,
-    checks_so_far: int,
-    webhook_url: str | None,
-    novita: NovitaClient,
-    operations: OperationsStore,
-    clock: Clock,
-    settings: HealthSettings,
-    http_get: HttpGet,
-    connect: TcpConnect = tcp_connect,
-    previous: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"healthy", "delaySeconds", "checks", "notification", "endpoints",
-    "instanceName"}``.
+def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
+    """``healthy``, or ``waiting`` with the delay before the next check.
 
-    ``previous`` is the last check's result. Novita is read on the first check (endpoints, and that the
-    instance runs); later checks probe the endpoints that result carries, and read Novita again only
-    when a probe got no answer at all (the instance may have stopped) or there was nothing to probe."""
-    check_number = checks_so_far + 1
+    Novita is read on the first check (endpoints, and that the instance runs); later checks probe
+    the endpoints the previous result carries, and read Novita again only when a probe got no
+    answer at all (the instance may have stopped) or there was nothing to probe."""
+    target, instance_id, previous = state.target, state.instance_id, state.health
+    spec = state.request.healthCheck
+    check_number = (previous.checks if previous else 0) + 1
     port = spec.port if spec else None
     path = spec.path if spec else "/"
-    carried = carried_endpoints(previous)
+    carried = list(previous.endpoints) if previous else []
     probes = probes_for_mappings(carried, port=port, path=path)
     instance: Instance | None = None
     if not probes:
-        instance = _running_instance(novita, instance_id)
+        instance = _running_instance(deps.novita, instance_id)
         carried = _endpoints_of(instance)
         probes = probes_for(instance, port=port, path=path)
-    name = _carried_name(previous) if instance is None else instance.name
-    name = name or target.instance_name
+    if instance is not None:
+        name = instance.name or target.instance_name
+    else:
+        name = (previous.instance_name if previous else None) or target.instance_name
 
-    subject = Subject(operation_id, instance_id, name, webhook_url)
-    counters = {"healthChecks": check_number}
-    now = clock.now()
+    subject = Subject(state.operation_id, instance_id, name, state.webhook_url)
     _, message = change_phase(
-        operations,
+        deps.operations,
         subject,
         phase=phases.HEALTH_CHECK,
         event_type=notifications.HEALTH_CHECK_STARTED,
         change_key=f"health:{check_number}",
-        now=now,
-        counters=counters,
+        now=deps.clock.now(),
+        counters={"healthChecks": check_number},
     )
 
-    def result(outcome: str, delay: int) -> dict[str, Any]:
-        return _result(outcome, delay, check_number, message) | {
-            "endpoints": [m.model_dump(mode="json") for m in carried],
-            "instanceName": name,
-        }
+    def result(outcome: str, delay: int) -> HealthResult:
+        checked = HealthResult.model_validate(
+            {
+                "outcome": outcome,
+                "delaySeconds": delay,
+                "checks": check_number,
+                "notification": message,
+                "endpoints": carried,
+                "instanceName": name,
+            }
+        )
+        logger.info("health checked", extra={"outcome": checked.outcome, "checks": checked.checks})
+        return checked
 
     if port is None and instance is not None and not instance.port_mappings:
         # Nothing exposed: running is all there is to know.
         return result("healthy", 0)
-    timeout = (
-        spec.timeoutSeconds if spec and spec.timeoutSeconds else None
-    ) or settings.probe_timeout_seconds
+    timeout = (spec.timeoutSeconds if spec and spec.timeoutSeconds else None) or deps.probe_timeout_seconds
     try:
         verdict = judge_health(
             probes,
             timeout=timeout,
-            allow_private=settings.allow_private_targets,
-            http_get=http_get,
-            connect=connect,
+            allow_private=deps.allow_private_targets,
+            http_get=deps.http_get,
+            connect=deps.connect,
+            resolve=deps.resolve,
             requested_port=port,
         )
     except UnsafeTarget as refused:
@@ -118,30 +120,12 @@ def check_health(
         return result("healthy", 0)
     if verdict.unreachable and instance is None:
         # No answer at all: the container may be gone. Fail fast if Novita says it stopped.
-        carried = _endpoints_of(_running_instance(novita, instance_id))
+        carried = _endpoints_of(_running_instance(deps.novita, instance_id))
 
-    now = clock.now()
-    remaining = target.deadline - now
+    remaining = target.deadline - deps.clock.now()
     if remaining <= 0:
         raise AppNeverHealthy(_never_healthy_message(instance_id, check_number, verdict))
-    delay = min(settings.interval_seconds, remaining)
-    return result("waiting", wait_seconds(delay))
-
-
-def carried_endpoints(previous: Mapping[str, Any] | None) -> list[PortMapping]:
-    """The port mappings an earlier check carried in its result (none when malformed)."""
-    raw = previous.get("endpoints") if previous else None
-    if not isinstance(raw, list):
-        return []
-    try:
-        return [PortMapping.model_validate(item) for item in raw]
-    except ValidationError:
-        return []
-
-
-def _carried_name(previous: Mapping[str, Any] | None) -> str | None:
-    name = previous.get("instanceName") if previous else None
-    return name if isinstance(name, str) and name else None
+    return result("waiting", wait_seconds(min(deps.interval_seconds, remaining)))
 
 
 def _endpoints_of(instance: Instance) -> list[PortMapping]:
@@ -175,5 +159,29 @@ def _never_healthy_message(instance_id: str, checks: int, verdict: HealthVerdict
     )
 
 
-def _result(outcome: str, delay: int, checks: int, message: dict[str, Any] | None) -> dict[str, Any]:
-    return {"outcome": outcome, "delaySeconds": delay, "checks": checks, "notification": message}
+# --- the real probes -----------------------------------------------------------------------------
+
+
+def http_get_status(session: requests.Session) -> HttpGet:
+    """A GET that returns the status code without following redirects or reading a large body."""
+
+    def get(url: str, timeout: float) -> int:
+        try:
+            with session.get(url, timeout=timeout, allow_redirects=False, stream=True) as response:
+                return response.status_code
+        except requests.RequestException as exc:
+            raise NoAnswer(type(exc).__name__) from None
+
+    return get
+
+
+def tcp_connect(host: str, port: int, timeout: float) -> None:
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
+
+
+def probe_session() -> requests.Session:
+    """The probes' session: straight to the instance, never through a proxy from the environment."""
+    session = requests.Session()
+    session.trust_env = False
+    return session

@@ -4,36 +4,32 @@ operation already knows its instance (an earlier attempt created it), that one i
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import ValidationError
+from dataclasses import dataclass
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
-from novita_orchestrator.novita.models import CreateInstanceRequest, Template
-from novita_orchestrator.novita.redaction import REDACTED
+from novita_orchestrator.observability import logger
 from novita_orchestrator.steps.progress import Subject, change_phase
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
-from novita_orchestrator.workflow.errors import InvalidRequest, LaunchRefused, novita_errors_translated
-from novita_orchestrator.workflow.request import CreateSpec, OperationRequest, describe_validation_error
-from novita_orchestrator.workflow.state import Target
+from novita_orchestrator.workflow.create_body import create_request
+from novita_orchestrator.workflow.errors import LaunchRefused, novita_errors_translated
+from novita_orchestrator.workflow.request import CreateSpec
+from novita_orchestrator.workflow.state import LaunchResult, StepState
 
-MIN_ROOTFS_GB = 10
+
+@dataclass(frozen=True)
+class LaunchInstanceDeps:
+    novita: NovitaClient
+    operations: OperationsStore
+    clock: Clock
 
 
-def launch_instance(
-    *,
-    operation_id: str,
-    request: OperationRequest,
-    target: Target,
-    image_auth_id: str | None,
-    webhook_url: str | None,
-    novita: NovitaClient,
-    operations: OperationsStore,
-    clock: Clock,
-) -> dict[str, Any]:
-    """``{"instanceId", "notification"}``: the initiated notification, once per operation."""
+def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
+    """The instance and the ``initiated`` notification (once per operation)."""
+    target, request, novita, clock = state.target, state.request, deps.novita, deps.clock
+    operation_id = state.operation_id
+    image_auth_id = (state.registry_auth.image_auth_id if state.registry_auth else None) or None
     if target.kind == "start":
         assert target.instance_id is not None
         instance_id = target.instance_id
@@ -45,78 +41,36 @@ def launch_instance(
             phase = phases.STARTING
     else:
         assert request.create is not None
-        instance_id = _create(operation_id, request.create, image_auth_id, novita, operations, clock)
+        instance_id = _create(operation_id, request.create, image_auth_id, deps)
         phase = phases.CREATING
 
-    subject = Subject(operation_id, instance_id, target.instance_name, webhook_url)
+    subject = Subject(operation_id, instance_id, target.instance_name, state.webhook_url)
     _, message = change_phase(
-        operations,
+        deps.operations,
         subject,
         phase=phase,
         event_type=notifications.INITIATED,
         change_key="launch",
         now=clock.now(),
     )
-    return {"instanceId": instance_id, "notification": message}
+    logger.info("instance launched", extra={"instance_id": instance_id})
+    return LaunchResult(instance_id=instance_id, notification=message)
 
 
 def _create(
-    operation_id: str,
-    create: CreateSpec,
-    image_auth_id: str | None,
-    novita: NovitaClient,
-    operations: OperationsStore,
-    clock: Clock,
+    operation_id: str, create: CreateSpec, image_auth_id: str | None, deps: LaunchInstanceDeps
 ) -> str:
-    record = operations.get(operation_id)
+    record = deps.operations.get(operation_id)
     if record is not None and record.instance_id:
         return record.instance_id  # created by an earlier attempt of this step
     with novita_errors_translated(refused=LaunchRefused):
-        template = novita.get_template(create.templateId)
-        instance_id = novita.create_instance(create_request(create, template, image_auth_id))
-    operations.set_instance(
+        template = deps.novita.get_template(create.templateId)
+        instance_id = deps.novita.create_instance(create_request(create, template, image_auth_id))
+    deps.operations.set_instance(
         operation_id,
         instance_id=instance_id,
         instance_name=create.name,
         product_id=create.productId,
-        now=clock.now(),
+        now=deps.clock.now(),
     )
     return instance_id
-
-
-def create_request(
-    create: CreateSpec, template: Template, image_auth_id: str | None
-) -> CreateInstanceRequest:
-    """The create body: the template's image, command and ports, the request's sizes, ports and envs.
-
-    Template envs whose values the client masked (secret-looking names) are not copied: sending the
-    mask would overwrite the real value; the request's ``envs`` set them explicitly.
-    """
-    envs = {env.key: env.value for env in template.envs if env.key and env.value != REDACTED}
-    envs.update(create.envs)
-    rootfs = create.rootfsSize or max(template.rootfs_size or MIN_ROOTFS_GB, MIN_ROOTFS_GB)
-    try:
-        return _build_create_request(create, template, image_auth_id, envs, rootfs)
-    except ValidationError as exc:
-        raise InvalidRequest(
-            f"cannot create from template {template.id!r}: {describe_validation_error(exc)}"
-        ) from None
-
-
-def _build_create_request(
-    create: CreateSpec, template: Template, image_auth_id: str | None, envs: dict[str, str], rootfs: int
-) -> CreateInstanceRequest:
-    return CreateInstanceRequest(
-        name=create.name,
-        product_id=create.productId,
-        gpu_num=create.gpuNum,
-        rootfs_size=rootfs,
-        image_url=template.image,
-        image_auth_id=image_auth_id,
-        ports=create.ports or template.ports_spec() or None,
-        envs=envs,
-        cluster_id=create.clusterId,
-        command=template.start_command,
-        entrypoint=template.entrypoint,
-        min_cuda_version=template.min_cuda_version,
-    )

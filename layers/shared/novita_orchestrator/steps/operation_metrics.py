@@ -6,17 +6,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aws_lambda_powertools.metrics import MetricUnit
 
 from novita_orchestrator.observability import metrics
 from novita_orchestrator.store.operations_store import OperationRecord
+from novita_orchestrator.times import epoch_of_iso
 
 
 def record_operation_metrics(record: OperationRecord, *, outcome: str, now: float) -> None:
     if outcome == "ready":
-        started = _epoch(record.created_at)
+        started = epoch_of_iso(record.created_at)
         if started is not None:
             metrics.add_metric(
                 name="StartupDurationSeconds", unit=MetricUnit.Seconds, value=max(0.0, now - started)
@@ -26,10 +25,3 @@ def record_operation_metrics(record: OperationRecord, *, outcome: str, now: floa
         metrics.add_metric(name="OperationsFailed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PollsPerStartup", unit=MetricUnit.Count, value=record.polls)
     metrics.add_metric(name="HealthChecksPerStartup", unit=MetricUnit.Count, value=record.health_checks)
-
-
-def _epoch(stamp: str) -> float | None:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

@@ -4,53 +4,50 @@ otherwise choose the next wait from recent startups of the same product."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.observability import logger
 from novita_orchestrator.steps.progress import Subject, change_phase
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
+from novita_orchestrator.times import epoch_of_iso, iso
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import StartupFailed, StartupTimeout, novita_errors_translated
-from novita_orchestrator.workflow.notifications import epoch_of_iso, iso
-from novita_orchestrator.workflow.polling import PollBounds, next_poll_delay
-from novita_orchestrator.workflow.state import Target
+from novita_orchestrator.workflow.polling import PollBounds, next_poll_delay, wait_seconds
+from novita_orchestrator.workflow.state import PollResult, StepState
 
 
 @dataclass(frozen=True)
-class PollSettings:
+class PollStatusDeps:
+    novita: NovitaClient
+    operations: OperationsStore
+    stats: StartupStatsStore
+    clock: Clock
+    #: POLL_MIN_SECONDS .. POLL_MAX_SECONDS.
     bounds: PollBounds
+    #: STARTUP_HISTORY_SIZE: recent startups of the same product that adaptive polling uses.
     history_size: int
 
 
-def poll_status(
-    *,
-    operation_id: str,
-    target: Target,
-    instance_id: str,
-    polls_so_far: int,
-    webhook_url: str | None,
-    novita: NovitaClient,
-    operations: OperationsStore,
-    stats: StartupStatsStore,
-    clock: Clock,
-    settings: PollSettings,
-) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification"}``."""
+def poll_status(state: StepState, deps: PollStatusDeps) -> PollResult:
+    """``waiting`` (with the next delay) or ``running``; StartupFailed / StartupTimeout otherwise."""
+    target, operations, operation_id = state.target, deps.operations, state.operation_id
+    instance_id = state.instance_id
+    polls_so_far = state.poll.polls if state.poll else 0
     with novita_errors_translated():
-        instance = novita.get_instance(instance_id)
-    now = clock.now()
+        instance = deps.novita.get_instance(instance_id)
+    now = deps.clock.now()
     poll_number = polls_so_far + 1
     elapsed = max(0.0, now - target.started_at)
     verdict = phases.judge_status(instance, seconds_since_launch=elapsed)
     if verdict.failure is not None:
         raise StartupFailed(redact_text(verdict.failure))
 
-    subject = Subject(operation_id, instance_id, instance.name or target.instance_name, webhook_url)
+    subject = Subject(operation_id, instance_id, instance.name or target.instance_name, state.webhook_url)
     counters = {"polls": poll_number}
     phase = verdict.phase
     message: dict[str, Any] | None = None
@@ -59,57 +56,54 @@ def poll_status(
         current = operations.get(operation_id)
         phase = current.phase if current is not None else phases.STARTING
     else:
-        event_type = notifications.PROGRESS
         change, message = change_phase(
             operations,
             subject,
             phase=phase,
-            event_type=event_type,
+            event_type=notifications.PROGRESS,
             change_key=f"poll:{poll_number}",
             now=now,
             counters=counters,
         )
         if phase == phases.RUNNING and change.notify and target.product_id:
             running_at = change.phases.get(phases.RUNNING, iso(now))
-            stats.record(
+            running_epoch = epoch_of_iso(running_at) or now
+            deps.stats.record(
                 target.product_id,
                 operation_id=operation_id,
                 running_at=running_at,
-                duration_seconds=max(0.0, epoch_of_iso(running_at, default=now) - target.started_at),
+                duration_seconds=max(0.0, running_epoch - target.started_at),
                 now=now,
             )
 
     if phase == phases.RUNNING:
-        return _result("running", phase, 0, poll_number, message)
-    remaining = target.deadline - now
-    if remaining <= 0:
-        raise StartupTimeout(
-            f"instance {instance_id} is still {instance.status} after {elapsed:.0f} s "
-            f"(deadline passed after {poll_number} polls)"
+        result = PollResult(
+            outcome="running", phase=phase, delay_seconds=0, polls=poll_number, notification=message
         )
-    history = stats.recent(target.product_id, settings.history_size) if target.product_id else []
-    delay = next_poll_delay(
-        elapsed=elapsed,
-        polls_so_far=polls_so_far,
-        recent_durations=history,
-        bounds=settings.bounds,
-        remaining=remaining,
+    else:
+        remaining = target.deadline - now
+        if remaining <= 0:
+            raise StartupTimeout(
+                f"instance {instance_id} is still {instance.status} after {elapsed:.0f} s "
+                f"(deadline passed after {poll_number} polls)"
+            )
+        history = deps.stats.recent(target.product_id, deps.history_size) if target.product_id else []
+        delay = next_poll_delay(
+            elapsed=elapsed,
+            polls_so_far=polls_so_far,
+            recent_durations=history,
+            bounds=deps.bounds,
+            remaining=remaining,
+        )
+        result = PollResult(
+            outcome="waiting",
+            phase=phase,
+            delay_seconds=wait_seconds(delay),
+            polls=poll_number,
+            notification=message,
+        )
+    logger.info(
+        "status polled",
+        extra={"phase": result.phase, "outcome": result.outcome, "delay_seconds": result.delay_seconds},
     )
-    return _result("waiting", phase, wait_seconds(delay), poll_number, message)
-
-
-def wait_seconds(delay: float) -> int:
-    """Step Functions waits whole seconds: round up, and never 0 (a busy loop) unless told 0."""
-    return max(1, math.ceil(delay - 1e-9)) if delay > 0 else 0
-
-
-def _result(
-    outcome: str, phase: str, delay: int, polls: int, message: dict[str, Any] | None
-) -> dict[str, Any]:
-    return {
-        "outcome": outcome,
-        "phase": phase,
-        "delaySeconds": delay,
-        "polls": polls,
-        "notification": message,
-    }
+    return result

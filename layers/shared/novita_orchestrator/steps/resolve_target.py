@@ -9,8 +9,11 @@ from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NotFound
 from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.observability import logger
 from novita_orchestrator.store.lock_store import LockHeld, LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
+from novita_orchestrator.times import epoch_of_iso
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow import phases
 from novita_orchestrator.workflow.errors import (
     AmbiguousInstanceName,
@@ -19,30 +22,30 @@ from novita_orchestrator.workflow.errors import (
     TemplateNotFound,
     novita_errors_translated,
 )
-from novita_orchestrator.workflow.notifications import epoch_of_iso
-from novita_orchestrator.workflow.request import OperationRequest
-from novita_orchestrator.workflow.state import Target
+from novita_orchestrator.workflow.request import check_webhook_target
+from novita_orchestrator.workflow.state import OperationState, Target
 
 #: A lock outlives the operation's deadline by this much, so a crashed operation frees it on its own.
 LOCK_GRACE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
-class ResolveLimits:
+class ResolveTargetDeps:
+    novita: NovitaClient
+    operations: OperationsStore
+    locks: LockStore
+    clock: Clock
+    url_policy: UrlPolicy
+    #: STARTUP_TIMEOUT_SECONDS: the longest an operation may take (a request may only lower it).
     startup_timeout_seconds: float
 
 
-def resolve_target(
-    *,
-    operation_id: str,
-    request: OperationRequest,
-    novita: NovitaClient,
-    operations: OperationsStore,
-    locks: LockStore,
-    clock: Clock,
-    limits: ResolveLimits,
-) -> Target:
-    now = clock.now()
+def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
+    """Record the operation, find its instance (or template) and take the lock; InstanceBusy if held."""
+    operation_id, request = state.operation_id, state.request
+    novita, operations, locks = deps.novita, deps.operations, deps.locks
+    check_webhook_target(request, deps.url_policy)
+    now = deps.clock.now()
     record = operations.create(
         operation_id=operation_id,
         kind=request.kind,
@@ -52,8 +55,8 @@ def resolve_target(
         webhook_url=request.webhook.url if request.webhook else None,
     )
     # A retried step keeps the first attempt's start time and deadline.
-    started_at = epoch_of_iso(record.created_at, default=now)
-    timeout = limits.startup_timeout_seconds
+    started_at = epoch_of_iso(record.created_at) or now
+    timeout = deps.startup_timeout_seconds
     if request.timeoutSeconds is not None:
         timeout = min(timeout, request.timeoutSeconds)
     deadline = started_at + timeout
@@ -109,6 +112,14 @@ def resolve_target(
             f"instance {what} is being driven by operation {held.holder}; try again when it has finished",
             holder=held.holder,
         ) from None
+    logger.info(
+        "target resolved",
+        extra={
+            "kind": target.kind,
+            "instance_id": target.instance_id,
+            "already_running": target.already_running,
+        },
+    )
     return target
 
 

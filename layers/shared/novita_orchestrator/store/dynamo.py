@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-    from botocore.exceptions import ClientError
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
-
-@cache
-def _serializer() -> TypeSerializer:
-    # Imported at first use, not at import: importing boto3 is most of a cold start.
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer()
-
-
-@cache
-def _deserializer() -> TypeDeserializer:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    return TypeDeserializer()
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 def to_attr(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
         value = Decimal(repr(value))
-    result: dict[str, Any] = _serializer().serialize(value)
+    result: dict[str, Any] = _SERIALIZER.serialize(value)
     return result
 
 
@@ -38,7 +24,7 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _plain(_deserializer().deserialize(value)) for key, value in item.items()}
+    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
 
 
 def _plain(value: Any) -> Any:

@@ -8,12 +8,12 @@ Only the holder can release it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from novita_orchestrator.store.dynamo import condition_failed, old_item, to_attr
-from novita_orchestrator.workflow.notifications import iso
+from novita_orchestrator.times import iso
 
 LOCK_SK = "LOCK"
 
@@ -31,7 +31,25 @@ def lock_key(key: str) -> dict[str, Any]:
     return {"pk": {"S": f"LOCK#{key}"}, "sk": {"S": LOCK_SK}}
 
 
-class LockStore:
+class LockStore(Protocol):
+    """Per-instance locks: one holder at a time, until it releases the lock or the lock expires."""
+
+    def acquire(self, key: str, *, operation_id: str, now: float, expires_at: float) -> None:
+        """Take the lock for ``operation_id`` until ``expires_at`` (epoch s), or raise :class:`LockHeld`.
+
+        Taking a lock one already holds succeeds (a retried step); an expired lock is taken over."""
+        ...
+
+    def release(self, key: str, *, operation_id: str) -> bool:
+        """Delete the lock if ``operation_id`` holds it; False when someone else (or no one) does."""
+        ...
+
+    def holder(self, key: str) -> str | None:
+        """The operation holding the lock (an expired lock not yet deleted still names its holder)."""
+        ...
+
+
+class DynamoLockStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from novita_orchestrator.store.dynamo import condition_failed, from_item, old_item, to_attr, to_item
-from novita_orchestrator.workflow.notifications import iso
+from novita_orchestrator.times import iso
 
 OPERATION_SK = "OP"
 INSTANCE_INDEX = "byInstance"
@@ -64,7 +64,12 @@ class OperationRecord:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> OperationRecord:
-        data = from_item(item)
+        """From a DynamoDB item."""
+        return cls.from_values(from_item(item))
+
+    @classmethod
+    def from_values(cls, data: dict[str, Any]) -> OperationRecord:
+        """From the item's plain values (attribute name -> value)."""
         return cls(
             operation_id=str(data.get("operationId", "")),
             kind=str(data.get("kind", "")),
@@ -127,10 +132,72 @@ class PhaseChange:
 
 
 class OperationNotFound(Exception):
-    """No operation item with this ID."""
+    """No operation has this ID (an update of an unknown operation; the API's 404)."""
 
 
-class OperationsStore:
+class OperationsStore(Protocol):
+    """One record per operation: its phases (each notified once), counters, outcome."""
+
+    def create(
+        self,
+        *,
+        operation_id: str,
+        kind: str,
+        target: str,
+        phase: str,
+        now: float,
+        webhook_url: str | None = None,
+    ) -> OperationRecord:
+        """Record a new running operation; a retry with the same ID returns the existing item unchanged."""
+        ...
+
+    def get(self, operation_id: str) -> OperationRecord | None: ...
+
+    def set_instance(
+        self,
+        operation_id: str,
+        *,
+        instance_id: str,
+        instance_name: str | None,
+        product_id: str | None,
+        now: float,
+    ) -> None:
+        """Attach the instance (and index the operation under it) once its ID is known."""
+        ...
+
+    def change_phase(
+        self,
+        operation_id: str,
+        *,
+        phase: str,
+        notification_type: str,
+        change_key: str,
+        now: float,
+        counters: dict[str, int] | None = None,
+    ) -> PhaseChange:
+        """Move a running operation to ``phase`` (see :meth:`DynamoOperationsStore.change_phase`)."""
+        ...
+
+    def record_counters(self, operation_id: str, *, now: float, counters: dict[str, int]) -> None:
+        """Set ``polls`` / ``healthChecks`` (absolute values: a retried step sets the same number)."""
+        ...
+
+    def finish(
+        self,
+        operation_id: str,
+        *,
+        status: str,
+        phase: str,
+        notification_type: str,
+        outcome: dict[str, str] | None,
+        now: float,
+        defaults: dict[str, str] | None = None,
+    ) -> OperationRecord:
+        """Record the terminal status once; later calls return the record as it is."""
+        ...
+
+
+class DynamoOperationsStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
@@ -365,18 +432,6 @@ class OperationsStore:
                 raise
             return OperationRecord.from_item(exc.response.get("Item") or {})
         return OperationRecord.from_item(response["Attributes"])
-
-    def list_for_instance(self, instance_id: str, limit: int = 20) -> list[OperationRecord]:
-        """The instance's operations, newest first."""
-        response = self._client.query(
-            TableName=self._table,
-            IndexName=INSTANCE_INDEX,
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": to_attr(f"INSTANCE#{instance_id}")},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [OperationRecord.from_item(item) for item in response.get("Items", [])]
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 One item per breaker (``pk = breaker#<name>``) and one per limiter (``pk = limiter#<name>``). Every
 change is a single ``UpdateItem`` / ``PutItem`` with a condition; a failed condition is a lost race,
-reported to the logic as ``None`` / ``granted=False`` (never an exception). The adapter counts the
-DynamoDB calls it makes, so the cost per Novita request can be measured.
+reported to the logic as ``None`` / ``granted=False`` (never an exception); any other DynamoDB
+failure is :class:`StoreUnavailable`.
 
 Times that conditions compare for *equality* (the window start) are stored to the millisecond, so
 they survive the trip through a float unchanged; the bucket's arrival time is only compared by
@@ -13,7 +13,6 @@ order and keeps sub-microsecond precision.
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,7 +21,6 @@ from novita_orchestrator.clock import Clock
 from novita_orchestrator.resilience.breaker import BreakerRecord, BreakerState
 from novita_orchestrator.resilience.errors import StoreUnavailable
 from novita_orchestrator.resilience.rate_limiter import LimiterRecord, Reservation
-from novita_orchestrator.settings import Settings
 
 KEY = "pk"
 TTL_ATTRIBUTE = "expiresAt"
@@ -66,16 +64,6 @@ def _count(item: dict[str, Any], attribute: str) -> int:
     return int(value["N"]) if value else 0
 
 
-def build_dynamodb_client(settings: Settings) -> Any:
-    """A DynamoDB client with short timeouts: the guard sits in front of every Novita call."""
-    # Imported here, at first use: importing boto3 is most of a cold start.
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
-    return boto3.client("dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL, config=config)
-
-
 class DynamoResilienceStore:
     """Implements :class:`BreakerStore` and :class:`LimiterStore` on one DynamoDB table."""
 
@@ -83,23 +71,12 @@ class DynamoResilienceStore:
         self._client = client
         self._table = table_name
         self._clock = clock
-        self._lock = threading.Lock()
-        #: DynamoDB requests made (reads and writes, lost races included).
-        self.calls = 0
-        #: Of those, reads (GetItem).
-        self.reads = 0
-        #: Of those, conditional writes whose condition failed.
-        self.lost_races = 0
 
     # --- plumbing ------------------------------------------------------------------------------
 
     def _call(self, operation: str, **kwargs: Any) -> tuple[bool, dict[str, Any]]:
         """Run one request: ``(True, response)``, or ``(False, current item)`` when its condition failed
         (the item is empty unless the request asked for it with ``ReturnValuesOnConditionCheckFailure``)."""
-        with self._lock:
-            self.calls += 1
-            if operation == "get_item":
-                self.reads += 1
         try:
             response: dict[str, Any] = getattr(self._client, operation)(TableName=self._table, **kwargs)
         except ClientError as exc:
@@ -108,8 +85,6 @@ class DynamoResilienceStore:
                 raise StoreUnavailable(
                     f"DynamoDB {operation} on the resilience table failed: {code}"
                 ) from exc
-            with self._lock:
-                self.lost_races += 1
             current: dict[str, Any] = exc.response.get("Item") or {}
             return False, current
         except BotoCoreError as exc:  # connection refused, timeouts, no credentials, ...

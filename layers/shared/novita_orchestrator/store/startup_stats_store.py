@@ -7,7 +7,7 @@ which a retried step rebuilds the same, so a retry rewrites the same item instea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from novita_orchestrator.store.dynamo import to_attr
 
@@ -15,7 +15,21 @@ from novita_orchestrator.store.dynamo import to_attr
 STATS_LIFETIME_SECONDS = 30 * 24 * 3600
 
 
-class StartupStatsStore:
+class StartupStatsStore(Protocol):
+    """Recent startup durations per product, newest first."""
+
+    def record(
+        self, product_id: str, *, operation_id: str, running_at: str, duration_seconds: float, now: float
+    ) -> None:
+        """Remember one startup; recording the same (operation, running_at) again keeps one entry."""
+        ...
+
+    def recent(self, product_id: str, limit: int) -> list[float]:
+        """The newest ``limit`` durations (seconds), newest first."""
+        ...
+
+
+class DynamoStartupStatsStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name

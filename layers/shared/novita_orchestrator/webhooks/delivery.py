@@ -19,7 +19,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,15 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from requests.adapters import HTTPAdapter
 
 from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
+from novita_orchestrator.http_headers import parse_retry_after
+from novita_orchestrator.outbound import Resolver, system_resolver
 from novita_orchestrator.webhooks.secrets import SigningSecrets
 from novita_orchestrator.webhooks.signing import signed_headers
 from novita_orchestrator.webhooks.url_guard import (
-    Resolver,
     UnresolvableWebhookHost,
     UnsafeWebhookUrl,
     UrlPolicy,
     check_webhook_url,
-    system_resolver,
 )
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200
@@ -140,22 +139,6 @@ def classify_status(status: int, retry_after: str | None, now: float) -> Attempt
     if 300 <= status < 400:
         return AttemptResult(Verdict.PERMANENT, f"http_{status}", status, detail="redirects are not followed")
     return AttemptResult(Verdict.PERMANENT, f"http_{status}", status)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` as seconds from now (delta-seconds or an HTTP date); None when absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - now)
 
 
 def decide(result: AttemptResult, attempt: int, schedule: RetrySchedule) -> Decision:

@@ -22,7 +22,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from novita_orchestrator.observability import logger, metrics
-from novita_orchestrator.settings import ConfigurationError, Settings
 from novita_orchestrator.webhooks.delivery import (
     Action,
     AttemptResult,
@@ -30,14 +29,10 @@ from novita_orchestrator.webhooks.delivery import (
     RetrySchedule,
     Verdict,
     WebhookMessage,
-    WebhookSender,
-    build_session,
     decide,
     describe,
     parse_message,
 )
-from novita_orchestrator.webhooks.secrets import load_signing_secrets
-from novita_orchestrator.webhooks.url_guard import UrlPolicy
 
 
 class Deliverer(Protocol):
@@ -233,30 +228,3 @@ def _receive_count(record: SQSRecord) -> int:
         return max(1, int(record.attributes.approximate_receive_count))
     except (TypeError, ValueError, KeyError):
         return 1
-
-
-def build_dispatcher(settings: Settings, sqs: Any = None) -> WebhookDispatcher:
-    """The dispatcher a Lambda container keeps: one pooled session, secrets read through the cache."""
-    if not settings.WEBHOOK_QUEUE_URL:
-        raise ConfigurationError("WEBHOOK_QUEUE_URL is not set: retries cannot be scheduled")
-    if not settings.WEBHOOK_DLQ_URL:
-        raise ConfigurationError("WEBHOOK_DLQ_URL is not set: failed webhooks would have nowhere to go")
-    load_signing_secrets(settings)  # fail at cold start, not per record, when no secret is configured
-    if sqs is None:
-        import boto3
-
-        sqs = boto3.client("sqs")
-    sender = WebhookSender(
-        build_session(settings.WEBHOOK_MAX_CONCURRENCY),
-        lambda: load_signing_secrets(settings),
-        policy=UrlPolicy.from_settings(settings),
-        timeout_seconds=settings.WEBHOOK_TIMEOUT_SECONDS,
-    )
-    return WebhookDispatcher(
-        sender,
-        sqs,
-        queue_url=settings.WEBHOOK_QUEUE_URL,
-        dlq_url=settings.WEBHOOK_DLQ_URL,
-        schedule=RetrySchedule.parse(settings.WEBHOOK_RETRY_SCHEDULE_SECONDS),
-        max_concurrency=settings.WEBHOOK_MAX_CONCURRENCY,
-    )

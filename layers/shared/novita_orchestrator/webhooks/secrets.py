@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from novita_orchestrator.settings import ConfigurationError, Settings
+from novita_orchestrator.settings import ConfigurationError, WebhookDispatcherSettings
 
 SECRET_PREFIX = "whsec_"
 _MIN_KEY_BYTES = 16
@@ -65,27 +65,12 @@ def parse_signing_secrets(text: str, source: str) -> SigningSecrets:
     return SigningSecrets(tuple(values))
 
 
-def fetch_from_secrets_manager(name: str, max_age: int) -> str:
-    """Powertools Parameters: cached for ``max_age`` seconds per process (warm Lambdas reuse it)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=max_age)
-    if not isinstance(value, str):
-        raise ConfigurationError("WEBHOOK_SECRET_ARN: the secret has no string value")
-    return value
-
-
-def load_signing_secrets(
-    settings: Settings, fetch: SecretFetcher = fetch_from_secrets_manager
-) -> SigningSecrets:
+def load_signing_secrets(settings: WebhookDispatcherSettings, fetch: SecretFetcher) -> SigningSecrets:
     """WEBHOOK_SIGNING_SECRET when set (local runs), else the Secrets Manager secret WEBHOOK_SECRET_ARN."""
     if settings.WEBHOOK_SIGNING_SECRET is not None:
         return parse_signing_secrets(
             settings.WEBHOOK_SIGNING_SECRET.get_secret_value(), "WEBHOOK_SIGNING_SECRET"
         )
-    if settings.WEBHOOK_SECRET_ARN:
-        text = fetch(settings.WEBHOOK_SECRET_ARN, settings.WEBHOOK_SECRET_CACHE_SECONDS)
-        return parse_signing_secrets(text, "WEBHOOK_SECRET_ARN")
-    raise ConfigurationError(
-        "neither WEBHOOK_SIGNING_SECRET nor WEBHOOK_SECRET_ARN is set: webhooks cannot be signed"
-    )
+    assert settings.WEBHOOK_SECRET_ARN, "the settings require one of the two"
+    text = fetch(settings.WEBHOOK_SECRET_ARN, settings.WEBHOOK_SECRET_CACHE_SECONDS)
+    return parse_signing_secrets(text, "WEBHOOK_SECRET_ARN")

@@ -1,6 +1,10 @@
 """Errors the workflow's Lambdas raise. Each class name is the error name the state machine sees
 (``Catch``/``Retry`` match on it), and each ``code`` is what the failure notification reports.
 
+The one error-code table (:data:`ERROR_CODES`) is derived from these classes and from the Novita
+client's; :data:`TRANSIENT_ERRORS` are the names the state machine retries (the ASL's Retry lists
+hold exactly these, tests/unit/test_template.py checks it).
+
 Messages are built by this service (Novita's own words only after redaction) and never carry secrets.
 """
 
@@ -8,15 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from novita_orchestrator.novita.errors import NovitaError
 from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.resilience.errors import BreakerOpen, RateLimitExhausted
+
+E = TypeVar("E", bound=Exception)
 
 
 class WorkflowError(Exception):
     """Base of every domain error of the startup workflow."""
 
     code = "INTERNAL"
+    #: Whether the state machine retries a task that failed with it (the same call may succeed later).
+    transient = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -83,6 +93,7 @@ class NovitaTransientError(WorkflowError):
     Read-only tasks may Retry it in the state machine; if it persists the operation fails with it."""
 
     code = "NOVITA_UNAVAILABLE"
+    transient = True
 
 
 class NovitaUnavailable(WorkflowError):
@@ -97,33 +108,49 @@ class NovitaRequestFailed(WorkflowError):
     code = "NOVITA_ERROR"
 
 
-#: Error names the state machine may report that are not WorkflowErrors, mapped to codes.
-EXTERNAL_ERROR_CODES: dict[str, str] = {
-    # Novita client errors that escaped a step (the state machine retries some of them by name).
-    "BreakerOpen": "NOVITA_UNAVAILABLE",
-    "RateLimitExhausted": "NOVITA_UNAVAILABLE",
-    "UpstreamError": "NOVITA_UNAVAILABLE",
-    "NovitaTimeout": "NOVITA_UNAVAILABLE",
-    "NetworkError": "NOVITA_UNAVAILABLE",
-    "RateLimited": "NOVITA_UNAVAILABLE",
-    "States.Timeout": "STARTUP_TIMEOUT",
-}
+def _subclasses(cls: type[E]) -> list[type[E]]:
+    found: list[type[E]] = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found
+
+
+#: The refusals of the shared guard: nothing reached Novita, and retrying now would only be refused.
+_GUARD_REFUSALS: tuple[type[NovitaError], ...] = (BreakerOpen, RateLimitExhausted)
+
+
+def _novita_kind(error: type[NovitaError]) -> type[WorkflowError]:
+    """What a Novita client error means for a step: unavailable, transient, or a refusal."""
+    if issubclass(error, _GUARD_REFUSALS):
+        return NovitaUnavailable
+    if error.retryable or error.upstream_failure:
+        return NovitaTransientError
+    return NovitaRequestFailed
+
+
+def _error_codes() -> dict[str, str]:
+    # Every class the state machine may name: the Novita client's (the steps translate them, so they
+    # appear only if one escapes; the guard's refusals are imported above), the workflow's own (all
+    # defined in this module), and Step Functions' own timeout.
+    novita_classes: list[type[NovitaError]] = [NovitaError, *_subclasses(NovitaError)]
+    codes = {cls.__name__: _novita_kind(cls).code for cls in novita_classes}
+    codes |= {cls.__name__: cls.code for cls in _subclasses(WorkflowError)}
+    codes["States.Timeout"] = StartupTimeout.code
+    return codes
+
+
+#: Error name (as the state machine reports it) -> the code of the failure notification.
+ERROR_CODES: dict[str, str] = _error_codes()
+#: The error names a workflow task is retried on (the ASL's Retry lists).
+TRANSIENT_ERRORS: frozenset[str] = frozenset(
+    cls.__name__ for cls in _subclasses(WorkflowError) if cls.transient
+)
 
 
 def code_for_error_name(name: str) -> str:
     """The notification code for an error name as the state machine reports it."""
-    for cls in _all_subclasses(WorkflowError):
-        if cls.__name__ == name:
-            return cls.code
-    return EXTERNAL_ERROR_CODES.get(name, "INTERNAL")
-
-
-def _all_subclasses(cls: type[WorkflowError]) -> list[type[WorkflowError]]:
-    found: list[type[WorkflowError]] = []
-    for sub in cls.__subclasses__():
-        found.append(sub)
-        found.extend(_all_subclasses(sub))
-    return found
+    return ERROR_CODES.get(name, "INTERNAL")
 
 
 def novita_message(error: NovitaError) -> str:
@@ -136,9 +163,10 @@ def translate_novita_error(
 ) -> WorkflowError:
     """The workflow error for a Novita client error; ``refused`` names a business refusal in this step."""
     message = novita_message(error)
-    if error.code in {"BREAKER_OPEN", "RATE_LIMIT_BUDGET_EXHAUSTED"}:
+    kind = _novita_kind(type(error))
+    if kind is NovitaUnavailable:
         return NovitaUnavailable(f"Novita is unavailable: {message}")
-    if error.retryable or error.upstream_failure:
+    if kind is NovitaTransientError:
         return NovitaTransientError(f"Novita did not answer usably ({error.code}): {message}")
     return refused(
         f"Novita refused {error.operation or 'the call'} ({error.reason or error.code}): {message}"

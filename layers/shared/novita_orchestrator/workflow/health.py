@@ -4,31 +4,35 @@
   body is not read for words.
 * TCP ports get a TCP connect, never an HTTP request.
 * Each probe is bounded by its own timeout.
-* The outbound guard refuses loopback, private, link-local (cloud metadata), multicast and reserved
-  addresses unless private targets are allowed (local runs).
+* Every address a probe would reach passes the outbound address policy first (:mod:`..outbound`, the
+  one webhooks use): loopback, private and link-local only with ALLOW_PRIVATE_NETWORK_TARGETS (local
+  runs), cloud metadata never.
+
+The HTTP GET, the TCP connect and the DNS lookup are passed in (the CheckHealth step gives the real
+ones), so the verdicts here are decided without I/O of their own.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from novita_orchestrator.novita.models import Instance, PortMapping
-
-if TYPE_CHECKING:  # requests is imported where it is used: not needed to import this module
-    import requests
+from novita_orchestrator.outbound import Resolver, address_refusal, hostname_refusal
 
 HttpGet = Callable[[str, float], int]
+"""(url, timeout) -> the HTTP status; raises :class:`NoAnswer` when nothing answered."""
 TcpConnect = Callable[[str, int, float], None]
-Resolve = Callable[[str], list[str]]
+"""(host, port, timeout) -> None once connected; raises OSError when it could not connect."""
+
+
+class NoAnswer(Exception):
+    """An HTTP probe got no answer at all (refused, reset, timed out); the message names the kind."""
 
 
 class UnsafeTarget(Exception):
-    """The address is not public and private targets are not allowed."""
+    """The outbound address policy refuses the probe's address (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,18 @@ class Probe:
         if self.kind == "http":
             return urlsplit(self.target).hostname or ""
         return _split_host_port(self.target)[0]
+
+    @property
+    def target_port(self) -> int:
+        """The port the probe connects to (the endpoint's, not the container's)."""
+        if self.kind == "tcp":
+            return _split_host_port(self.target)[1]
+        parts = urlsplit(self.target)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        return port or (80 if parts.scheme == "http" else 443)
 
 
 @dataclass(frozen=True)
@@ -113,61 +129,41 @@ def _split_host_port(target: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def resolve_host(host: str) -> list[str]:
-    """Every address ``host`` resolves to (an IP literal is itself)."""
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise UnsafeTarget(f"{host} does not resolve: {exc.strerror}") from None
-    return sorted({str(info[4][0]) for info in infos})
+class Unresolvable(Exception):
+    """The probe's host does not resolve now (possibly a passing DNS failure)."""
 
 
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
+    return address_refusal(address, allow_private=False) is None
 
 
-def check_target_allowed(host: str, *, allow_private: bool, resolve: Resolve = resolve_host) -> None:
-    """Raise :class:`UnsafeTarget` unless every address of ``host`` is public (or private is allowed)."""
-    if allow_private:
-        return
+def check_target_allowed(host: str, port: int, *, allow_private: bool, resolve: Resolver) -> None:
+    """Raise :class:`UnsafeTarget` unless every address of ``host`` may be probed (the outbound policy);
+    :class:`Unresolvable` when it does not resolve."""
     if not host:
         raise UnsafeTarget("the target has no host")
-    for address in resolve(host):
-        if not is_public_address(address):
+    named = hostname_refusal(host)
+    if named:
+        raise UnsafeTarget(f"{host} is {named}, refused even with ALLOW_PRIVATE_NETWORK_TARGETS")
+    try:
+        addresses = resolve(host, port)
+    except OSError as exc:
+        raise Unresolvable(f"{host} does not resolve ({type(exc).__name__})") from None
+    if not addresses:
+        raise Unresolvable(f"{host} resolves to no address")
+    for address in addresses:
+        refusal = address_refusal(address, allow_private=allow_private)
+        if refusal is None:
+            continue
+        if address_refusal(address, allow_private=True) is None:
             raise UnsafeTarget(
-                f"{host} resolves to {address}, a loopback/private/link-local address; "
+                f"{host} resolves to {address}, {refusal} address; "
                 "set ALLOW_PRIVATE_NETWORK_TARGETS=true to allow it (local runs only)"
             )
-
-
-def http_get_status(session: requests.Session) -> HttpGet:
-    """A GET that returns the status code without following redirects or reading a large body."""
-
-    def get(url: str, timeout: float) -> int:
-        with session.get(url, timeout=timeout, allow_redirects=False, stream=True) as response:
-            return response.status_code
-
-    return get
-
-
-def tcp_connect(host: str, port: int, timeout: float) -> None:
-    with socket.create_connection((host, port), timeout=timeout):
-        pass
+        raise UnsafeTarget(
+            f"{host} resolves to {address}, {refusal} address, "
+            "refused even with ALLOW_PRIVATE_NETWORK_TARGETS"
+        )
 
 
 def run_probe(
@@ -176,18 +172,19 @@ def run_probe(
     timeout: float,
     allow_private: bool,
     http_get: HttpGet,
-    connect: TcpConnect = tcp_connect,
-    resolve: Resolve = resolve_host,
+    connect: TcpConnect,
+    resolve: Resolver,
 ) -> ProbeResult:
-    """One probe; raises :class:`UnsafeTarget` when the guard refuses its address."""
-    check_target_allowed(probe.host, allow_private=allow_private, resolve=resolve)
+    """One probe; raises :class:`UnsafeTarget` when the outbound policy refuses its address."""
+    try:
+        check_target_allowed(probe.host, probe.target_port, allow_private=allow_private, resolve=resolve)
+    except Unresolvable as exc:
+        return ProbeResult(probe, False, str(exc), reached=False)
     if probe.kind == "http":
-        import requests
-
         try:
             status = http_get(probe.target, timeout)
-        except requests.RequestException as exc:
-            return ProbeResult(probe, False, f"no answer ({type(exc).__name__})", reached=False)
+        except NoAnswer as exc:
+            return ProbeResult(probe, False, f"no answer ({exc})", reached=False)
         if 200 <= status < 300:
             return ProbeResult(probe, True, f"HTTP {status}")
         if 300 <= status < 400:
@@ -207,8 +204,8 @@ def judge_health(
     timeout: float,
     allow_private: bool,
     http_get: HttpGet,
-    connect: TcpConnect = tcp_connect,
-    resolve: Resolve = resolve_host,
+    connect: TcpConnect,
+    resolve: Resolver,
     requested_port: int | None = None,
 ) -> HealthVerdict:
     """Healthy when there is something to probe and every probe passes."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
+
+from novita_orchestrator.times import iso
 
 INITIATED = "instance.startup.initiated"
 PROGRESS = "instance.startup.progress"
@@ -20,19 +21,6 @@ TERMINAL_TYPES = frozenset({COMPLETED, FAILED})
 
 # Fixed namespace: ids must be the same in every process and every deployment.
 _EVENT_NAMESPACE = uuid.UUID("5f0c6f2e-8a43-4d8e-9a6b-6f1d2b3c4e5a")
-
-
-def iso(epoch: float) -> str:
-    """``2027-01-15T08:00:00.000Z``."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def epoch_of_iso(stamp: str, *, default: float) -> float:
-    """The epoch seconds of an :func:`iso` time, or ``default`` when it is not one."""
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return default
 
 
 def event_id(operation_id: str, event_type: str, phase: str) -> str:

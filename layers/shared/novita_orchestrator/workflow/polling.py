@@ -7,6 +7,7 @@ history spans, then back off. Without history, an exponential schedule between t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,3 +59,8 @@ def _delay_from_history(elapsed: float, durations: Sequence[float], bounds: Poll
     # Later than every recent startup: back off from the dense spacing.
     overdue_steps = (elapsed - latest) / spacing
     return bounds.clamp(spacing * LATE_BACKOFF_FACTOR ** max(1.0, overdue_steps))
+
+
+def wait_seconds(delay: float) -> int:
+    """Step Functions waits whole seconds: round up, and never 0 (a busy loop) unless told 0."""
+    return max(1, math.ceil(delay - 1e-9)) if delay > 0 else 0

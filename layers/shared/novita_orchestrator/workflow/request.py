@@ -9,22 +9,40 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from novita_orchestrator.outbound import Resolver, system_resolver
 from novita_orchestrator.webhooks.url_guard import (
-    Resolver,
     UnresolvableWebhookHost,
     UnsafeWebhookUrl,
     UrlPolicy,
     check_webhook_url,
-    system_resolver,
 )
 from novita_orchestrator.workflow.errors import InvalidRequest
 
 _PORTS = re.compile(r"^\d{1,5}/(http|tcp)(,\d{1,5}/(http|tcp))*$")
-_OPERATION_ID = re.compile(r"^op-[0-9a-f]{32}$")
+#: ``op-`` and 32 lowercase hex digits: the execution's name, so it is safe in any URL or log line.
+OPERATION_ID_PATTERN = r"^op-[0-9a-f]{32}$"
+_OPERATION_ID = re.compile(OPERATION_ID_PATTERN)
+
+
+def _well_formed_operation_id(value: str) -> str:
+    if not _OPERATION_ID.match(value):
+        raise ValueError('must be "op-" and 32 lowercase hex digits')
+    return value
+
+
+OperationId = Annotated[str, AfterValidator(_well_formed_operation_id)]
 
 
 class _Strict(BaseModel):
@@ -122,29 +140,20 @@ class OperationRequest(_Strict):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class WorkflowInput(_Strict):
-    """The state machine's input: ``{"operationId": "op-<hex>", "request": {...}}``."""
-
-    operationId: str
-    request: OperationRequest
-
-    @field_validator("operationId")
-    @classmethod
-    def _operation_id(cls, value: str) -> str:
-        if not _OPERATION_ID.match(value):
-            raise ValueError('must be "op-" and 32 lowercase hex digits')
-        return value
-
-
 def new_operation_id() -> str:
     return f"op-{uuid.uuid4().hex}"
 
 
-def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """``"create.gpuNum: Input should be less than or equal to 8"`` for each problem; values not shown."""
+def describe_validation_error(exc: ValidationError, prefix: str = "", strip: str | None = None) -> str:
+    """``"create.gpuNum: Input should be less than or equal to 8"`` for each problem; values not shown.
+
+    ``strip`` drops a leading location part (a request nested in a document is named as written)."""
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "request"
+        loc = list(err["loc"])
+        if strip is not None and loc[:1] == [strip] and len(loc) > 1:
+            loc = loc[1:]
+        where = ".".join(str(p) for p in loc) or "request"
         message = str(err["msg"]).removeprefix("Value error, ")
         problems.append(f"{prefix}{where}: {message}")
     return "; ".join(problems)
@@ -154,13 +163,6 @@ def parse_request(data: Any) -> OperationRequest:
     """A validated request, or :class:`InvalidRequest` naming every bad field."""
     try:
         return OperationRequest.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
-
-
-def parse_workflow_input(data: Any) -> WorkflowInput:
-    try:
-        return WorkflowInput.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
 

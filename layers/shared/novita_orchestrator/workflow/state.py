@@ -1,22 +1,66 @@
-"""Typed reads of the state document the state machine passes to every step (keys are the contract's)."""
+"""The state document the state machine passes to every step, as models (keys are the ASL's contract).
+
+Every step receives the whole document (``$``) and returns its result model, which the state machine
+stores at the step's ResultPath (``$.target``, ``$.launch``, ``$.poll``, ...). Fields are snake_case
+in Python and camelCase in the document (``model_dump(by_alias=True)``); what the ASL reads from a
+result (``$.poll.delaySeconds``) is a field of that result's model (tests/unit/test_state_models.py
+holds every path of the ASL against these models).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 
+from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator
+from pydantic.alias_generators import to_camel
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+
+from novita_orchestrator.novita.models import PortMapping
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.request import OperationRequest, parse_request
+from novita_orchestrator.workflow.request import OperationId, OperationRequest, describe_validation_error
 
-State = Mapping[str, Any]
+#: A queue message (``{"webhook": ..., "event": ...}``) a step hands the state machine to send.
+Notification = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Target:
+class StateModel(BaseModel):
+    """A section of the state document: camelCase keys, unknown keys ignored (other steps' sections)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+    def to_state(self) -> dict[str, Any]:
+        """What lands at the step's ResultPath."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _none_when_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+def _empty_when_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return []
+
+
+#: A section read if it is usable and ignored otherwise (FinishOperation must end any operation).
+Lenient = WrapValidator(_none_when_invalid)
+#: A list that is empty when malformed (a probe then asks Novita for the endpoints again).
+LenientList = WrapValidator(_empty_when_invalid)
+
+
+# --- results: what each step adds to the document ----------------------------------------------------
+
+
+class Target(StateModel):
     """``$.target``: what ResolveTarget found and decided."""
 
-    kind: str
+    kind: Literal["start", "create"]
     instance_id: str | None
     instance_name: str
     product_id: str | None
@@ -30,66 +74,155 @@ class Target:
     #: The template's registry-auth ID (create from a private image); never a password.
     template_image_auth_id: str | None = None
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "instanceId": self.instance_id,
-            "instanceName": self.instance_name,
-            "productId": self.product_id,
-            "status": self.status,
-            "alreadyRunning": self.already_running,
-            "lockKey": self.lock_key,
-            "deadline": self.deadline,
-            "startedAt": self.started_at,
-            "templateImageAuthId": self.template_image_auth_id,
-        }
+
+class RegistryAuthResult(StateModel):
+    """``$.registryAuth``: the verified registry-auth ID (None: the template needs none)."""
+
+    image_auth_id: str | None
+
+
+class LaunchResult(StateModel):
+    """``$.launch``: the instance the operation drives, and the ``initiated`` notification."""
+
+    instance_id: str
+    notification: Notification | None
+
+
+class PollResult(StateModel):
+    """``$.poll``: the phase, and when to poll again (``waiting``) or go on to health checks."""
+
+    outcome: Literal["waiting", "running"]
+    #: Absent only in the state machine's seed before the first poll.
+    phase: str | None = None
+    delay_seconds: int
+    polls: int
+    notification: Notification | None = None
+
+
+class HealthResult(StateModel):
+    """``$.health``: healthy, or wait and probe again; the endpoints and name the next check reuses."""
+
+    outcome: Literal["waiting", "healthy"]
+    delay_seconds: int
+    checks: int
+    notification: Notification | None = None
+    #: The port mappings probed (port, type, endpoint: no credentials live there).
+    endpoints: Annotated[list[PortMapping], LenientList] = []
+    instance_name: str | None = None
+
+
+class FinishResult(StateModel):
+    """``$.finish``: the one terminal notification and the EventBridge event detail."""
+
+    notification: Notification
+    event: dict[str, Any]
+
+
+# --- inputs: the document as each step reads it -------------------------------------------------------
+
+
+class OperationState(StateModel):
+    """What ResolveTarget reads: the execution's input."""
+
+    operation_id: OperationId
+    request: OperationRequest
 
     @classmethod
-    def from_state(cls, data: Any) -> Target:
-        if not isinstance(data, Mapping):
-            raise InvalidRequest("the state has no target: ResolveTarget did not run")
-        return cls(
-            kind=str(data.get("kind", "")),
-            instance_id=data.get("instanceId"),
-            instance_name=str(data.get("instanceName") or ""),
-            product_id=data.get("productId"),
-            status=data.get("status"),
-            already_running=bool(data.get("alreadyRunning", False)),
-            lock_key=str(data.get("lockKey") or ""),
-            deadline=float(data.get("deadline", 0)),
-            started_at=float(data.get("startedAt", 0)),
-            template_image_auth_id=data.get("templateImageAuthId"),
-        )
+    def parse(cls, event: Any) -> Self:
+        """The document as this step needs it, or :class:`InvalidRequest` naming each bad field."""
+        try:
+            return cls.model_validate(event)
+        except ValidationError as exc:
+            # A request problem is named as the caller wrote it ("start.ref"), not "request.start.ref".
+            raise InvalidRequest(
+                f"invalid request: {describe_validation_error(exc, strip='request')}"
+            ) from None
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.request.webhook.url if self.request.webhook else None
 
 
-def operation_id_of(state: State) -> str:
-    value = state.get("operationId")
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest("operationId: is required")
-    return value
+class StepState(OperationState):
+    """What every step after ResolveTarget reads: the input, the target and the results so far."""
+
+    target: Target
+    registry_auth: RegistryAuthResult | None = None
+    launch: LaunchResult | None = None
+    poll: PollResult | None = None
+    health: HealthResult | None = None
+
+    @property
+    def instance_id(self) -> str:
+        """The instance the operation drives: the launch's result, else what ResolveTarget found."""
+        if self.launch is not None:
+            return self.launch.instance_id
+        if self.target.instance_id:
+            return self.target.instance_id
+        raise InvalidRequest("the state names no instance: ResolveTarget/LaunchInstance did not run")
 
 
-def request_of(state: State) -> OperationRequest:
-    return parse_request(state.get("request"))
+class CaughtError(BaseModel):
+    """``$.error``: what a Catch stored (``{Error, Cause}``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    Error: str = ""
+    Cause: str | None = None
 
 
-def webhook_url_of(state: State) -> str | None:
-    request = state.get("request")
-    webhook = request.get("webhook") if isinstance(request, Mapping) else None
-    url = webhook.get("url") if isinstance(webhook, Mapping) else None
-    return url if isinstance(url, str) and url else None
+class FinishState(StateModel):
+    """What FinishOperation reads: whatever the document holds, however far the operation got.
 
+    It runs for ``ready`` and for every failure (``$.outcome`` from MarkReady / MarkFailed), so no
+    section is required and an unusable one is ignored: every operation must end with a record.
+    """
 
-def section(state: State, key: str) -> Mapping[str, Any]:
-    """``$.<key>`` as a mapping, or empty when that step has not run."""
-    value = state.get(key)
-    return value if isinstance(value, Mapping) else {}
+    operation_id: Annotated[str | None, Lenient] = None
+    outcome: Annotated[str | None, Lenient] = None
+    request: Annotated[dict[str, Any] | None, Lenient] = None
+    target: Annotated[Target | None, Lenient] = None
+    launch: Annotated[LaunchResult | None, Lenient] = None
+    error: Annotated[CaughtError | None, Lenient] = None
 
+    @classmethod
+    def parse(cls, event: Any) -> Self:
+        if not isinstance(event, Mapping):
+            raise InvalidRequest("the event must be the state document (a JSON object)")
+        try:
+            return cls.model_validate(event)
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid state: {describe_validation_error(exc)}") from None
 
-def instance_id_of(state: State) -> str | None:
-    """The instance the operation drives: the launch's result, else what ResolveTarget found."""
-    launched = section(state, "launch").get("instanceId")
-    if isinstance(launched, str) and launched:
-        return launched
-    found = section(state, "target").get("instanceId")
-    return found if isinstance(found, str) and found else None
+    @property
+    def operation(self) -> str:
+        """The operation ID (a placeholder when the document has none: the record still ends)."""
+        return self.operation_id or "op-unknown"
+
+    @property
+    def kind(self) -> str:
+        request = self.request or {}
+        return "start" if "start" in request else "create" if "create" in request else ""
+
+    @property
+    def target_ref(self) -> str:
+        """What the caller named: the start ref or the name of the instance to create."""
+        request = self.request or {}
+        start, create = request.get("start"), request.get("create")
+        if isinstance(start, Mapping):
+            return str(start.get("ref") or "")
+        if isinstance(create, Mapping):
+            return str(create.get("name") or "")
+        return ""
+
+    @property
+    def webhook_url(self) -> str | None:
+        webhook = (self.request or {}).get("webhook")
+        url = webhook.get("url") if isinstance(webhook, Mapping) else None
+        return url if isinstance(url, str) and url else None
+
+    @property
+    def instance_id(self) -> str | None:
+        if self.launch is not None:
+            return self.launch.instance_id
+        return self.target.instance_id if self.target is not None else None

@@ -1,0 +1,30 @@
+"""Start the startup workflow: one execution per operation, named by the operation ID."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from novita_orchestrator.workflow.request import OperationRequest, start_input
+
+
+@dataclass(frozen=True)
+class WorkflowStarter:
+    """``StartExecution`` of the state machine (STATE_MACHINE_ARN); used by the API and the trigger."""
+
+    stepfunctions: Any
+    state_machine_arn: str
+
+    def start(self, request: OperationRequest, operation_id: str) -> bool:
+        """Start the operation's execution; False when an execution of that name already ended
+        (Step Functions answers a repeated name and input with the running execution, else refuses)."""
+        try:
+            self.stepfunctions.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=operation_id,
+                input=json.dumps(start_input(request, operation_id)),
+            )
+        except self.stepfunctions.exceptions.ExecutionAlreadyExists:
+            return False
+        return True

@@ -1,0 +1,103 @@
+"""The composition root: the one place that builds collaborators from settings, once per process.
+
+Each function's entry (``functions/<name>/app.py``) builds its collaborators here at init and hands
+them to its step or service; nothing else in the layer creates clients, stores or sessions. One
+module per kind of function, so a function imports only what it uses:
+
+* :mod:`.workflow`: the six steps of the state machine (the Novita client and its guard, the stores);
+* :mod:`.api`: the REST API's service (plus idempotency);
+* :mod:`.webhooks`: the webhook dispatcher and the dead-letter queue;
+* :mod:`.trigger`: the EventBridge trigger.
+
+Every builder here is cheap to read and builds only what its function's events use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import GetParameterError
+from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+from botocore.config import Config
+
+from novita_orchestrator.clock import Clock, clock_for_scale
+from novita_orchestrator.observability import logger
+from novita_orchestrator.settings import ConfigurationError, FunctionSettings
+
+T = TypeVar("T")
+
+#: What a secret holds until its value is put into it (template.yaml creates the secrets so).
+UNSET_SECRET_VALUE = "unset"
+# The guard sits in front of every Novita call and the stores in every step: fail fast, retry a little.
+_DYNAMODB_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
+
+
+class Once(Generic[T]):
+    """A collaborator built once per process: at init (:meth:`build_now`) when that works.
+
+    A build that fails (a setting is wrong, a secret holds no value yet) is logged and tried again
+    at the next call, which raises the error again until it succeeds: a function then answers each
+    event naming the setting, and recovers without a redeploy once the setting or secret is fixed.
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._built: list[T] = []
+
+    def __call__(self) -> T:
+        with self._lock:
+            if not self._built:
+                self._built.append(self._build())
+            return self._built[0]
+
+    def build_now(self) -> Once[T]:
+        """Build at init; a ConfigurationError is logged here and raised by the first event."""
+        try:
+            self()
+        except ConfigurationError as error:
+            logger.error("the function is misconfigured", extra={"error": str(error)})
+        return self
+
+
+@dataclass
+class Aws:
+    """The function's AWS clients, all from one boto3 session: one botocore loader, models read once."""
+
+    session: boto3.session.Session = field(default_factory=boto3.session.Session)
+    _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+
+    def client(self, service: str, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
+        key = (service, endpoint_url)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(service, endpoint_url=endpoint_url, config=config)
+        return self._clients[key]
+
+    def dynamodb(self, endpoint_url: str | None) -> Any:
+        """DynamoDB with short timeouts (DYNAMODB_ENDPOINT_URL: DynamoDB Local, the local stack)."""
+        return self.client("dynamodb", endpoint_url=endpoint_url, config=_DYNAMODB_CONFIG)
+
+    @cached_property
+    def _secrets(self) -> SecretsProvider:
+        return SecretsProvider(boto3_client=self.client("secretsmanager"))
+
+    def secret(self, secret_id: str, *, max_age: int, setting: str) -> str:
+        """A secret's text (Powertools Parameters, cached ``max_age`` s); ``setting`` names its variable."""
+        try:
+            value = self._secrets.get(secret_id, max_age=max_age)
+        except GetParameterError:
+            # The cause may quote the request; the message names the setting only.
+            raise ConfigurationError(f"{setting}: the secret could not be read") from None
+        if not isinstance(value, str) or value.strip() in {"", UNSET_SECRET_VALUE}:
+            raise ConfigurationError(f"{setting}: the secret holds no value yet; put it into the secret")
+        return value.strip()
+
+
+def clock_of(settings: FunctionSettings) -> Clock:
+    """The system clock, or a faster one on time-scaled local runs (TIME_SCALE)."""
+    return clock_for_scale(settings.TIME_SCALE)

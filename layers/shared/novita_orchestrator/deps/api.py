@@ -1,0 +1,48 @@
+"""The REST API's service: one guard shared by the Novita client and GET /health, the stores, Step
+Functions, the dead-letter queue's depth and the idempotency table."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from novita_orchestrator.api.service import ApiDeps, ApiService, IdempotencyTable, idempotency_config
+from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.deps import Aws, clock_of
+from novita_orchestrator.deps.novita import call_guard, novita_client
+from novita_orchestrator.settings import ApiSettings
+from novita_orchestrator.store.lock_store import DynamoLockStore
+from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.webhooks.dead_letters import DeadLetters
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
+
+
+def api_service(settings: ApiSettings) -> ApiService:
+    aws, clock = Aws(), clock_of(settings)
+    dynamodb = aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL)
+    guard = call_guard(settings, aws, clock)
+    idempotency = None
+    if settings.IDEMPOTENCY_TABLE_NAME:
+        idempotency = IdempotencyTable(
+            persistence=DynamoDBPersistenceLayer(
+                table_name=settings.IDEMPOTENCY_TABLE_NAME, boto3_client=dynamodb
+            ),
+            config=idempotency_config(settings.IDEMPOTENCY_TTL_SECONDS),
+        )
+    dead_letters = None
+    if settings.WEBHOOK_DLQ_URL:
+        # Only the depth is read here; the queue it redrives to is not the API's business.
+        dead_letters = DeadLetters(aws.client("sqs"), dlq_url=settings.WEBHOOK_DLQ_URL, queue_url="")
+    return ApiService(
+        ApiDeps(
+            novita=novita_client(settings, aws, clock, guard),
+            guard=guard,
+            operations=DynamoOperationsStore(dynamodb, settings.OPERATIONS_TABLE_NAME),
+            locks=DynamoLockStore(dynamodb, settings.OPERATIONS_TABLE_NAME),
+            starter=WorkflowStarter(aws.client("stepfunctions"), settings.STATE_MACHINE_ARN),
+            url_policy=UrlPolicy.from_settings(settings),
+            clock=clock,
+            max_body_bytes=settings.API_MAX_BODY_BYTES,
+            dead_letters=dead_letters,
+            idempotency=idempotency,
+        )
+    )

@@ -1,0 +1,95 @@
+"""What every ``novita-orchestrator`` command shares: exit codes, messages, the shell's environment
+for the functions, and keeping the functions' output off stdout (which carries ``--json``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+from novita_local.webhooks import with_local_webhook_defaults
+from novita_orchestrator.observability import logger
+from novita_orchestrator.settings import setting_names
+
+EXIT_OK = 0
+EXIT_READY = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+PROGRAM = "novita-orchestrator"
+# Wired by the template on the engine; a value from the shell would point the functions elsewhere.
+_NOT_PASSED_THROUGH = frozenset({"OPERATIONS_TABLE_NAME", "RESILIENCE_TABLE_NAME", "DYNAMODB_ENDPOINT_URL"})
+
+
+class BadInput(ValueError):
+    """The command cannot run as asked: the message names the flag, field or variable (never a value)."""
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT, *, command: str | None = None) -> int:
+    """Say what went wrong on stderr and return the exit code."""
+    prefix = f"{PROGRAM} {command}" if command else PROGRAM
+    print(f"{prefix}: {message}", file=sys.stderr)
+    return code
+
+
+def shell_environment() -> Mapping[str, str]:
+    """The environment the command was started with."""
+    return os.environ
+
+
+def function_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings the functions read, taken from the shell (names as in the settings models)."""
+    environ = shell_environment() if environ is None else environ
+    names = set(setting_names()) - _NOT_PASSED_THROUGH
+    return {name: environ[name] for name in sorted(names) if name in environ}
+
+
+@dataclass(frozen=True)
+class EngineEnvironment:
+    """What the shell gives the functions on the embedded engine, and its time scale."""
+
+    variables: dict[str, str]
+    time_scale: float
+
+
+def engine_environment() -> EngineEnvironment:
+    """The functions' environment from the shell, with local webhook retries; BadInput if unusable."""
+    variables = with_local_webhook_defaults(function_environment())
+    if not variables.get("NOVITA_API_KEY", "").strip():
+        raise BadInput("NOVITA_API_KEY is not set: the Novita API key is required")
+    try:
+        time_scale = float(variables.get("TIME_SCALE", "1"))
+    except ValueError:
+        time_scale = 0.0
+    if not time_scale > 0:
+        raise BadInput("TIME_SCALE: must be a number > 0")
+    return EngineEnvironment(variables, time_scale)
+
+
+@contextlib.contextmanager
+def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
+    """The functions run in this process: keep their logs and metrics off stdout (it carries --json).
+
+    Without --verbose their warnings still reach stderr, and their metric lines (CloudWatch EMF,
+    printed to stdout) are dropped so the progress lines stay readable.
+    """
+    handler = logger.registered_handler
+    stream: TextIO | None = getattr(handler, "stream", None)
+    if stream is not None and hasattr(handler, "setStream"):
+        handler.setStream(sys.stderr)
+    level = logger.log_level
+    if not verbose:
+        logger.setLevel("WARNING")
+    try:
+        with (
+            contextlib.nullcontext(sys.stderr) if verbose else open(os.devnull, "w") as sink,
+            contextlib.redirect_stdout(sink),
+        ):
+            yield
+    finally:
+        logger.setLevel(level)
+        if stream is not None and hasattr(handler, "setStream"):
+            handler.setStream(stream)

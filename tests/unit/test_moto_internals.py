@@ -1,0 +1,94 @@
+"""The moto internals the local engine patches or reads, pinned: a moto upgrade that changes one of
+them fails here, naming the engine file to update, instead of deep inside a workflow test."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.sqs.models import Message, Queue, SQSBackend
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+LAMBDA_PATCH = "local/novita_local/engine/lambda_patch.py"
+TIMING = "local/novita_local/engine/timing.py"
+ENGINE = "local/novita_local/engine/engine.py"
+
+#: (engine file, what it relies on, the callable, its parameters as the engine calls them)
+SIGNATURES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
+    (
+        LAMBDA_PATCH,
+        "LambdaBackend.invoke (replaced)",
+        LambdaBackend.invoke,
+        ["self", "function_name", "qualifier", "body", "headers", "response_headers"],
+    ),
+    (
+        LAMBDA_PATCH,
+        "LambdaSimpleBackend.invoke (replaced)",
+        LambdaSimpleBackend.invoke,
+        ["self", "function_name", "qualifier", "body", "headers", "response_headers"],
+    ),
+    (
+        LAMBDA_PATCH,
+        "LambdaBackend.get_function",
+        LambdaBackend.get_function,
+        ["self", "function_name_or_arn", "qualifier"],
+    ),
+    (
+        TIMING,
+        "WaitFunction._wait_interval (replaced)",
+        WaitFunction._wait_interval,
+        ["self", "env", "wait_seconds"],
+    ),
+    (TIMING, "Environment.is_running", Environment.is_running, ["self"]),
+    (ENGINE, "SQSBackend.get_queue", SQSBackend.get_queue, ["self", "queue_name"]),
+    (ENGINE, "Message.__init__", Message.__init__, ["self", "message_id", "body", "system_attributes"]),
+]
+
+#: (engine file, what it relies on, the class or module, the source text that must be there)
+SOURCES: list[tuple[str, str, Any, str]] = [
+    (
+        TIMING,
+        "the retrier pauses with time.sleep (its module's time is replaced)",
+        retrier_decl,
+        "time.sleep(",
+    ),
+    (
+        TIMING,
+        "Environment.program_state_event wakes a Wait early",
+        Environment.__init__,
+        "self.program_state_event",
+    ),
+    (ENGINE, "Queue._messages holds every message, visible or not", Queue.__init__, "self._messages"),
+    (ENGINE, "Message.message_attributes", Message.__init__, "self.message_attributes"),
+    (LAMBDA_PATCH, "LambdaFunction.function_arn", LambdaFunction.__init__, "self.function_arn"),
+    (LAMBDA_PATCH, "LambdaFunction.function_name", LambdaFunction.__init__, "self.function_name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("patched_by", "what", "function", "parameters"), SIGNATURES, ids=[s[1] for s in SIGNATURES]
+)
+def test_the_signatures_the_engine_patches_are_unchanged(
+    patched_by: str, what: str, function: Callable[..., Any], parameters: list[str]
+) -> None:
+    found = list(inspect.signature(function).parameters)
+    assert found == parameters, f"moto changed {what} to ({', '.join(found)}): update {patched_by}"
+
+
+@pytest.mark.parametrize(("patched_by", "what", "owner", "text"), SOURCES, ids=[s[1] for s in SOURCES])
+def test_the_internals_the_engine_reads_are_still_there(
+    patched_by: str, what: str, owner: Any, text: str
+) -> None:
+    assert text in inspect.getsource(owner), f"moto no longer has what {patched_by} relies on: {what}"
+
+
+def test_the_retrier_module_still_has_a_time_to_replace() -> None:
+    assert inspect.ismodule(getattr(retrier_decl, "time", None)), (
+        f"moto's retrier_decl.time moved: update {TIMING}"
+    )

@@ -1,0 +1,112 @@
+"""The workflow's steps in the unit tier: the real steps and Novita client against the in-process
+simulator, the stores as the in-memory fakes (contract-tested against DynamoDB Local in
+tests/integration/test_workflow_stores.py), on a fake clock moved together with the simulator's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from novita_orchestrator.workflow.errors import InstanceBusy, StartupFailed
+from tests.support.clock import FakeClock
+from tests.support.simulator import Simulator
+from tests.support.steps import Run, StepKit, novita_for
+from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore, InMemoryStartupStatsStore
+
+FIRST_POLL = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
+
+
+@pytest.fixture
+def kit(simulator: Simulator) -> StepKit:
+    simulator.admin.set_config(time_scale=0)  # simulated time moves only with Run.advance
+    clock = FakeClock()
+    return StepKit(
+        novita=novita_for(simulator, clock),
+        operations=InMemoryOperationsStore(),
+        locks=InMemoryLockStore(),
+        stats=InMemoryStartupStatsStore(),
+        clock=clock,
+    )
+
+
+def test_a_start_goes_from_resolve_to_ready_with_one_notification_per_phase(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    run = Run(
+        kit, simulator, {"start": {"ref": "dev-box"}, "webhook": {"url": "https://hooks.example.com/n"}}
+    )
+    target = run.step(kit.resolve_target, "target")
+    assert (target["instanceId"], target["lockKey"], target["alreadyRunning"]) == (
+        "inst-dev-box",
+        "inst-dev-box",
+        False,
+    )
+    assert kit.locks.holder("inst-dev-box") == run.operation_id
+    assert run.step(kit.launch_instance, "launch")["instanceId"] == "inst-dev-box"
+    run.state["poll"] = FIRST_POLL
+    assert run.step(kit.poll_status, "poll")["outcome"] == "waiting"
+    run.advance(25)
+    assert run.step(kit.poll_status, "poll")["outcome"] == "running"
+    assert kit.stats.recent("prod-rtx4090-24g", 5) == [pytest.approx(25, abs=1)]
+    assert run.step(kit.check_health, "health")["outcome"] == "waiting"  # the app warms up
+    run.advance(12)
+    assert run.step(kit.check_health, "health")["outcome"] == "healthy"
+    run.state["outcome"] = "ready"
+    finish = run.step(kit.finish_operation, "finish")
+
+    assert run.types() == [
+        "instance.startup.initiated",
+        "instance.startup.progress",
+        "instance.startup.health_check.started",
+        "instance.startup.completed",
+    ]
+    assert finish["event"]["status"] == "ready"
+    record = kit.operations.get(run.operation_id)
+    assert record is not None and (record.status, record.polls, record.health_checks) == ("ready", 2, 2)
+    assert kit.locks.holder("inst-dev-box") is None
+
+
+def test_a_second_operation_is_refused_while_the_first_holds_the_instance(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    first = Run(kit, simulator, {"start": {"ref": "trainer"}})
+    first.step(kit.resolve_target, "target")
+    second = Run(kit, simulator, {"start": {"ref": "inst-trainer"}})
+    with pytest.raises(InstanceBusy) as busy:
+        second.step(kit.resolve_target, "target")
+    assert busy.value.holder == first.operation_id
+    assert second.fail(busy.value)["event"]["error"]["code"] == "INSTANCE_BUSY"
+    assert kit.locks.holder("inst-trainer") == first.operation_id
+
+
+def test_a_create_from_a_private_template_carries_only_the_auth_id(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    run = Run(
+        kit,
+        simulator,
+        {"create": {"templateId": "tpl-private-app", "productId": "prod-rtx4090-24g", "name": "app-u"}},
+    )
+    assert run.step(kit.resolve_target, "target")["templateImageAuthId"] == "auth-team-registry"
+    assert run.step(kit.resolve_registry_auth, "registryAuth") == {"imageAuthId": "auth-team-registry"}
+    launch = run.step(kit.launch_instance, "launch")
+    (created,) = simulator.admin.journal(path="/gpu/instance/create")
+    assert created["body"]["imageAuthId"] == "auth-team-registry"
+    assert "fake-registry-pass-7Qx9" not in json.dumps(run.state)
+    assert run.step(kit.launch_instance, "launch")["instanceId"] == launch["instanceId"]  # never twice
+    assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1
+
+
+def test_a_status_error_fails_the_poll_with_novitas_reason(kit: StepKit, simulator: Simulator) -> None:
+    simulator.admin.add_fault(kind="status_error", instance_name="dev-box", message="GPU fell off the bus")
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
+    run.step(kit.resolve_target, "target")
+    run.step(kit.launch_instance, "launch")
+    run.state["poll"] = FIRST_POLL
+    run.advance(25)
+    with pytest.raises(StartupFailed, match="GPU fell off the bus") as failed:
+        run.step(kit.poll_status, "poll")
+    finish = run.fail(failed.value)
+    assert finish["notification"]["event"]["type"] == "instance.startup.failed"
+    assert kit.locks.holder("inst-dev-box") is None
