@@ -52,3 +52,39 @@ def address_refusal(address: str, *, allow_private: bool) -> str | None:
 def hostname_refusal(host: str) -> str | None:
     """Why a host *name* may not be called (a metadata service's name), or None."""
     return "a cloud metadata endpoint" if host.lower().rstrip(".") in METADATA_HOSTNAMES else None
+
+
+class Refused(Exception):
+    """The host, or one address it resolves to, may not be called (:attr:`reason` says why)."""
+
+    def __init__(self, host: str, address: str | None, reason: str, *, private_only: bool) -> None:
+        super().__init__(f"{host} {f'resolves to {address}, ' if address else 'is '}{reason}")
+        self.host = host
+        self.address = address
+        self.reason = reason
+        #: True when ALLOW_PRIVATE_NETWORK_TARGETS would allow it (a loopback/private/link-local address).
+        self.private_only = private_only
+
+
+class DoesNotResolve(OSError):
+    """The host does not resolve now (possibly a passing DNS failure)."""
+
+
+def checked_addresses(host: str, port: int, *, allow_private: bool, resolve: Resolver) -> list[str]:
+    """Every address ``host`` resolves to, when each may be called; :class:`Refused` or
+    :class:`DoesNotResolve` otherwise. One private address among public ones is enough to refuse."""
+    named = hostname_refusal(host)
+    if named:
+        raise Refused(host, None, named, private_only=False)
+    try:
+        addresses = resolve(host, port)
+    except OSError as exc:
+        raise DoesNotResolve(f"{host} does not resolve ({type(exc).__name__}: {exc})") from None
+    if not addresses:
+        raise DoesNotResolve(f"{host} resolves to no address")
+    for address in addresses:
+        refusal = address_refusal(address, allow_private=allow_private)
+        if refusal:
+            private_only = address_refusal(address, allow_private=True) is None
+            raise Refused(host, address, f"{refusal} address", private_only=private_only)
+    return addresses

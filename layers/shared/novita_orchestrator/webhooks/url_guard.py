@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from novita_orchestrator.outbound import Resolver, address_refusal, hostname_refusal, system_resolver
+from novita_orchestrator.outbound import DoesNotResolve, Refused, Resolver, checked_addresses, system_resolver
 from novita_orchestrator.settings import OutboundSettings
 
 
@@ -70,20 +70,13 @@ def check_webhook_url(url: str, policy: UrlPolicy, resolver: Resolver = system_r
         raise UnsafeWebhookUrl("webhook URLs may not carry credentials")
     if policy.allowed_hosts and not host_allowed(host, policy.allowed_hosts):
         raise UnsafeWebhookUrl(f"webhook host {host!r} is not in WEBHOOK_ALLOWED_HOSTS")
-    named = hostname_refusal(host)
-    if named:
-        raise UnsafeWebhookUrl(f"webhook host {host!r} is {named}")
     port = port or (443 if scheme == "https" else 80)
     try:
-        addresses = resolver(host, port)
-    except OSError as exc:
-        raise UnresolvableWebhookHost(f"webhook host {host!r} does not resolve: {exc}") from None
-    if not addresses:
-        raise UnresolvableWebhookHost(f"webhook host {host!r} resolves to no address")
-    for address in addresses:
-        refusal = address_refusal(address, allow_private=policy.allow_private)
-        if refusal:
-            raise UnsafeWebhookUrl(f"webhook host {host!r} resolves to {refusal} address {address}")
+        addresses = checked_addresses(host, port, allow_private=policy.allow_private, resolve=resolver)
+    except Refused as refused:
+        raise UnsafeWebhookUrl(f"webhook host {refused}") from None
+    except DoesNotResolve as error:
+        raise UnresolvableWebhookHost(f"webhook host {error}") from None
     return CheckedUrl(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
 
 

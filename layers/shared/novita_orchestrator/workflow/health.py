@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from novita_orchestrator.novita.models import Instance, PortMapping
-from novita_orchestrator.outbound import Resolver, address_refusal, hostname_refusal
+from novita_orchestrator.outbound import DoesNotResolve, Refused, Resolver, address_refusal, checked_addresses
 
 HttpGet = Callable[[str, float], int]
 """(url, timeout) -> the HTTP status; raises :class:`NoAnswer` when nothing answered."""
@@ -129,41 +129,24 @@ def _split_host_port(target: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class Unresolvable(Exception):
-    """The probe's host does not resolve now (possibly a passing DNS failure)."""
-
-
 def is_public_address(address: str) -> bool:
     return address_refusal(address, allow_private=False) is None
 
 
 def check_target_allowed(host: str, port: int, *, allow_private: bool, resolve: Resolver) -> None:
-    """Raise :class:`UnsafeTarget` unless every address of ``host`` may be probed (the outbound policy);
-    :class:`Unresolvable` when it does not resolve."""
+    """Raise :class:`UnsafeTarget` unless every address of ``host`` may be probed (the outbound
+    policy); :class:`~novita_orchestrator.outbound.DoesNotResolve` when it does not resolve."""
     if not host:
         raise UnsafeTarget("the target has no host")
-    named = hostname_refusal(host)
-    if named:
-        raise UnsafeTarget(f"{host} is {named}, refused even with ALLOW_PRIVATE_NETWORK_TARGETS")
     try:
-        addresses = resolve(host, port)
-    except OSError as exc:
-        raise Unresolvable(f"{host} does not resolve ({type(exc).__name__})") from None
-    if not addresses:
-        raise Unresolvable(f"{host} resolves to no address")
-    for address in addresses:
-        refusal = address_refusal(address, allow_private=allow_private)
-        if refusal is None:
-            continue
-        if address_refusal(address, allow_private=True) is None:
-            raise UnsafeTarget(
-                f"{host} resolves to {address}, {refusal} address; "
-                "set ALLOW_PRIVATE_NETWORK_TARGETS=true to allow it (local runs only)"
-            )
-        raise UnsafeTarget(
-            f"{host} resolves to {address}, {refusal} address, "
-            "refused even with ALLOW_PRIVATE_NETWORK_TARGETS"
+        checked_addresses(host, port, allow_private=allow_private, resolve=resolve)
+    except Refused as refused:
+        hint = (
+            "set ALLOW_PRIVATE_NETWORK_TARGETS=true to allow it (local runs only)"
+            if refused.private_only
+            else "refused even with ALLOW_PRIVATE_NETWORK_TARGETS"
         )
+        raise UnsafeTarget(f"{refused}; {hint}") from None
 
 
 def run_probe(
@@ -178,7 +161,7 @@ def run_probe(
     """One probe; raises :class:`UnsafeTarget` when the outbound policy refuses its address."""
     try:
         check_target_allowed(probe.host, probe.target_port, allow_private=allow_private, resolve=resolve)
-    except Unresolvable as exc:
+    except DoesNotResolve as exc:
         return ProbeResult(probe, False, str(exc), reached=False)
     if probe.kind == "http":
         try:
