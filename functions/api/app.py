@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import novita_orchestrator.cold_start  # noqa: F401  # first of the layer: the GC pauses for the init
 from novita_orchestrator.api.routes import app, serve_with
 from novita_orchestrator.deps import Once
 from novita_orchestrator.deps.api import api_service

@@ -6,8 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import novita_orchestrator.cold_start  # noqa: F401  # first of the layer: the GC pauses for the init
 from novita_orchestrator.deps import Once
-from novita_orchestrator.deps.workflow import finish_operation_deps
+from novita_orchestrator.deps.finish import finish_operation_deps
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.settings import FinishOperationSettings
 from novita_orchestrator.steps.finish_operation import finish_operation

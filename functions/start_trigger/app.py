@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import novita_orchestrator.cold_start  # noqa: F401  # first of the layer: the GC pauses for the init
 from novita_orchestrator.api.trigger import start_from_event
 from novita_orchestrator.deps import Once
 from novita_orchestrator.deps.trigger import start_trigger_deps

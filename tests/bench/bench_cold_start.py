@@ -1,170 +1,368 @@
-"""Cold start of every function, as a ratio to ``import boto3`` plus one client, in one run.
+"""Cold start of every function, init and its first event, as a ratio to ``import boto3`` + one client.
 
-For each ``functions/<name>/app.py``, a fresh interpreter (as Lambda's init) with the function's
-directory and the layer on ``sys.path`` and the function's environment from ``template.yaml``
-(secrets given as local values, so nothing reaches the network) times, from its first statement:
+Each ``functions/<name>/app.py`` runs in a fresh interpreter (as Lambda's init), with the function's
+directory and the layer on ``sys.path`` and the function's environment from ``template.yaml``,
+pointed at real local services: DynamoDB Local (its tables from the template), the Novita simulator,
+a loopback webhook receiver, and a loopback stand-in for Step Functions ``StartExecution`` and Secrets
+Manager ``GetSecretValue`` (tests/support/aws_stub.py), so the Novita key and the webhook secret are
+read from "Secrets Manager" at init as on AWS. The program times, from its first statement:
 
-* ``init``: importing the handler module, then what its handler builds before its first event's
-  work: the settings and its dependency builder (``INIT`` below), whose clients are made lazily;
-* ``with_clients``: the same, then the clients its first event needs (``CLIENTS``: the DynamoDB
-  client, the Novita client and its guard, the dispatcher's SQS client and HTTP session, ...).
+* ``init``: importing the handler module (settings validated, clients built, secrets read);
+* ``first``: the handler's first event (a realistic one per function: see ``_events``);
+* ``warm``: a second event of the same kind, in the same process.
 
-The baseline, timed the same way in the same run, is ``import boto3`` plus one DynamoDB client.
-Each program runs ``REPEATS`` times, interleaved (baseline, every function, baseline, ...) so
-that machine load affects them alike; the figures are medians.
+The baseline, timed the same way in the same run, is ``import boto3`` plus one DynamoDB client. Each
+program runs ``REPEATS`` times, interleaved with the baseline so that machine load affects them
+alike; the figures are medians, as ratios to the baseline:
 
-* ``cold_start.per_function`` / ``cold_start.max_ratio``: ``init`` / baseline (target: <= 1.25).
-* ``cold_start.with_clients_per_function`` / ``with_clients_max_ratio``: ``with_clients`` / baseline
-  (what the first invocation pays in all, for context).
+* ``cold_start.per_function`` / ``max_ratio`` (the headline): ``init + first - warm``, what the
+  first invocation costs beyond a warm one (the event's own I/O, the same warm or cold, is netted
+  out). Target: max <= 1.6.
+* ``cold_start.init_per_function`` / ``init_max_ratio``: ``init`` alone.
+* ``cold_start.first_event_extra_per_function``: ``first - warm`` (what the first event still loads).
+* ``cold_start.warm_event_per_function``: ``warm`` (the event's own work, for context).
+* ``cold_start.where.<function>``: where the function's init goes, from one ``-X importtime`` run:
+  each group of packages' import time, and ``function_init`` (the entry's own code: settings,
+  clients, secrets), as shares of the measured init in baseline units (they add up to
+  ``init_per_function``).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from novita_local.engine.lambda_patch import InProcessFunction
 from novita_local.engine.wiring import AwsPlace, TemplateWiring
+from novita_local.serve import proxy_event
+from novita_local.simulator import Simulator
 from novita_local.template import TEMPLATE_PATH, load_template
+from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.times import iso
+from tests.support.aws_stub import AwsStub
+from tests.support.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal, started
+from tests.support.receiver import Receiver
 
 REPEATS = 7
-STAGES = ("init", "with_clients")
 ROOT = Path(TEMPLATE_PATH).resolve().parent
 LAYER = ROOT / "layers" / "shared"
-
-_SETTINGS = "from novita_orchestrator.settings import get_settings\nsettings = get_settings()\n"
-_STEP = (
-    _SETTINGS + "from novita_orchestrator.workflow.wiring import build_dependencies\n"
-    "deps = build_dependencies(settings)\n"
-)
-
-
-def _touch(*collaborators: str) -> str:
-    return "".join(f"deps.{name}\n" for name in collaborators)
-
-
-#: What each function does before its first event (its init): the handler module's import, then
-#: what its handler builds up front: settings and its dependency builder (clients are made lazily).
-INIT: dict[str, str] = {
-    "resolve_target": _STEP,
-    "resolve_registry_auth": _STEP,
-    "launch_instance": _STEP,
-    "poll_status": _STEP,
-    "check_health": _STEP,
-    "finish_operation": _STEP,
-    "webhook_dispatcher": _SETTINGS,
-    "api": _SETTINGS
-    + "from novita_orchestrator.api.wiring import build_api\nruntime = build_api(settings)\n",
-    "start_trigger": _SETTINGS,
-}
-
-#: Then the clients its first event needs (boto3 clients, the Novita client, sessions).
-CLIENTS: dict[str, str] = {
-    "resolve_target": _touch("novita", "operations", "locks"),
-    "resolve_registry_auth": _touch("novita"),
-    "launch_instance": _touch("novita", "operations"),
-    "poll_status": _touch("novita", "operations", "stats"),
-    "check_health": _touch("novita", "operations", "http_get"),
-    "finish_operation": _touch("operations", "locks"),
-    "webhook_dispatcher": "from novita_orchestrator.webhooks.dispatcher import build_dispatcher\n"
-    "build_dispatcher(settings)\n",
-    "api": "runtime.app\nruntime.service\n",
-    "start_trigger": "import boto3\nboto3.client('stepfunctions')\n"
-    "from novita_orchestrator.webhooks.url_guard import UrlPolicy\nUrlPolicy.from_settings(settings)\n",
-}
-
 BASELINE = "import boto3\nboto3.client('dynamodb')\n"
-
-#: Local values for what the deployed functions read from Secrets Manager (no network here).
-LOCAL_SECRETS = {
-    "NOVITA_API_KEY": "bench-novita-key",
-    "NOVITA_API_KEY_SECRET_ARN": "",
-    "WEBHOOK_SIGNING_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-    "WEBHOOK_SECRET_ARN": "",
+NOVITA_KEY = "bench-novita-key"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+#: Where init time goes: import time by top-level package, in these groups.
+PACKAGE_GROUPS = {
+    "boto3": {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six"},
+    "pydantic": {"pydantic", "pydantic_core", "typing_extensions", "annotated_types", "typing_inspection"},
+    "powertools": {"aws_lambda_powertools"},
+    "requests": {"requests", "charset_normalizer", "idna", "certifi"},
+    "tenacity": {"tenacity"},
+    "standardwebhooks": {"standardwebhooks", "attrs", "attr", "dateutil"},
+    "service": {"novita_orchestrator"},
+    "function_init": {"app"},  # the entry's own code: settings loaded, clients built, secrets read
 }
 
+_PROGRAM = """\
+import json, sys, time
+sys.path[:0] = {paths}
+__started = time.perf_counter()
+{body}
+"""
+_FUNCTION_BODY = """\
+import app
+__init = time.perf_counter()
 
-def _timed_program(setup_paths: list[Path], body: str) -> str:
-    """A program that times ``body`` from its first statement and prints the seconds as JSON."""
-    paths = json.dumps([str(p) for p in setup_paths])
-    return (
-        "import sys, time\n"
-        f"sys.path[:0] = {paths}\n"
-        "__started = time.perf_counter()\n"
-        f"{body}"
-        "print('COLD_START', time.perf_counter() - __started)\n"
+
+class Context:
+    function_name = "bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    memory_limit_in_mb = 256
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 60_000
+
+
+def check(answer):
+    if isinstance(answer, dict) and answer.get("statusCode", 200) >= 400:
+        raise SystemExit(f"the event failed: {answer}")
+    if isinstance(answer, dict) and answer.get("batchItemFailures"):
+        raise SystemExit(f"the batch failed: {answer}")
+
+
+first, second = json.load(open(sys.argv[1]))
+check(app.handler(first, Context()))
+__first = time.perf_counter()
+check(app.handler(second, Context()))
+__warm = time.perf_counter()
+print("COLD_START", json.dumps(
+    {"init": __init - __started, "first": __first - __init, "warm": __warm - __first}
+))
+"""
+
+
+def _program(paths: list[Path], body: str) -> str:
+    return _PROGRAM.format(paths=json.dumps([str(p) for p in paths]), body=body)
+
+
+def _run(program: str, environment: dict[str, str], *args: str, flags: tuple[str, ...] = ()) -> str:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
+    done = subprocess.run(
+        [sys.executable, *flags, "-c", program, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"cold start program failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    return done.stdout if not flags else done.stderr
 
 
-def _function_environments() -> dict[str, dict[str, str]]:
-    """Each function's environment as Lambda would set it from the template (physical names resolved)."""
+def _timings(output: str) -> dict[str, float]:
+    for line in output.splitlines():
+        if line.startswith("COLD_START "):
+            timings: dict[str, float] = json.loads(line.split(" ", 1)[1])
+            return timings
+    raise RuntimeError(f"no timings in: {output[-2000:]}")
+
+
+# --- the local world the functions run against --------------------------------------------------
+
+
+@contextlib.contextmanager
+def _world() -> Iterator[dict[str, Any]]:
+    """DynamoDB Local with the template's tables, the simulator, a receiver and the AWS stand-in."""
     wiring = TemplateWiring(load_template(TEMPLATE_PATH), ROOT)
-    place = AwsPlace()
+    secrets = {
+        wiring.arn("NovitaApiKeySecret"): NOVITA_KEY,
+        wiring.arn("WebhookSigningSecret"): WEBHOOK_SECRET,
+    }
+    db: DynamoDBLocal = started()
+    try:
+        tables = {
+            logical_id: db.create_table_from_template(logical_id)
+            for logical_id in ("OperationsTable", "ResilienceTable", "IdempotencyTable")
+        }
+        with Simulator(api_key=NOVITA_KEY) as simulator, Receiver() as receiver, AwsStub(secrets) as aws:
+            yield {
+                "wiring": wiring,
+                "db": db,
+                "tables": tables,
+                "simulator": simulator,
+                "receiver": receiver,
+                "aws": aws,
+            }
+    finally:
+        db.stop()
+
+
+def _environments(world: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each function's environment as Lambda would set it from the template, on the local world."""
+    wiring: TemplateWiring = world["wiring"]
+    tables = world["tables"]
+    local = {
+        "OPERATIONS_TABLE_NAME": tables["OperationsTable"],
+        "RESILIENCE_TABLE_NAME": tables["ResilienceTable"],
+        "IDEMPOTENCY_TABLE_NAME": tables["IdempotencyTable"],
+        "DYNAMODB_ENDPOINT_URL": world["db"].endpoint_url,
+        "NOVITA_BASE_URL": world["simulator"].base_url,
+        "ALLOW_PRIVATE_NETWORK_TARGETS": "true",  # the simulator's apps and the receiver are on loopback
+        "AWS_ENDPOINT_URL_SFN": world["aws"].url,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": world["aws"].url,
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        # Set by the Lambda runtime in every function's process (its API's host:port).
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+    }
     environments: dict[str, dict[str, str]] = {}
     for logical_id in wiring.function_ids():
         spec = wiring.function_spec(logical_id)
-        function = InProcessFunction(spec, place, LOCAL_SECRETS)
-        environments[spec.code_dir.name] = function.environment()
+        function = InProcessFunction(spec, AwsPlace(), local)
+        environments[spec.code_dir.name] = {
+            key: value for key, value in function.environment().items() if key not in {"NOVITA_API_KEY"}
+        }
     return environments
 
 
-def _run_once(program: str, environment: dict[str, str]) -> float:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
-    done = subprocess.run(
-        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("COLD_START "):
-            return float(line.split()[1])
-    raise RuntimeError(f"cold start program failed: {done.stderr[-2000:]}")
+def _target(instance: str, name: str, *, kind: str = "start", auth: str | None = None) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "kind": kind,
+        "instanceId": instance if kind == "start" else None,
+        "instanceName": name,
+        "productId": "prod-rtx4090-24g",
+        "status": "running",
+        "alreadyRunning": False,
+        "lockKey": instance,
+        "deadline": now + 1800,
+        "startedAt": now,
+        "templateImageAuthId": auth,
+    }
+
+
+def _events(function: str, world: dict[str, Any]) -> list[Any]:
+    """Two fresh events of the kind the function gets first (operations recorded where they must be)."""
+    operations = DynamoOperationsStore(world["db"].client(), world["tables"]["OperationsTable"])
+
+    def operation() -> str:
+        operation_id = f"op-{uuid.uuid4().hex}"
+        operations.create(
+            operation_id=operation_id, kind="start", target="inference", phase="resolving", now=time.time()
+        )
+        return operation_id
+
+    def step(target: dict[str, Any], **sections: Any) -> dict[str, Any]:
+        request = {"start": {"ref": "inference"}}
+        if target["kind"] == "create":
+            request = {
+                "create": {"templateId": "tpl-private-app", "productId": "prod-rtx4090-24g", "name": "b"}
+            }
+        return {"operationId": operation(), "request": request, "target": target, **sections}
+
+    def one() -> Any:
+        inference = _target("inst-inference", "inference")
+        if function == "resolve_target":
+            name = f"bench-{uuid.uuid4().hex[:8]}"
+            create = {"templateId": "tpl-public-nginx", "productId": "prod-rtx4090-24g", "name": name}
+            return {"operationId": f"op-{uuid.uuid4().hex}", "request": {"create": create}}
+        if function == "resolve_registry_auth":
+            return step(_target("name:b", "b", kind="create", auth="auth-team-registry"))
+        if function == "launch_instance":
+            return step(inference)  # a start of a running instance: Novita says conflict, a GET says running
+        if function == "poll_status":
+            return step(
+                inference, poll={"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
+            )
+        if function == "check_health":
+            return step(inference)
+        if function == "finish_operation":
+            return {**step(inference), "outcome": "ready"}
+        if function == "api":
+            return proxy_event(
+                method="GET",
+                target=f"/operations/{operation()}",
+                headers={"Host": "api.local"},
+                body=b"",
+                source_ip="127.0.0.1",
+                host="api.local",
+                api_key=None,
+            )
+        if function == "start_trigger":
+            return {"id": str(uuid.uuid4()), "detail": {"start": {"ref": "inference"}}}
+        if function == "webhook_dispatcher":
+            event = {
+                "id": f"evt_{uuid.uuid4().hex}",
+                "type": "instance.startup.progress",
+                "timestamp": iso(time.time()),
+            }
+            body = json.dumps(
+                {"webhook": {"url": world["receiver"].url("/hook")}, "event": {**event, "data": {}}}
+            )
+            record = {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "bench",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
+                "awsRegion": "us-east-1",
+            }
+            return {"Records": [record]}
+        raise RuntimeError(f"no first event for {function}")
+
+    return [one(), one()]
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def _where(program: str, environment: dict[str, str], events: str, init: float) -> dict[str, float]:
+    """One ``-X importtime`` run of the function: each group's share of ``init`` (baseline units)."""
+    report = _run(program, environment, events, flags=("-X", "importtime"))
+    by_group = dict.fromkeys([*PACKAGE_GROUPS, "other"], 0.0)
+    for line in report.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        fields = [part.strip() for part in line.removeprefix("import time:").split("|")]
+        if not fields[0].isdigit():
+            continue  # the header line
+        top = fields[2].split(".")[0]
+        group = next((name for name, packages in PACKAGE_GROUPS.items() if top in packages), "other")
+        by_group[group] += int(fields[0])
+    total = sum(by_group.values()) or 1
+    # importtime slows every import down alike: its shares, scaled to the init measured without it.
+    return {group: round(init * spent / total, 3) for group, spent in by_group.items()}
 
 
 def measure(repeats: int = REPEATS) -> dict[str, Any]:
-    environments = _function_environments()
     functions = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
-    missing = [name for name in functions if name not in INIT or name not in environments]
-    if missing:
-        raise RuntimeError(f"no cold-start recipe or template function for: {', '.join(missing)}")
-    programs = {
-        (name, stage): _timed_program(
-            [ROOT / "functions" / name, LAYER],
-            "import app\n" + INIT[name] + (CLIENTS[name] if stage == "with_clients" else ""),
+    with _world() as world, tempfile.TemporaryDirectory() as scratch:
+        environments = _environments(world)
+        missing = [name for name in functions if name not in environments]
+        if missing:
+            raise RuntimeError(f"no template function for: {', '.join(missing)}")
+        programs = {name: _program([ROOT / "functions" / name, LAYER], _FUNCTION_BODY) for name in functions}
+        baseline_env = {"AWS_REGION": AwsPlace().region, "AWS_DEFAULT_REGION": AwsPlace().region}
+        baseline_program = _program(
+            [LAYER], BASELINE + "print('COLD_START', json.dumps({'init': time.perf_counter() - __started}))\n"
         )
-        for name in functions
-        for stage in STAGES
-    }
-    baseline_env = {"AWS_REGION": AwsPlace().region, "AWS_DEFAULT_REGION": AwsPlace().region}
-    baseline_program = _timed_program([LAYER], BASELINE)
-    # One unmeasured run each first: every module compiled once (its .pyc written), as a deployed
-    # package ships them; otherwise an edited module would be compiled again at every measured start.
-    _run_once(baseline_program, baseline_env)
-    for (name, _stage), program in programs.items():
-        _run_once(program, environments[name])
-    baseline: list[float] = []
-    samples: dict[tuple[str, str], list[float]] = {key: [] for key in programs}
-    for _ in range(repeats):
-        baseline.append(_run_once(baseline_program, baseline_env))
-        for (name, stage), program in programs.items():
-            samples[(name, stage)].append(_run_once(program, environments[name]))
-    base = statistics.median(baseline)
 
-    def ratios(stage: str) -> dict[str, float]:
-        return {name: round(statistics.median(samples[(name, stage)]) / base, 3) for name in functions}
+        def events_file(name: str) -> str:
+            path = Path(scratch) / f"{name}-{uuid.uuid4().hex}.json"
+            path.write_text(json.dumps(_events(name, world)))
+            return str(path)
 
-    init, with_clients = ratios("init"), ratios("with_clients")
+        # One unmeasured run each first: every module compiled once (its .pyc written), as a deployed
+        # package ships them; otherwise an edited module would be compiled again at every measured start.
+        _run(baseline_program, baseline_env)
+        for name in functions:
+            _run(programs[name], environments[name], events_file(name))
+        baseline: list[float] = []
+        samples: dict[str, list[dict[str, float]]] = {name: [] for name in functions}
+        for _ in range(repeats):
+            baseline.append(_timings(_run(baseline_program, baseline_env))["init"])
+            for name in functions:
+                samples[name].append(_timings(_run(programs[name], environments[name], events_file(name))))
+        base = statistics.median(baseline)
+
+        def ratio(name: str, figure: Callable[[dict[str, float]], float]) -> float:
+            return round(statistics.median(figure(s) for s in samples[name]) / base, 3)
+
+        cold = {name: ratio(name, lambda s: s["init"] + s["first"] - s["warm"]) for name in functions}
+        init = {name: ratio(name, lambda s: s["init"]) for name in functions}
+        where = {
+            name: _where(programs[name], environments[name], events_file(name), init[name])
+            for name in functions
+        }
     return {
         "baseline_s": round(base, 4),
-        "per_function": init,
-        "max_ratio": max(init.values()),
-        "with_clients_per_function": with_clients,
-        "with_clients_max_ratio": max(with_clients.values()),
+        "per_function": cold,
+        "max_ratio": max(cold.values()),
+        "init_per_function": init,
+        "init_max_ratio": max(init.values()),
+        "first_event_extra_per_function": {
+            name: ratio(name, lambda s: s["first"] - s["warm"]) for name in functions
+        },
+        "warm_event_per_function": {name: ratio(name, lambda s: s["warm"]) for name in functions},
+        "where": where,
     }
 
 

@@ -37,6 +37,20 @@ from tests.support.simulator import TEST_API_KEY, Simulator
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
 
+#: ``$.target`` as ResolveTarget leaves it for a start of the seeded ``dev-box``.
+TARGET: dict[str, Any] = {
+    "kind": "start",
+    "instanceId": "inst-dev-box",
+    "instanceName": "dev-box",
+    "productId": "prod-1",
+    "status": "exited",
+    "alreadyRunning": False,
+    "lockKey": "inst-dev-box",
+    "deadline": 1_800_000_600.0,
+    "startedAt": 1_800_000_000.0,
+    "templateImageAuthId": None,
+}
+
 
 def novita_for(simulator: Simulator, clock: FakeClock) -> NovitaClient:
     session = requests.Session()

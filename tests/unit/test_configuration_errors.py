@@ -17,19 +17,9 @@ from novita_local.engine.lambda_patch import LambdaContext
 from novita_local.serve import proxy_event
 from novita_orchestrator.environment import function_environment
 from novita_orchestrator.settings import ConfigurationError
+from tests.support.steps import TARGET
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
-TARGET = {
-    "kind": "start",
-    "instanceId": "inst-dev-box",
-    "instanceName": "dev-box",
-    "productId": "prod-1",
-    "status": "exited",
-    "alreadyRunning": False,
-    "lockKey": "inst-dev-box",
-    "deadline": 1_800_000_600.0,
-    "startedAt": 1_800_000_000.0,
-}
 #: The state document as the state machine passes it to a step after ResolveTarget.
 STEP = {"operationId": "op-" + "0" * 32, "request": {"start": {"ref": "dev-box"}}, "target": TARGET}
 

@@ -28,6 +28,7 @@ from novita_orchestrator.workflow.state import (
     StepState,
     Target,
 )
+from tests.support.steps import TARGET
 
 ASL = Path(TEMPLATE_PATH).parent / "statemachine" / "start_instance.asl.json"
 #: The section each Lambda writes (its ResultPath) and the model of what it writes there.
@@ -41,19 +42,6 @@ RESULTS: dict[str, tuple[str, type[BaseModel]]] = {
     "FinishFailed": ("finish", FinishResult),
 }
 _PATH = re.compile(r"(?<!\$)\$\.([A-Za-z]+)\.([A-Za-z]+)")  # not $$. (the context object)
-
-TARGET = {
-    "kind": "start",
-    "instanceId": "inst-dev-box",
-    "instanceName": "dev-box",
-    "productId": "prod-1",
-    "status": "exited",
-    "alreadyRunning": False,
-    "lockKey": "inst-dev-box",
-    "deadline": 1_800_000_600.0,
-    "startedAt": 1_800_000_000.0,
-    "templateImageAuthId": None,
-}
 
 
 def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -34,7 +34,8 @@ class FunctionSettings(BaseModel):
     """The base of every function's settings: field names are the environment variable names."""
 
     # An error names the variable as it is set. Values are given explicitly (tests) or by load().
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # defer_build: a model's validator is built when it is first used, so a function builds only its own.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     TIME_SCALE: float = Field(
         default=1.0,

@@ -10,7 +10,7 @@ from novita_orchestrator.workflow.request import CreateSpec, HealthCheckSpec, We
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, defer_build=True)
 
 
 class StartInstanceBody(_Body):
@@ -40,6 +40,8 @@ class CreateInstanceBody(CreateSpec):
 class OperationAccepted(BaseModel):
     """A start or create was accepted: follow it at ``statusUrl`` (and by webhook/events)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     operationId: str
     statusUrl: str
     kind: Literal["start", "create"]
@@ -49,12 +51,16 @@ class OperationAccepted(BaseModel):
 
 
 class OperationError(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
 
 
 class OperationView(BaseModel):
     """One operation: phase, phase timings (ISO time each phase was entered), outcome, notifications."""
+
+    model_config = ConfigDict(defer_build=True)
 
     operationId: str
     kind: str
@@ -76,18 +82,24 @@ class OperationView(BaseModel):
 
 
 class PortView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     port: int
     type: str
     endpoint: str | None = None
 
 
 class StatusErrorView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     state: str | None = None
     message: str | None = None
 
 
 class InstanceView(BaseModel):
     """An instance without secrets (no SSH / web-terminal passwords, no environment values)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     instanceId: str
     name: str
@@ -105,11 +117,15 @@ class InstanceView(BaseModel):
 
 
 class StopAccepted(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     instanceId: str
     status: Literal["stopping"] = "stopping"
 
 
 class DeadLetterView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     configured: bool
     depth: int | None = None
 
@@ -117,12 +133,16 @@ class DeadLetterView(BaseModel):
 class HealthView(BaseModel):
     """``ok``; ``degraded`` when the Novita breaker is not closed or webhooks wait in the DLQ."""
 
+    model_config = ConfigDict(defer_build=True)
+
     status: Literal["ok", "degraded"]
     resilience: dict[str, Any]
     webhookDeadLetterQueue: DeadLetterView
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     #: The request fields at fault (validation errors).
@@ -133,4 +153,6 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     error: ErrorDetail

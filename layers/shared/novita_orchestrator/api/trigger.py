@@ -36,7 +36,7 @@ class StartTriggerDeps:
 class TriggerResult(BaseModel):
     """What the trigger Lambda answers: ``{operationId, started, reason}``."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     operation_id: str | None
     started: bool

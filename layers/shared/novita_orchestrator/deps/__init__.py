@@ -4,7 +4,8 @@ Each function's entry (``functions/<name>/app.py``) builds its collaborators her
 them to its step or service; nothing else in the layer creates clients, stores or sessions. One
 module per kind of function, so a function imports only what it uses:
 
-* :mod:`.workflow`: the six steps of the state machine (the Novita client and its guard, the stores);
+* :mod:`.workflow`: the five steps of the state machine that call Novita (:mod:`.novita`: the client
+  and the guard in front of it), and :mod:`.finish` for FinishOperation (the stores alone);
 * :mod:`.api`: the REST API's service (plus idempotency);
 * :mod:`.webhooks`: the webhook dispatcher and the dead-letter queue;
 * :mod:`.trigger`: the EventBridge trigger.
@@ -14,6 +15,8 @@ Every builder here is cheap to read and builds only what its function's events u
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +30,9 @@ from botocore.config import Config
 
 from novita_orchestrator.clock import Clock, clock_for_scale
 from novita_orchestrator.observability import logger
-from novita_orchestrator.settings import ConfigurationError, FunctionSettings
+from novita_orchestrator.settings import ConfigurationError, FunctionSettings, OperationsTableSettings
+from novita_orchestrator.store.lock_store import DynamoLockStore
+from novita_orchestrator.store.operations_store import DynamoOperationsStore
 
 T = TypeVar("T")
 
@@ -62,7 +67,22 @@ class Once(Generic[T]):
             self()
         except ConfigurationError as error:
             logger.error("the function is misconfigured", extra={"error": str(error)})
+        finally:
+            _resume_collecting()
         return self
+
+
+def _resume_collecting() -> None:
+    """The init is over (importing novita_orchestrator.cold_start paused the garbage collector).
+
+    On Lambda, what init built lives as long as the container: it is frozen out of later collections
+    first, so the first events do not pay for scanning it. The Lambda runtime sets
+    AWS_LAMBDA_RUNTIME_API in the process environment; the local engine, which runs every function in
+    one long-lived process, does not, and there collecting simply resumes.
+    """
+    if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        gc.freeze()
+    gc.enable()
 
 
 @dataclass
@@ -101,3 +121,11 @@ class Aws:
 def clock_of(settings: FunctionSettings) -> Clock:
     """The system clock, or a faster one on time-scaled local runs (TIME_SCALE)."""
     return clock_for_scale(settings.TIME_SCALE)
+
+
+def operations_store(settings: OperationsTableSettings, aws: Aws) -> DynamoOperationsStore:
+    return DynamoOperationsStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)
+
+
+def lock_store(settings: OperationsTableSettings, aws: Aws) -> DynamoLockStore:
+    return DynamoLockStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)

@@ -7,11 +7,9 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from novita_orchestrator.api.service import ApiDeps, ApiService, IdempotencyTable, idempotency_config
 from novita_orchestrator.api.starter import WorkflowStarter
-from novita_orchestrator.deps import Aws, clock_of
+from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.settings import ApiSettings
-from novita_orchestrator.store.lock_store import DynamoLockStore
-from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.webhooks.dead_letters import DeadLetters
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 
@@ -36,8 +34,8 @@ def api_service(settings: ApiSettings) -> ApiService:
         ApiDeps(
             novita=novita_client(settings, aws, clock, guard),
             guard=guard,
-            operations=DynamoOperationsStore(dynamodb, settings.OPERATIONS_TABLE_NAME),
-            locks=DynamoLockStore(dynamodb, settings.OPERATIONS_TABLE_NAME),
+            operations=operations_store(settings, aws),
+            locks=lock_store(settings, aws),
             starter=WorkflowStarter(aws.client("stepfunctions"), settings.STATE_MACHINE_ARN),
             url_policy=UrlPolicy.from_settings(settings),
             clock=clock,

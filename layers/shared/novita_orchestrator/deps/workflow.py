@@ -1,18 +1,16 @@
-"""The collaborators of each step of the startup workflow (one builder per Lambda)."""
+"""The collaborators of each step of the startup workflow that calls Novita (one builder per Lambda)."""
 
 from __future__ import annotations
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.deps import Aws, clock_of
+from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.outbound import system_resolver
 from novita_orchestrator.settings import (
     CheckHealthSettings,
-    FinishOperationSettings,
     LaunchInstanceSettings,
     NovitaSettings,
-    OperationsTableSettings,
     PollStatusSettings,
     ResolveRegistryAuthSettings,
     ResolveTargetSettings,
@@ -23,13 +21,10 @@ from novita_orchestrator.steps.check_health import (
     probe_session,
     tcp_connect,
 )
-from novita_orchestrator.steps.finish_operation import FinishOperationDeps
 from novita_orchestrator.steps.launch_instance import LaunchInstanceDeps
 from novita_orchestrator.steps.poll_status import PollStatusDeps
 from novita_orchestrator.steps.resolve_registry_auth import ResolveRegistryAuthDeps
 from novita_orchestrator.steps.resolve_target import ResolveTargetDeps
-from novita_orchestrator.store.lock_store import DynamoLockStore
-from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.polling import PollBounds
@@ -39,20 +34,12 @@ def _novita(settings: NovitaSettings, aws: Aws, clock: Clock) -> NovitaClient:
     return novita_client(settings, aws, clock, call_guard(settings, aws, clock))
 
 
-def _operations(settings: OperationsTableSettings, aws: Aws) -> DynamoOperationsStore:
-    return DynamoOperationsStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)
-
-
-def _locks(settings: OperationsTableSettings, aws: Aws) -> DynamoLockStore:
-    return DynamoLockStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)
-
-
 def resolve_target_deps(settings: ResolveTargetSettings) -> ResolveTargetDeps:
     aws, clock = Aws(), clock_of(settings)
     return ResolveTargetDeps(
         novita=_novita(settings, aws, clock),
-        operations=_operations(settings, aws),
-        locks=_locks(settings, aws),
+        operations=operations_store(settings, aws),
+        locks=lock_store(settings, aws),
         clock=clock,
         url_policy=UrlPolicy.from_settings(settings),
         startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS,
@@ -66,7 +53,7 @@ def resolve_registry_auth_deps(settings: ResolveRegistryAuthSettings) -> Resolve
 def launch_instance_deps(settings: LaunchInstanceSettings) -> LaunchInstanceDeps:
     aws, clock = Aws(), clock_of(settings)
     return LaunchInstanceDeps(
-        novita=_novita(settings, aws, clock), operations=_operations(settings, aws), clock=clock
+        novita=_novita(settings, aws, clock), operations=operations_store(settings, aws), clock=clock
     )
 
 
@@ -74,7 +61,7 @@ def poll_status_deps(settings: PollStatusSettings) -> PollStatusDeps:
     aws, clock = Aws(), clock_of(settings)
     return PollStatusDeps(
         novita=_novita(settings, aws, clock),
-        operations=_operations(settings, aws),
+        operations=operations_store(settings, aws),
         stats=DynamoStartupStatsStore(
             aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME
         ),
@@ -88,7 +75,7 @@ def check_health_deps(settings: CheckHealthSettings) -> CheckHealthDeps:
     aws, clock = Aws(), clock_of(settings)
     return CheckHealthDeps(
         novita=_novita(settings, aws, clock),
-        operations=_operations(settings, aws),
+        operations=operations_store(settings, aws),
         clock=clock,
         http_get=http_get_status(probe_session()),
         connect=tcp_connect,
@@ -96,11 +83,4 @@ def check_health_deps(settings: CheckHealthSettings) -> CheckHealthDeps:
         probe_timeout_seconds=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
         interval_seconds=settings.HEALTH_CHECK_INTERVAL_SECONDS,
         allow_private_targets=settings.ALLOW_PRIVATE_NETWORK_TARGETS,
-    )
-
-
-def finish_operation_deps(settings: FinishOperationSettings) -> FinishOperationDeps:
-    aws, clock = Aws(), clock_of(settings)
-    return FinishOperationDeps(
-        operations=_operations(settings, aws), locks=_locks(settings, aws), clock=clock
     )

@@ -260,7 +260,7 @@ class Product(NovitaModel):
 class RequestEnvVar(BaseModel):
     """An environment variable to set on a new instance; its value is sent as given but never shown."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     key: str = Field(min_length=1, max_length=511)
     value: str = Field(default="", max_length=4095, repr=False)
 
@@ -281,7 +281,9 @@ class CreateInstanceRequest(NovitaModel):
     ``envs`` accepts a list of ``{key, value}`` or a plain mapping.
     """
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
     name: str | None = Field(default=None, max_length=255)
     product_id: str = Field(min_length=1, max_length=255)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import NoReturn, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.observability import logger, metrics
@@ -116,6 +116,8 @@ class BreakerTicket:
 
 
 class BreakerSnapshot(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     state: BreakerState
     generation: int

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from novita_orchestrator.novita.errors import NovitaError, RateLimited
 from novita_orchestrator.novita.guard import CallGuard
@@ -18,6 +18,8 @@ from novita_orchestrator.resilience.rate_limiter import LimiterSnapshot, RateLim
 
 class ResilienceSnapshot(BaseModel):
     """Read-only view of the shared breaker and limiter (for ``GET /health``)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     enabled: bool
     breaker: BreakerSnapshot | None = None

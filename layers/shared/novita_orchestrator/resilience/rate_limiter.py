@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import NoReturn, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.observability import logger, metrics
@@ -92,6 +92,8 @@ class LimiterConfig:
 
 
 class LimiterSnapshot(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     rate_per_second: float
     burst: int

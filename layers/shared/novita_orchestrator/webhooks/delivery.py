@@ -74,12 +74,12 @@ class Decision:
 
 
 class WebhookTarget(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     url: str = Field(min_length=1, max_length=2048)
 
 
 class EventEnvelope(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     id: str = Field(min_length=1, max_length=256)
     type: str = Field(min_length=1)
 
@@ -87,7 +87,7 @@ class EventEnvelope(BaseModel):
 class WebhookMessage(BaseModel):
     """The webhook queue's message body: ``{"webhook": {"url": ...} | null, "event": <envelope>}``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     webhook: WebhookTarget | None = None
     event: EventEnvelope
 

@@ -46,7 +46,7 @@ OperationId = Annotated[str, AfterValidator(_well_formed_operation_id)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, defer_build=True)
 
 
 class StartSpec(_Strict):

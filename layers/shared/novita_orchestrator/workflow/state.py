@@ -27,7 +27,9 @@ Notification = dict[str, Any]
 class StateModel(BaseModel):
     """A section of the state document: camelCase keys, unknown keys ignored (other steps' sections)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, defer_build=True
+    )
 
     def to_state(self) -> dict[str, Any]:
         """What lands at the step's ResultPath."""
@@ -165,7 +167,7 @@ class StepState(OperationState):
 class CaughtError(BaseModel):
     """``$.error``: what a Catch stored (``{Error, Cause}``)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     Error: str = ""
     Cause: str | None = None
