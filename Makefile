@@ -19,7 +19,7 @@ PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v p
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install check lint typecheck validate sam-validate build test test-unit test-integration demo bench soak clean python312
+.PHONY: install check lint typecheck validate sam-validate build test test-unit test-integration demo bench soak docs reliability-report clean python312
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,15 @@ bench: install
 # a few minutes). `make test` runs the same test with 30 operations.
 soak: $(VENV)/.installed
 	LOAD_OPERATIONS=200 $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
+
+# Generated documents are written here, never by a test run: the diagrams of docs/ARCHITECTURE.md
+# (from the ASL and the imports) and the fault matrix's table (a full run of tests/reliability/).
+docs: $(VENV)/.installed
+	$(BIN)/python -m novita_local.diagrams docs/ARCHITECTURE.md
+
+reliability-report: install
+	RELIABILITY_REPORT=docs/RELIABILITY.md DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) \
+		$(BIN)/pytest tests/reliability/test_fault_matrix.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench
