@@ -99,6 +99,8 @@ def test_concurrent_executions_see_their_own_environment_and_run_at_the_same_tim
         assert len(calls) == EXECUTIONS * ROUNDS * 2
         # Handlers of different executions ran at once: nothing serialises them.
         assert _most_at_once(calls) >= 2
+        # ... and each function was loaded once (one container), however many first calls raced.
+        assert len({call["container"] for call in calls}) == 2
 
 
 def test_a_function_variable_never_reaches_os_environ():

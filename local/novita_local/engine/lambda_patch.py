@@ -97,6 +97,8 @@ class InProcessFunction:
         self._place = place
         self._environment_overrides = dict(environment_overrides)
         self._handler: Handler | None = None
+        # One container per function: concurrent first calls wait for one cold start, not one each.
+        self._load_lock = threading.Lock()
         self.module_name = f"_novita_local_function_{spec.logical_id}_{uuid.uuid4().hex[:8]}"
 
     def environment(self) -> dict[str, str]:
@@ -117,9 +119,10 @@ class InProcessFunction:
         return {**runtime, **spec.environment, **self._environment_overrides}
 
     def handler(self) -> Handler:
-        if self._handler is None:
-            self._handler = self._load_handler()
-        return self._handler
+        with self._load_lock:
+            if self._handler is None:
+                self._handler = self._load_handler()
+            return self._handler
 
     def unload(self) -> None:
         sys.modules.pop(self.module_name, None)
