@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from novita_local.operations import Notification, Operation
-
-
-def parse_time(text: Any) -> float | None:
-    """Epoch seconds of an ISO-8601 time (``...Z`` or with an offset), None if it is not one."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+from novita_orchestrator.times import epoch_of_iso
 
 
 def describe(operation: Operation) -> str:
@@ -39,7 +29,7 @@ class ProgressPrinter:
 
     def __call__(self, notification: Notification) -> None:
         op_id = notification.operation_id or "?"
-        stamp = parse_time(notification.event.get("timestamp"))
+        stamp = epoch_of_iso(notification.event.get("timestamp"))
         offset = ""
         if stamp is not None:
             first = self._first.setdefault(op_id, stamp)
@@ -64,11 +54,11 @@ def timeline(operation: Operation) -> list[str]:
     summary = operation.summary()
     entries: list[tuple[float, int, str]] = []
     for phase, when in (summary.get("phases") or {}).items():
-        stamp = parse_time(when)
+        stamp = epoch_of_iso(when)
         if stamp is not None:
             entries.append((stamp, 0, f"phase        {phase}"))
     for notification in operation.notifications:
-        stamp = parse_time(notification.event.get("timestamp"))
+        stamp = epoch_of_iso(notification.event.get("timestamp"))
         if stamp is not None:
             entries.append((stamp, 1, f"notification {notification.type}"))
     entries.sort()

@@ -42,10 +42,6 @@ def parse_ports(text: str, field: str = "ports") -> Ports:
     return ports
 
 
-def format_ports(ports: Ports) -> str:
-    return ",".join(f"{port}/{kind}" for port, kind in ports)
-
-
 def require_object(body: Any, field: str = "body") -> JSON:
     if not isinstance(body, dict):
         raise invalid(field, "must be a JSON object")

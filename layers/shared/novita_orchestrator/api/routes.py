@@ -79,6 +79,12 @@ def api_service() -> ApiService:
     return _bound[0]()
 
 
+def current_service(resolver: APIGatewayRestResolver) -> ApiService:
+    """The service as the routes get it (``app.dependency_overrides`` included): for the middleware."""
+    provider: Callable[[], ApiService] = resolver.dependency_overrides.get(api_service, api_service)
+    return provider()
+
+
 def caller_key(idempotency_key: str | None) -> CallerKey | None:
     """The request's Idempotency-Key, scoped to the caller API Gateway authenticated."""
     if idempotency_key is None:
@@ -165,7 +171,7 @@ def limit_body_size(resolver: APIGatewayRestResolver, next_middleware: NextMiddl
     large *and* invalid answers 422; a valid one over the limit answers 413, naming the limit."""
     size = body_size(resolver.current_event.raw_event)
     if size:
-        limit = api_service().deps.max_body_bytes
+        limit = current_service(resolver).deps.max_body_bytes
         if size > limit:
             raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
     return next_middleware(resolver)
@@ -309,7 +315,7 @@ def any_error(error: Exception) -> Response[Any]:
 def _now() -> float:
     # The service's clock (time-scaled on local runs: a breaker's retry time is on that clock).
     try:
-        return api_service().deps.clock.now()
+        return current_service(app).deps.clock.now()
     except ConfigurationError:
         return SYSTEM_CLOCK.now()
 

@@ -1,0 +1,148 @@
+"""The REST API's routes in the unit tier: the module-level resolver with its service swapped through
+``app.dependency_overrides``; the service over the in-memory stores, the real Novita client against
+the in-process simulator, and a recording stand-in for the Step Functions client."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from novita_local.engine.lambda_patch import LambdaContext
+from novita_local.serve import proxy_event
+from novita_orchestrator.api.routes import api_service, app
+from novita_orchestrator.api.service import ApiDeps, ApiService
+from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.novita.guard import NoGuard
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
+from tests.support.clock import FakeClock
+from tests.support.simulator import Simulator
+from tests.support.steps import novita_for
+from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
+
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
+
+
+class RecordingStepFunctions:
+    """What the API asks of Step Functions: executions started (name -> input)."""
+
+    class exceptions:  # the boto3 client's shape
+        class ExecutionAlreadyExists(Exception):
+            pass
+
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        assert stateMachineArn == STATE_MACHINE
+        if name in self.started:
+            raise self.exceptions.ExecutionAlreadyExists(name)
+        self.started[name] = json.loads(input)
+        return {"executionArn": f"{STATE_MACHINE}:{name}", "startDate": time.time()}
+
+
+@pytest.fixture
+def stepfunctions() -> RecordingStepFunctions:
+    return RecordingStepFunctions()
+
+
+@pytest.fixture
+def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
+    clock = FakeClock()
+    built = ApiService(
+        ApiDeps(
+            novita=novita_for(simulator, clock),
+            guard=NoGuard(),
+            operations=InMemoryOperationsStore(),
+            locks=InMemoryLockStore(),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            url_policy=UrlPolicy(allow_private=True),
+            clock=clock,
+            max_body_bytes=512,
+        )
+    )
+    app.dependency_overrides[api_service] = lambda: built
+    yield built
+    app.dependency_overrides.clear()
+
+
+def call(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    raw = json.dumps(body).encode() if body is not None else b""
+    event = proxy_event(
+        method=method,
+        target=path,
+        headers={"Host": "api.example.com", "Content-Type": "application/json", **(headers or {})},
+        body=raw,
+        source_ip="127.0.0.1",
+        host="api.example.com",
+        api_key=None,
+    )
+    context = LambdaContext(
+        function_name="api",
+        function_version="$LATEST",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:api",
+        memory_limit_in_mb=256,
+        aws_request_id=str(uuid.uuid4()),
+        log_group_name="/aws/lambda/api",
+        log_stream_name="test",
+        deadline_monotonic=time.monotonic() + 30,
+    )
+    response: dict[str, Any] = app.resolve(event, context)
+    response["json"] = json.loads(response["body"]) if response.get("body") else None
+    return response
+
+
+def test_a_start_is_accepted_and_its_execution_started(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call("POST", "/instances/dev-box/start", {"timeoutSeconds": 600})
+
+    assert answer["statusCode"] == 202, answer
+    accepted = answer["json"]
+    assert accepted["statusUrl"] == f"https://api.example.com/operations/{accepted['operationId']}"
+    assert answer["multiValueHeaders"]["Location"] == [accepted["statusUrl"]]
+    assert stepfunctions.started[accepted["operationId"]] == {
+        "operationId": accepted["operationId"],
+        "request": {"start": {"ref": "dev-box"}, "timeoutSeconds": 600.0},
+    }
+
+
+def test_a_start_while_an_operation_holds_the_instance_is_409_naming_it(service: ApiService) -> None:
+    service.deps.operations.create(
+        operation_id="op-holder", kind="start", target="x", phase="resolving", now=0
+    )
+    service.deps.locks.acquire("inst-dev-box", operation_id="op-holder", now=0, expires_at=time.time() + 600)
+
+    answer = call("POST", "/instances/dev-box/start")
+
+    assert answer["statusCode"] == 409
+    assert answer["json"]["error"]["code"] == "INSTANCE_BUSY"
+    assert answer["json"]["error"]["operationId"] == "op-holder"
+
+
+def test_an_unknown_operation_is_404(service: ApiService) -> None:
+    answer = call("GET", f"/operations/op-{uuid.uuid4().hex}")
+    assert (answer["statusCode"], answer["json"]["error"]["code"]) == (404, "OPERATION_NOT_FOUND")
+
+
+def test_a_body_over_the_limit_is_413_before_anything_starts(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call(
+        "POST", "/instances/dev-box/start", {"webhook": {"url": "https://hooks.example.com/" + "x" * 600}}
+    )
+    assert (answer["statusCode"], answer["json"]["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert "512 bytes" in answer["json"]["error"]["message"]
+    assert stepfunctions.started == {}
+
+
+def test_an_idempotency_key_without_a_table_is_refused(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call("POST", "/instances/dev-box/start", {}, headers={"Idempotency-Key": "k-1"})
+    assert (answer["statusCode"], answer["json"]["error"]["code"]) == (400, "BAD_REQUEST")
+    assert stepfunctions.started == {}
