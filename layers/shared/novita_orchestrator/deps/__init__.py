@@ -7,7 +7,7 @@ module per kind of function, so a function imports only what it uses:
 * :mod:`.workflow`: the five steps of the state machine that call Novita (:mod:`.novita`: the client
   and the guard in front of it), and :mod:`.finish` for FinishOperation (the stores alone);
 * :mod:`.api`: the REST API's service (plus idempotency);
-* :mod:`.webhooks`: the webhook dispatcher and the dead-letter queue;
+* :mod:`.webhooks`: the webhook dispatcher;
 * :mod:`.trigger`: the EventBridge trigger.
 
 Every builder here is cheap to read and builds only what its function's events use.
