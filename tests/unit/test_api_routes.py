@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -91,7 +91,7 @@ def call(method: str, path: str, body: Any = None, headers: dict[str, str] | Non
         log_stream_name="test",
         deadline_monotonic=time.monotonic() + 30,
     )
-    response: dict[str, Any] = app.resolve(event, context)
+    response: dict[str, Any] = app.resolve(event, cast(Any, context))  # the runtime's context, duck-typed
     response["json"] = json.loads(response["body"]) if response.get("body") else None
     return response
 
