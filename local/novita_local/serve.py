@@ -125,6 +125,8 @@ class ApiServer:
         self._function_name = engine.resource_name(API_FUNCTION)
         # One client for the server's life: creating boto3 clients is not free and reads os.environ.
         self._lambda = engine.boto_client("lambda")
+        # One API request at a time, as one Lambda container takes one event at a time (the resolver
+        # keeps the current event on itself).
         self._invoke_lock = threading.Lock()
         self._deliver_webhooks = deliver_webhooks
         self._pump_interval = pump_interval

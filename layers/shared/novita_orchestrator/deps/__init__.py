@@ -53,13 +53,13 @@ class Once(Generic[T]):
     def __init__(self, build: Callable[[], T]) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._built: list[T] = []
+        self._value: T | None = None
 
     def __call__(self) -> T:
         with self._lock:
-            if not self._built:
-                self._built.append(self._build())
-            return self._built[0]
+            if self._value is None:
+                self._value = self._build()
+            return self._value
 
     def build_now(self) -> Once[T]:
         """Build at init; a ConfigurationError is logged here and raised by the first event."""
