@@ -67,6 +67,8 @@ typecheck: $(VENV)/.installed
 
 validate: $(VENV)/.installed $(NODE_TOOLS)
 	$(BIN)/cfn-lint template.yaml
+	@# Every path a state machine reads must be guaranteed: AWS fails the execution where moto forgives.
+	$(BIN)/python -m novita_local.asl_paths statemachine/*.asl.json
 	@set -e; for f in statemachine/*.asl.json; do [ -e "$$f" ] || continue; \
 		$(BIN)/python -m novita_local.asl_check "$$f" > $(TOOLS)/asl-rendered.json; \
 		$(NODE_TOOLS) --json-path $(TOOLS)/asl-rendered.json; \
