@@ -443,6 +443,69 @@ def test_a_lambda_failing_once_is_retried_by_step_functions(
         assert len(posts(simulator, "/gpu/instance/create")) == 1  # the retry used the instance made
 
 
+LAMBDA_TIMEOUTS = [
+    pytest.param("PollStatusFunction", "Sandbox.Timedout", True, "start", READY, id="poll-status-timed-out"),
+    pytest.param("CheckHealthFunction", "Lambda.Unknown", True, "start", READY, id="check-health-timed-out"),
+    pytest.param(
+        "ResolveTargetFunction",
+        "Lambda.ClientExecutionTimeoutException",
+        True,
+        "create",
+        READY,
+        id="resolve-client-timeout",
+    ),
+    pytest.param(
+        "LaunchInstanceFunction",
+        "Lambda.ClientExecutionTimeoutException",
+        False,
+        "start",
+        READY,
+        id="launch-client-timeout",
+    ),
+    # LaunchInstance is never run again after its own timeout (a create may have landed first).
+    pytest.param(
+        "LaunchInstanceFunction",
+        "Sandbox.Timedout",
+        False,
+        "create",
+        ("failed", "INTERNAL"),
+        id="launch-timed-out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("function", "error_type", "after_handler", "kind", "outcome"), LAMBDA_TIMEOUTS)
+def test_a_lambda_timing_out_once(
+    world: World,
+    simulator: Simulator,
+    row: MatrixRow,
+    function: str,
+    error_type: str,
+    after_handler: bool,
+    kind: str,
+    outcome: tuple[str, str | None],
+):
+    """A Lambda timing out once mid-workflow (Step Functions retry where the step is idempotent)"""
+    how = "after its handler ran (its answer lost)" if after_handler else "before its handler ran"
+    describe(row, f"`{error_type}` once from {function}, {how}", [outcome])
+    world.engine.fail_next_invocation(function, error_type=error_type, after_handler=after_handler)
+
+    request = start(world) if kind == "start" else create(world, f"timed-out-{function.lower()}")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [outcome])
+    calls = [
+        c.error_type
+        for c in world.engine.invocations(function)
+        if c.event.get("operationId") == operations[0].operation_id
+    ]
+    retried = outcome == READY
+    # Retried: the failed call, then a good one (poll and health steps run on after that).
+    assert (calls[:2] if retried else calls) == ([error_type, None] if retried else [error_type]), calls
+    if kind == "create":
+        assert len(posts(simulator, "/gpu/instance/create")) == (1 if retried else 0)
+
+
 # --- the same request twice --------------------------------------------------------------------------
 
 
