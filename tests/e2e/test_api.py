@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from moto.events.models import EventPattern
 from openapi_spec_validator import validate
 
 from novita_local.engine import LocalEngine
@@ -330,6 +331,25 @@ def test_with_an_api_key_a_request_without_it_is_403(api: ServedApi):
 
 
 # --- the EventBridge front door ------------------------------------------------------------------
+
+
+def test_only_start_requests_from_the_configured_sources_reach_the_trigger(api: ServedApi):
+    """The rule as the engine created it from the template (StartEventSources' default), matched the
+    way the engine's bus matches events: the workflow's own source and any other start nothing."""
+    engine = api.engine
+    rule = engine.boto_client("events").describe_rule(
+        Name=engine.resource_name("StartInstanceRequestedRule"), EventBusName=engine.resource_name("EventBus")
+    )
+    pattern = EventPattern.load(rule["EventPattern"])  # the bus's own matcher (moto has no TestEventPattern)
+
+    def starts(source: str, detail_type: str = "StartInstanceRequested") -> bool:
+        event: Any = {"source": source, "detail-type": detail_type, "detail": {"start": {"ref": "dev-box"}}}
+        return bool(pattern.matches_event(event))
+
+    assert starts("novita-orchestrator.client")
+    assert not starts("my.app")
+    assert not starts("novita-orchestrator")
+    assert not starts("novita-orchestrator.client", detail_type="InstanceReady")
 
 
 def test_a_start_instance_requested_event_starts_one_operation(api: ServedApi):
