@@ -12,6 +12,10 @@ PYTEST_ARGS ?=
 SAM_CLI_VERSION := 1.170.0
 SAM_VENV := $(TOOLS)/sam
 SAM := $(SAM_VENV)/bin/sam
+# checkov, pinned, in its own venv too (its dependencies conflict with the dev pins).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(TOOLS)/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # sam build (BuildMethod python3.12) needs a working python3.12 on PATH: one on PATH, else pyenv's newest 3.12.
 PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12) || \
 	ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
@@ -19,7 +23,7 @@ PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v p
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install check lint typecheck validate sam-validate build test test-unit test-integration demo bench soak clean python312
+.PHONY: install check lint typecheck validate sam-validate checkov build test test-unit test-integration demo bench soak clean python312
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +57,13 @@ $(SAM): | python312
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
-install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(SAM)
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(SAM) $(CHECKOV)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -77,13 +87,19 @@ validate: $(VENV)/.installed $(NODE_TOOLS)
 sam-validate: $(SAM)
 	$(SAM) validate --lint --template-file template.yaml
 
+# checkov on the template SAM translates (the roles, stages and event sources a deploy creates);
+# every check that does not apply is in tools/checkov-skips.yaml with its reason.
+checkov: $(VENV)/.installed $(SAM) $(CHECKOV)
+	$(BIN)/python -m novita_local.checkov_run --checkov $(CHECKOV)
+
 # Builds the functions and the layer (arm64 wheels) without Docker, with the python3.12 found above.
 build: $(SAM) python312
 	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --template-file template.yaml
 
-check: lint typecheck validate sam-validate
+check: lint typecheck validate sam-validate checkov
 
-test-unit: $(VENV)/.installed
+# The template tests read SAM's translation (the SAM CLI's venv) and run checkov.
+test-unit: $(VENV)/.installed $(SAM) $(CHECKOV)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 test: install check build
