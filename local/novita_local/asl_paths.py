@@ -126,6 +126,13 @@ def rerooted(known: Known, at: Path_) -> Known:
     return frozenset(path[len(at) :] for path in known if path[: len(at)] == at) | {ROOT}
 
 
+def selected(known: Known, path: str | None) -> Known:
+    """What is known after ``InputPath`` / ``OutputPath`` (null: an empty object)."""
+    if path is None:
+        return frozenset({ROOT})
+    return rerooted(known, parse_path(path)[1])
+
+
 def placed(known: Known, result: Known, result_path: str | None) -> Known:
     """``ResultPath``: the result replaces what was at its place (null: the result is dropped)."""
     if result_path is None:
@@ -244,17 +251,11 @@ class Graph:
 
     @staticmethod
     def effective_input(state: Mapping[str, Any], at: Known) -> Known:
-        input_path = state.get("InputPath", "$")
-        if input_path is None:
-            return frozenset({ROOT})
-        return rerooted(at, parse_path(input_path)[1])
+        return selected(at, state.get("InputPath", "$"))
 
     @staticmethod
     def apply_output_path(state: Mapping[str, Any], merged: Known) -> Known:
-        output_path = state.get("OutputPath", "$")
-        if output_path is None:
-            return frozenset({ROOT})
-        return rerooted(merged, parse_path(output_path)[1])
+        return selected(merged, state.get("OutputPath", "$"))
 
     # --- reads ----------------------------------------------------------------------------------
 
