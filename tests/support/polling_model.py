@@ -35,6 +35,8 @@ from novita_orchestrator.workflow.polling import (
 )
 
 STATE_MACHINE = Path(__file__).resolve().parents[2] / "statemachine" / "start_instance.asl.json"
+#: Fields that would change what a later state reads; the model passes data as ResultPath alone does.
+_UNMODELLED_FIELDS = frozenset({"InputPath", "OutputPath", "ResultSelector", "Assign", "Output", "Arguments"})
 #: Service-integration tasks (SQS, EventBridge): entered, but not Lambda invocations.
 _SERVICE_RESOURCE_PREFIX = "arn:aws:states:::"
 
@@ -106,6 +108,9 @@ def run_startup(
     name: str | None = definition["StartAt"]
     while name is not None:
         state = states[name]
+        unmodelled = _UNMODELLED_FIELDS.intersection(state)
+        if unmodelled:
+            raise ModelError(f"state {name}: {', '.join(sorted(unmodelled))} not modelled")
         world.outcome.transitions += 1
         world.outcome.states.append(name)
         kind = state["Type"]

@@ -69,8 +69,9 @@ def test_an_app_that_answers_late_is_probed_until_healthy_and_the_delay_is_measu
     assert 0 <= outcome.ready_delay_s <= 2 + 2 * 0.5  # one probe interval, and the last two steps
 
 
-def test_a_state_the_model_does_not_know_fails_loudly() -> None:
+@pytest.mark.parametrize("change", [{"Type": "Parallel"}, {"OutputPath": "$.poll"}])
+def test_a_state_the_model_does_not_know_fails_loudly(change: dict[str, str]) -> None:
     definition = copy.deepcopy(load_definition())
-    definition["States"]["PollStatus"]["Type"] = "Parallel"
+    definition["States"]["PollStatus"].update(change)
     with pytest.raises(ModelError, match="PollStatus"):
         run_startup(definition, Startup(boot_seconds=25, warmup_seconds=1), ADAPTIVE)
