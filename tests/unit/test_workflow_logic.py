@@ -324,6 +324,11 @@ def test_poll_bounds_must_be_ordered() -> None:
     assert poll_settings(Settings(STARTUP_HISTORY_SIZE=3)).history_size == 3
 
 
+def test_the_poll_schedule_is_adaptive_unless_told_otherwise() -> None:
+    assert poll_settings(Settings()).schedule == "adaptive"
+    assert poll_settings(Settings(POLL_SCHEDULE="exponential")).schedule == "exponential"
+
+
 def test_time_scale_selects_the_workflow_clock() -> None:
     assert isinstance(build_dependencies(Settings(TIME_SCALE=50)).clock, ScaledClock)
     assert not isinstance(build_dependencies(Settings()).clock, ScaledClock)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -112,6 +112,10 @@ class Settings(_FromEnvironment):
     )
     POLL_MIN_SECONDS: float = Field(default=5.0, ge=1, le=3600, description="Shortest wait between polls.")
     POLL_MAX_SECONDS: float = Field(default=60.0, ge=1, le=3600, description="Longest wait between polls.")
+    POLL_SCHEDULE: Literal["adaptive", "exponential"] = Field(
+        default="adaptive",
+        description="adaptive: learn from recent startups of the product; exponential: double each wait.",
+    )
     STARTUP_TIMEOUT_SECONDS: float = Field(
         default=1800.0,
         ge=10,

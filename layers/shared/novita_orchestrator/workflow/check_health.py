@@ -31,6 +31,7 @@ from novita_orchestrator.workflow.health import (
     tcp_connect,
 )
 from novita_orchestrator.workflow.poll_status import wait_seconds
+from novita_orchestrator.workflow.polling import next_health_check_delay
 from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.request import HealthCheckSpec
 from novita_orchestrator.workflow.state import Target
@@ -124,7 +125,7 @@ def check_health(
     remaining = target.deadline - now
     if remaining <= 0:
         raise AppNeverHealthy(_never_healthy_message(instance_id, check_number, verdict))
-    delay = min(settings.interval_seconds, remaining)
+    delay = next_health_check_delay(interval=settings.interval_seconds, remaining=remaining)
     return result("waiting", wait_seconds(delay))
 
 

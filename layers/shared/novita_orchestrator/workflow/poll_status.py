@@ -16,7 +16,7 @@ from novita_orchestrator.store.startup_stats_store import StartupStatsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import StartupFailed, StartupTimeout, novita_errors_translated
 from novita_orchestrator.workflow.notifications import epoch_of_iso, iso
-from novita_orchestrator.workflow.polling import PollBounds, next_poll_delay
+from novita_orchestrator.workflow.polling import PollBounds, Schedule, next_poll_delay
 from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.state import Target
 
@@ -25,6 +25,7 @@ from novita_orchestrator.workflow.state import Target
 class PollSettings:
     bounds: PollBounds
     history_size: int
+    schedule: Schedule = "adaptive"
 
 
 def poll_status(
@@ -94,6 +95,7 @@ def poll_status(
         recent_durations=history,
         bounds=settings.bounds,
         remaining=remaining,
+        schedule=settings.schedule,
     )
     return _result("waiting", phase, wait_seconds(delay), poll_number, message)
 

@@ -44,6 +44,7 @@ def poll_settings(settings: Settings) -> PollSettings:
     return PollSettings(
         bounds=PollBounds(settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS),
         history_size=settings.STARTUP_HISTORY_SIZE,
+        schedule=settings.POLL_SCHEDULE,
     )
 
 
