@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypedDict
 
+from novita_local.engine.interpreter_cache import cached_interpreter
 from novita_local.engine.lambda_patch import (
     FixedKeyEnvironment,
     InjectedFailure,
@@ -154,6 +155,7 @@ class LocalEngine:
             )
             stack.enter_context(in_process_lambda_backend(self._lambdas))
             stack.enter_context(scaled_waits(self.wait_scale))
+            stack.enter_context(cached_interpreter())
             stack.callback(self._lambdas.unload_all)
             stack.enter_context(self._layer_paths())
             self._stack = stack
