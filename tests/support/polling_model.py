@@ -6,8 +6,9 @@ The model of the world: the instance runs ``boot_seconds`` after the start reque
 its app answers ``warmup_seconds`` later; each Lambda step takes ``lambda_seconds`` (a warm function
 making one Novita call and a DynamoDB write or two), its decisions made as it begins; other states take
 no time; nothing fails. What it counts per startup:
-``GET /gpu/instance`` requests (ResolveTarget's lookup by ID, one per PollStatus, and CheckHealth's
-first read of the endpoints), states entered (what Step Functions bills as transitions), Lambda
+``GET /gpu/instance`` requests (ResolveTarget's lookup by ID and one per PollStatus that reads: the
+first one, right after the launch, only waits; CheckHealth probes the endpoints the last poll's GET
+carried), states entered (what Step Functions bills as transitions), Lambda
 invocations, and the ready delay (app healthy -> the ready notification is sent).
 
 Choice states are evaluated on the step results, so the counts follow the state machine as it is;
@@ -151,6 +152,8 @@ class _World:
         self.now = 0.0  # seconds since the operation's start (ResolveTarget)
         #: When the instance runs: ``boot_seconds`` after the launch.
         self.running_at = math.inf
+        #: When LaunchInstance took the start.
+        self.launched_at = 0.0
         self.outcome = Outcome()
         self.notified_ready_at: float | None = None
         self._steps: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -182,9 +185,15 @@ class _World:
 
     def _launch_instance(self, data: dict[str, Any]) -> dict[str, Any]:
         self.running_at = self.now + self.startup.boot_seconds
+        self.launched_at = self.now
         return {"instanceId": "inst-model", "notification": {"type": "instance.startup.initiated"}}
 
     def _poll_status(self, data: dict[str, Any]) -> dict[str, Any]:
+        since_launch = self.now - self.launched_at
+        if self.outcome.polls == 0 and since_launch < self.policy.bounds.min_seconds:
+            # Right after the launch PollStatus reads nothing: it waits out the shortest wait.
+            delay = wait_seconds(self.policy.bounds.min_seconds - since_launch)
+            return {"outcome": "waiting", "delaySeconds": delay, "polls": 0, "notification": None}
         self.outcome.status_calls += 1
         self.outcome.polls += 1
         polls = self.outcome.polls
@@ -214,8 +223,7 @@ class _World:
     def _check_health(self, data: dict[str, Any]) -> dict[str, Any]:
         self.outcome.health_checks += 1
         first = self.outcome.health_checks == 1
-        if first:
-            self.outcome.status_calls += 1  # the endpoints come from a GET; later checks carry them
+        # No GET of its own: the poll that saw running read it by GET and carries its endpoints.
         notification = {"type": "instance.startup.health_check.started"} if first else None
         if self.now >= self.running_at + self.startup.warmup_seconds:
             return {"outcome": "healthy", "delaySeconds": 0, "notification": notification}

@@ -38,17 +38,25 @@ WORKFLOW_FUNCTIONS = (
 )
 #: Log delivery has no resource-level permissions (AWS documents Resource "*").
 LOG_DELIVERY = ("Create", "Get", "Update", "Delete")
+#: The shared status snapshot: read, refreshed under its lease, the operations waiting on it counted.
+SNAPSHOT_USER = on(
+    "StatusSnapshotTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"
+)
 #: Exactly what each function's code calls (read from its stores and clients), on its own resources.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "ResolveTargetFunction": NOVITA_CALLER | on("OperationsTable", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "ResolveTargetFunction": NOVITA_CALLER
+    | SNAPSHOT_USER
+    | on("OperationsTable", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "ResolveRegistryAuthFunction": NOVITA_CALLER,
     "LaunchInstanceFunction": NOVITA_CALLER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:UpdateItem"),
     "PollStatusFunction": NOVITA_CALLER
+    | SNAPSHOT_USER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
     "CheckHealthFunction": NOVITA_CALLER | on("OperationsTable", "dynamodb:UpdateItem"),
     "FinishOperationFunction": on("OperationsTable", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
     "ApiFunction": NOVITA_CALLER
+    | SNAPSHOT_USER
     | on("OperationsTable", "dynamodb:GetItem")
     | on(
         "IdempotencyTable",

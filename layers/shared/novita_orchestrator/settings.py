@@ -134,6 +134,20 @@ class Settings(_FromEnvironment):
         le=600,
         description="Wait between health probes of an unhealthy app (probes are cheap: no Novita call).",
     )
+    STATUS_SNAPSHOT_TABLE_NAME: str | None = Field(
+        default=None,
+        min_length=3,
+        description="DynamoDB table of the shared status snapshot; unset = every status read is a GET.",
+    )
+    STATUS_SNAPSHOT_MAX_AGE_SECONDS: float = Field(
+        default=2.0, gt=0, le=60, description="The oldest shared status a read uses (seconds)."
+    )
+    STATUS_SNAPSHOT_LIST_THRESHOLD: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="List once this many status reads are due (expected); 0 = more than a listing's pages.",
+    )
     ALLOW_PRIVATE_NETWORK_TARGETS: bool = Field(
         default=False,
         description="Let webhooks and health probes reach loopback/private/link-local hosts (local runs).",

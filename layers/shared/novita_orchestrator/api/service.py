@@ -41,6 +41,7 @@ from novita_orchestrator.workflow.request import (
     start_input,
 )
 from novita_orchestrator.workflow.resolve_target import find_instance
+from novita_orchestrator.workflow.status_reader import StatusReader
 
 #: Accept with an Idempotency-Key: ``(call) -> accepted`` where ``call`` holds the key and request.
 IdempotentAccept = Callable[[dict[str, Any]], dict[str, Any]]
@@ -59,6 +60,7 @@ class ApiService:
         self,
         *,
         novita: Callable[[], NovitaClient],
+        reader: Callable[[], StatusReader],
         operations: OperationsStore,
         locks: LockStore,
         stepfunctions: Any,
@@ -71,6 +73,7 @@ class ApiService:
         idempotent: Callable[[IdempotentAccept], IdempotentAccept] | None = None,
     ) -> None:
         self._novita = novita
+        self._reader = reader
         self._operations = operations
         self._locks = locks
         self._stepfunctions = stepfunctions
@@ -100,8 +103,10 @@ class ApiService:
     def _accept_call(self, call: dict[str, Any]) -> dict[str, Any]:
         request = OperationRequest.model_validate(call["request"])
         instance_id: str | None = None
+        instance: Instance | None = None
         if request.start is not None:
-            instance = self._find_instance(request.start.ref)
+            # From the shared snapshot when it lists the ID (or a fresh one the name): no Novita call.
+            instance = self._reader().find(request.start.ref, fallback=find_instance, status_needed=False)
             instance_id = instance.id
             self._refuse_if_busy(instance.id, f"instance {instance.id}")
         else:
@@ -110,10 +115,14 @@ class ApiService:
         operation_id = new_operation_id()
         if not self._state_machine_arn:
             raise ConfigurationError("STATE_MACHINE_ARN is not set: the startup workflow is required")
+        execution_input = start_input(request, operation_id)
+        if instance is not None:
+            # The workflow drives the instance this answer names (ResolveTarget does not look it up again).
+            execution_input["accepted"] = accepted_instance(instance)
         self._stepfunctions.start_execution(
             stateMachineArn=self._state_machine_arn,
             name=operation_id,
-            input=json.dumps(start_input(request, operation_id)),
+            input=json.dumps(execution_input),
         )
         logger.info("operation accepted", extra={"operation_id": operation_id, "kind": request.kind})
         accepted = OperationAccepted(
@@ -184,6 +193,16 @@ class ApiService:
     def _find_instance(self, ref: str) -> Instance:
         """By ID first, else by exact name across every page (as the workflow resolves it)."""
         return find_instance(self._novita(), ref)
+
+
+def accepted_instance(instance: Instance) -> dict[str, Any]:
+    """The instance an accepted start resolved to, as the execution input carries it (no secrets)."""
+    return {
+        "instanceId": instance.id,
+        "instanceName": instance.name,
+        "productId": instance.product_id,
+        "status": instance.status,
+    }
 
 
 def operation_view(record: OperationRecord, *, now: float) -> OperationView:

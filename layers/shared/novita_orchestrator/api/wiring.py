@@ -106,6 +106,7 @@ class ApiRuntime:
             )
         return ApiService(
             novita=lambda: self.deps.novita,
+            reader=lambda: self.deps.status_reader,
             operations=self.deps.operations,
             locks=self.deps.locks,
             stepfunctions=boto3.client("stepfunctions"),

@@ -59,13 +59,16 @@ def check_health(
     http_get: HttpGet,
     connect: TcpConnect = tcp_connect,
     previous: Mapping[str, Any] | None = None,
+    seen_running: Any = None,
 ) -> dict[str, Any]:
     """``{"outcome": "waiting"|"healthy", "delaySeconds", "checks", "notification", "endpoints",
     "instanceName"}``.
 
     ``previous`` is the last check's result. Novita is read on the first check (endpoints, and that the
     instance runs); later checks probe the endpoints that result carries, and read Novita again only
-    when a probe got no answer at all (the instance may have stopped) or there was nothing to probe."""
+    when a probe got no answer at all (the instance may have stopped) or there was nothing to probe.
+    ``seen_running`` is the instance as the poll that saw it running read it (by GET, moments ago):
+    the first check uses it instead of reading Novita again."""
     check_number = checks_so_far + 1
     port = spec.port if spec else None
     path = spec.path if spec else "/"
@@ -73,7 +76,8 @@ def check_health(
     probes = probes_for_mappings(carried, port=port, path=path)
     instance: Instance | None = None
     if not probes:
-        instance = _running_instance(novita, instance_id)
+        seen = _seen_running(instance_id, seen_running) if check_number == 1 else None
+        instance = seen if seen is not None else _running_instance(novita, instance_id)
         carried = _endpoints_of(instance)
         probes = probes_for(instance, port=port, path=path)
     name = _carried_name(previous) if instance is None else instance.name
@@ -138,6 +142,16 @@ def carried_endpoints(previous: Mapping[str, Any] | None) -> list[PortMapping]:
         return [PortMapping.model_validate(item) for item in raw]
     except ValidationError:
         return []
+
+
+def _seen_running(instance_id: str, seen: Any) -> Instance | None:
+    """The running instance the last poll carried (name and port mappings), or None if malformed."""
+    if not isinstance(seen, Mapping):
+        return None
+    try:
+        return Instance.model_validate({**seen, "id": instance_id, "status": "running"})
+    except ValidationError:
+        return None
 
 
 def _carried_name(previous: Mapping[str, Any] | None) -> str | None:

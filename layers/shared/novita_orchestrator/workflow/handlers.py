@@ -56,10 +56,12 @@ def handle_resolve_target(event: Any, deps: Dependencies) -> dict[str, Any]:
         operation_id=operation_id,
         request=request,
         novita=deps.novita,
+        reader=deps.status_reader,
         operations=deps.operations,
         locks=deps.locks,
         clock=deps.clock,
         limits=resolve_limits(deps.settings),
+        accepted=state.get("accepted"),
     )
     logger.info(
         "target resolved",
@@ -103,13 +105,15 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
 
     state = _state(event)
     polls = section(state, "poll").get("polls", 0)
+    launched_at = section(state, "launch").get("launchedAt")
     result = poll_status(
         operation_id=operation_id_of(state),
         target=Target.from_state(state.get("target")),
         instance_id=_instance_id(state),
         polls_so_far=polls if isinstance(polls, int) else 0,
         webhook_url=webhook_url_of(state),
-        novita=deps.novita,
+        reader=deps.status_reader,
+        launched_at=float(launched_at) if isinstance(launched_at, int | float) else None,
         operations=deps.operations,
         stats=deps.stats,
         clock=deps.clock,
@@ -146,6 +150,7 @@ def handle_check_health(event: Any, deps: Dependencies) -> dict[str, Any]:
         settings=health_settings(deps.settings),
         http_get=deps.http_get,
         previous=previous,
+        seen_running=section(state, "poll").get("instance"),
     )
     logger.info("health checked", extra={"outcome": result["outcome"], "checks": result["checks"]})
     return result

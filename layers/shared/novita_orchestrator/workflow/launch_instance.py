@@ -33,7 +33,8 @@ def launch_instance(
     operations: OperationsStore,
     clock: Clock,
 ) -> dict[str, Any]:
-    """``{"instanceId", "notification"}``: the initiated notification, once per operation."""
+    """``{"instanceId", "notification", "launchedAt"}``: the initiated notification, once per
+    operation, and when Novita took the start or create (epoch seconds)."""
     if target.kind == "start":
         assert target.instance_id is not None
         instance_id = target.instance_id
@@ -57,7 +58,7 @@ def launch_instance(
         change_key="launch",
         now=clock.now(),
     )
-    return {"instanceId": instance_id, "notification": message}
+    return {"instanceId": instance_id, "notification": message, "launchedAt": round(clock.now(), 3)}
 
 
 def _create(

@@ -9,16 +9,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.novita.client import NovitaClient
+from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.novita.redaction import redact_text
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import StartupFailed, StartupTimeout, novita_errors_translated
 from novita_orchestrator.workflow.notifications import epoch_of_iso, iso
-from novita_orchestrator.workflow.polling import PollBounds, Schedule, next_poll_delay
+from novita_orchestrator.workflow.polling import (
+    PollBounds,
+    Schedule,
+    next_poll_delay,
+    still_booting_probability,
+)
 from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.state import Target
+from novita_orchestrator.workflow.status_reader import StatusReader
 
 
 @dataclass(frozen=True)
@@ -35,20 +41,33 @@ def poll_status(
     instance_id: str,
     polls_so_far: int,
     webhook_url: str | None,
-    novita: NovitaClient,
+    reader: StatusReader,
+    launched_at: float | None = None,
     operations: OperationsStore,
     stats: StartupStatsStore,
     clock: Clock,
     settings: PollSettings,
 ) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification"}``."""
+    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification"}``, and
+    ``"instance"`` (name and port mappings, read by GET) once running, for the first health check."""
+    since_launch = clock.now() - launched_at if launched_at is not None else math.inf
+    if polls_so_far == 0 and since_launch < settings.bounds.min_seconds:
+        # Novita took the start or create a moment ago: a read now could only say so. The first read
+        # comes once the shortest wait has passed since the launch.
+        # It does not count for the snapshot yet: only an instance seen still on its way does.
+        delay = wait_seconds(settings.bounds.min_seconds - since_launch)
+        launching = phases.CREATING if target.kind == "create" else phases.STARTING
+        return _result("waiting", launching, delay, 0, None)
+    # One elapsed time for both judgements, so a status a shared row showed is judged the same twice.
+    elapsed = max(0.0, clock.now() - target.started_at)
     with novita_errors_translated():
-        instance = novita.get_instance(instance_id)
+        read = reader.instance(instance_id, settles=lambda seen: _settles(seen, elapsed))
+    instance = read.instance
     now = clock.now()
     poll_number = polls_so_far + 1
-    elapsed = max(0.0, now - target.started_at)
     verdict = phases.judge_status(instance, seconds_since_launch=elapsed)
     if verdict.failure is not None:
+        reader.unwatch(operation_id)
         raise StartupFailed(redact_text(verdict.failure))
 
     subject = Subject(operation_id, instance_id, instance.name or target.instance_name, webhook_url)
@@ -81,23 +100,52 @@ def poll_status(
             )
 
     if phase == phases.RUNNING:
-        return _result("running", phase, 0, poll_number, message)
+        reader.unwatch(operation_id)
+        running = _result("running", phase, 0, poll_number, message)
+        return running if read.shared else running | {"instance": running_instance_state(instance)}
     remaining = target.deadline - now
     if remaining <= 0:
+        reader.unwatch(operation_id)
         raise StartupTimeout(
             f"instance {instance_id} is still {instance.status} after {elapsed:.0f} s "
             f"(deadline passed after {poll_number} polls)"
         )
     history = stats.recent(target.product_id, settings.history_size) if target.product_id else []
-    delay = next_poll_delay(
-        elapsed=elapsed,
-        polls_so_far=polls_so_far,
-        recent_durations=history,
-        bounds=settings.bounds,
-        remaining=remaining,
-        schedule=settings.schedule,
+    delay = wait_seconds(
+        next_poll_delay(
+            elapsed=elapsed,
+            polls_so_far=polls_so_far,
+            recent_durations=history,
+            bounds=settings.bounds,
+            remaining=remaining,
+            schedule=settings.schedule,
+        )
     )
-    return _result("waiting", phase, wait_seconds(delay), poll_number, message)
+    reader.watch(
+        operation_id,
+        instance_id=instance_id,
+        until=target.deadline,
+        read_at=now + delay,
+        booting=still_booting_probability(elapsed=elapsed, wait=delay, recent_durations=history),
+    )
+    return _result("waiting", phase, delay, poll_number, message)
+
+
+def _settles(instance: Instance, seconds_since_launch: float) -> bool:
+    """Whether this status would end the polling (running, or a failure): then it is read by GET."""
+    verdict = phases.judge_status(instance, seconds_since_launch=seconds_since_launch)
+    return verdict.failure is not None or verdict.phase == phases.RUNNING
+
+
+def running_instance_state(instance: Instance) -> dict[str, Any]:
+    """What the first health check needs of the running instance: its name and port mappings (no
+    credentials live there), so it need not read Novita again."""
+    return {
+        "name": instance.name,
+        "portMappings": [
+            {"port": m.port, "type": m.type, "endpoint": m.endpoint} for m in instance.port_mappings
+        ],
+    }
 
 
 def wait_seconds(delay: float) -> int:

@@ -74,6 +74,14 @@ def next_poll_delay(
     return max(0.0, min(delay, remaining))
 
 
+def still_booting_probability(*, elapsed: float, wait: float, recent_durations: Sequence[float]) -> float:
+    """How likely an instance not running ``elapsed`` seconds after the request still is not running
+    ``wait`` seconds later, by the same startup model the adaptive schedule uses."""
+    model = StartupModel.from_history(recent_durations)
+    alive = model.survival(elapsed)
+    return 1.0 if alive <= 0 else min(1.0, model.survival(elapsed + wait) / alive)
+
+
 def next_health_check_delay(*, interval: float, remaining: float) -> float:
     """Seconds before probing an unhealthy app again: the interval, cut short at the deadline."""
     return max(0.0, min(interval, remaining))

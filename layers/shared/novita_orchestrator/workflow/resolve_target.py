@@ -3,7 +3,11 @@ take the per-instance lock, so two operations never drive one instance."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
@@ -22,6 +26,7 @@ from novita_orchestrator.workflow.errors import (
 from novita_orchestrator.workflow.notifications import epoch_of_iso
 from novita_orchestrator.workflow.request import OperationRequest
 from novita_orchestrator.workflow.state import Target
+from novita_orchestrator.workflow.status_reader import StatusReader
 
 #: A lock outlives the operation's deadline by this much, so a crashed operation frees it on its own.
 LOCK_GRACE_SECONDS = 600.0
@@ -37,11 +42,14 @@ def resolve_target(
     operation_id: str,
     request: OperationRequest,
     novita: NovitaClient,
+    reader: StatusReader,
     operations: OperationsStore,
     locks: LockStore,
     clock: Clock,
     limits: ResolveLimits,
+    accepted: Any = None,
 ) -> Target:
+    """``accepted``: the instance the API resolved the start to (and named in its answer), if it did."""
     now = clock.now()
     record = operations.create(
         operation_id=operation_id,
@@ -59,7 +67,7 @@ def resolve_target(
     deadline = started_at + timeout
 
     if request.start is not None:
-        instance = _find_instance(novita, request.start.ref)
+        instance = _accepted(accepted) or _find_instance(reader, request.start.ref)
         target = Target(
             kind="start",
             instance_id=instance.id,
@@ -112,9 +120,28 @@ def resolve_target(
     return target
 
 
-def _find_instance(novita: NovitaClient, ref: str) -> Instance:
+def _accepted(accepted: Any) -> Instance | None:
+    """The API's resolution, unless it saw the instance running: that is read again (by GET), since
+    it decides whether the start is skipped. Any other status is safe to act on: a start of an
+    instance that is starting or running by now counts as started."""
+    if not isinstance(accepted, Mapping) or accepted.get("status") == "running":
+        return None
+    try:
+        return Instance.model_validate(
+            {
+                "id": accepted.get("instanceId"),
+                "name": accepted.get("instanceName") or "",
+                "productId": accepted.get("productId"),
+                "status": accepted.get("status") or "",
+            }
+        )
+    except ValidationError:
+        return None
+
+
+def _find_instance(reader: StatusReader, ref: str) -> Instance:
     with novita_errors_translated():
-        return find_instance(novita, ref)
+        return reader.find(ref, fallback=find_instance)
 
 
 def find_instance(novita: NovitaClient, ref: str) -> Instance:

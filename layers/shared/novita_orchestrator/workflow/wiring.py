@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from novita_orchestrator.workflow.health import HttpGet
     from novita_orchestrator.workflow.poll_status import PollSettings
     from novita_orchestrator.workflow.resolve_target import ResolveLimits
+    from novita_orchestrator.workflow.status_reader import StatusReader
 
 
 def operations_table_name(settings: Settings) -> str:
@@ -106,6 +107,24 @@ class Dependencies:
         from novita_orchestrator.store.startup_stats_store import StartupStatsStore
 
         return StartupStatsStore(self.dynamodb, operations_table_name(self.settings))
+
+    @cached_property
+    def status_reader(self) -> StatusReader:
+        """Status and name reads, shared through the snapshot table when one is configured."""
+        from novita_orchestrator.store.status_snapshot_store import DynamoSnapshotStore
+        from novita_orchestrator.workflow.status_reader import SharedReadSettings, StatusReader
+
+        table = self.settings.STATUS_SNAPSHOT_TABLE_NAME
+        return StatusReader(
+            self.novita,
+            DynamoSnapshotStore(self.dynamodb, table) if table else None,
+            self.clock,
+            SharedReadSettings(
+                max_age_seconds=self.settings.STATUS_SNAPSHOT_MAX_AGE_SECONDS,
+                list_threshold=self.settings.STATUS_SNAPSHOT_LIST_THRESHOLD,
+                page_size=self.settings.NOVITA_PAGE_SIZE,
+            ),
+        )
 
     @cached_property
     def http_get(self) -> HttpGet:
