@@ -14,6 +14,7 @@ from novita_orchestrator.novita.errors import NotFound
 from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.settings import Settings
 from novita_orchestrator.store.status_snapshot_store import (
+    BACKING_OFF,
     MAX_ROWS_BYTES,
     DynamoSnapshotStore,
     Snapshot,
@@ -86,6 +87,13 @@ def test_contract_one_refresher_at_a_time_until_its_lease_runs_out(store) -> Non
     assert store.take_lease("three", now=21.0, until=31.0) is False
     store.release_lease("two")
     assert store.take_lease("three", now=21.0, until=31.0) is True
+    assert store.lease_holder(now=22.0) == "three"
+    store.back_off("three", until=60.0)  # its listing failed: a pause nobody else ends
+    assert store.lease_holder(now=40.0) == BACKING_OFF
+    store.release_lease("three")
+    assert store.take_lease("four", now=50.0, until=55.0) is False
+    assert store.lease_holder(now=61.0) is None
+    assert store.take_lease("four", now=61.0, until=71.0) is True
 
 
 def test_contract_watches_count_until_they_expire_or_are_removed(store) -> None:
@@ -295,7 +303,12 @@ def test_a_failing_listing_or_store_falls_back_to_the_get(simulator, fake_store)
 
     assert (listing_failed.shared, listing_failed.instance.status) == (False, "starting")
     assert (store_failed.shared, store_failed.instance.status) == (False, "starting")
-    assert fake_store.lease is None  # the failed refresher let go of its lease
+    # After a failed listing nobody lists for a while: reads go straight to their own GET.
+    fake_store.fail = False
+    listed = harness.requests(LIST)
+    began = harness.clock.now()
+    assert harness.poll("inst-share-000").shared is False
+    assert harness.requests(LIST) == listed and harness.clock.now() == began  # no wait either
 
 
 def test_names_resolve_from_a_fresh_complete_snapshot_and_fall_back_otherwise(simulator, fake_store) -> None:

@@ -34,6 +34,8 @@ from novita_local.operations import (
 from novita_local.serve import ApiServer
 from novita_local.simulator import Simulator
 from novita_local.webhooks import deliver_notifications, new_signing_secret
+from novita_orchestrator.clock import clock_for_scale
+from novita_orchestrator.store.status_snapshot_store import DynamoSnapshotStore, Snapshot, StatusRow
 from novita_orchestrator.workflow.request import OperationRequest
 from tests.support.ports import free_port
 from tests.support.receiver import Receiver
@@ -63,13 +65,16 @@ ENVIRONMENT = {
     "WEBHOOK_RETRY_SCHEDULE_SECONDS": "1,1",
     "WEBHOOK_TIMEOUT_SECONDS": "2",
     "WEBHOOK_SIGNING_SECRET": SIGNING_SECRET,
+    # Shared status reads on, at their most eager: a listing as soon as one read is due, so every
+    # case runs its polls through the snapshot (a stale or missing one must only make it slower).
+    "STATUS_SNAPSHOT_LIST_THRESHOLD": "1",
 }
 SLOW_SECONDS = 1.5
 OPERATION_TIMEOUT = 90.0
 DELIVERY_TIMEOUT = 60.0
 PRIVATE_TEMPLATE = "tpl-private-app"
 PRODUCT = "prod-rtx4090-24g"
-TABLES = ("OperationsTable", "ResilienceTable", "IdempotencyTable")
+TABLES = ("OperationsTable", "ResilienceTable", "IdempotencyTable", "StatusSnapshotTable")
 
 STARTUP_FAILED = ("failed", "STARTUP_FAILED")
 READY = ("ready", None)
@@ -374,6 +379,61 @@ def test_an_app_that_never_gets_healthy(world: World, simulator: Simulator, row:
     operations = run_operations(world, [start(world, timeout=300)])
 
     check(world, row, operations, expected)
+
+
+# --- shared status reads: a snapshot that is wrong, or that cannot be made ----------------------------
+
+LAGGING = [
+    pytest.param("starting", None, id="starting-while-running"),
+    pytest.param("running", None, id="running-while-exited"),
+    pytest.param("exited", "GPU fell off the bus", id="stale-status-error"),
+]
+
+
+@pytest.mark.parametrize(("status", "error"), LAGGING)
+def test_a_snapshot_that_lags_behind_novita(
+    world: World, simulator: Simulator, row: MatrixRow, status: str, error: str | None
+):
+    """Status snapshot lagging behind"""
+    shown = f"`{status}`" + (f" with a stale `statusError` ({error})" if error else "")
+    describe(row, f"the shared snapshot shows `dev-box` {shown} and is never refreshed", [READY])
+    plant_snapshot(world, status, error)
+
+    operations = run_operations(world, [start(world)])
+
+    check(world, row, operations, [READY])
+    assert len(posts(simulator, "/gpu/instance/start")) == 1
+    if status == "starting":
+        # The lagging row was used, and a GET at least once a simulated minute still saw "running".
+        gets = len(simulator.admin.journal(path="/gpu/instance", method="GET"))
+        assert gets < (operations[0].record or {})["polls"] + 1
+
+
+def plant_snapshot(world: World, status: str, error: str | None) -> None:
+    """A snapshot that stays fresh (listed "in the future") and so is never refreshed."""
+    store = DynamoSnapshotStore(
+        world.engine.boto_client("dynamodb"), world.engine.resource_name("StatusSnapshotTable")
+    )
+    row = StatusRow(
+        name="dev-box",
+        status=status,
+        product_id=PRODUCT,
+        status_error={"state": "failed", "message": error} if error else None,
+    )
+    now = clock_for_scale(TIME_SCALE).now()
+    assert store.save(Snapshot(rows={"inst-dev-box": row}, refreshed_at=now + 10**7, pages=1))
+
+
+def test_the_list_endpoint_down_for_the_whole_operation(world: World, simulator: Simulator, row: MatrixRow):
+    """List endpoint down"""
+    describe(row, "every `GET /gpu/instances` answers 503 (no snapshot can be made); start by ID", [READY])
+    simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instances", status=503, count=None)
+
+    operations = run_operations(world, [start(world, "inst-dev-box")])
+
+    check(world, row, operations, [READY])
+    # One listing tried (its attempts all 503), then a pause: the polls read by GET meanwhile.
+    assert 1 <= len(simulator.admin.journal(path="/gpu/instances")) <= MAX_ATTEMPTS
 
 
 # --- whole dependencies down ------------------------------------------------------------------------

@@ -192,8 +192,8 @@ class _World:
         since_launch = self.now - self.launched_at
         if self.outcome.polls == 0 and since_launch < self.policy.bounds.min_seconds:
             # Right after the launch PollStatus reads nothing: it waits out the shortest wait.
-            delay = wait_seconds(self.policy.bounds.min_seconds - since_launch)
-            return {"outcome": "waiting", "delaySeconds": delay, "polls": 0, "notification": None}
+            first_wait = wait_seconds(self.policy.bounds.min_seconds - since_launch)
+            return {"outcome": "waiting", "delaySeconds": first_wait, "polls": 0, "notification": None}
         self.outcome.status_calls += 1
         self.outcome.polls += 1
         polls = self.outcome.polls

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from novita_orchestrator.store.status_snapshot_store import (
+    BACKING_OFF,
     Snapshot,
     SnapshotStoreUnavailable,
     Watch,
@@ -65,6 +66,19 @@ class InMemorySnapshotStore:
             self._check()
             if self.lease is not None and self.lease[0] == holder:
                 self.lease = None
+
+    def back_off(self, holder: str, *, until: float) -> None:
+        with self._lock:
+            self._check()
+            if self.lease is not None and self.lease[0] == holder:
+                self.lease = (BACKING_OFF, round(until, 3))
+
+    def lease_holder(self, *, now: float) -> str | None:
+        with self._lock:
+            self._check()
+            if self.lease is None or self.lease[1] < now:
+                return None
+            return self.lease[0]
 
     def watch(
         self, operation_id: str, *, instance_id: str | None, expires_at: float, read_at: float, booting: float

@@ -146,7 +146,7 @@ class Settings(_FromEnvironment):
         default=0,
         ge=0,
         le=100_000,
-        description="List once this many status reads are due (expected); 0 = more than a listing's pages.",
+        description="List once this many status reads are due; 0 = once they (expected) outnumber its pages.",
     )
     ALLOW_PRIVATE_NETWORK_TARGETS: bool = Field(
         default=False,

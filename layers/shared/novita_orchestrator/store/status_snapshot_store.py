@@ -36,6 +36,8 @@ WATCH_PK = "WATCH"
 #: Rows beyond this much JSON are not shared (a DynamoDB item holds at most 400 KB): only the watched
 #: instances' rows are kept then.
 MAX_ROWS_BYTES = 300_000
+#: The lease's holder while listings pause after one failed.
+BACKING_OFF = "backing-off"
 #: The snapshot item itself expires when nobody has refreshed it for this long.
 SNAPSHOT_LIFETIME_SECONDS = 3600
 
@@ -125,6 +127,15 @@ class SnapshotStore(Protocol):
         ...
 
     def release_lease(self, holder: str) -> None: ...
+
+    def back_off(self, holder: str, *, until: float) -> None:
+        """Turn the holder's lease into a pause until ``until`` (its listing failed: nobody lists
+        meanwhile); the lease's holder then reads ``BACKING_OFF``."""
+        ...
+
+    def lease_holder(self, *, now: float) -> str | None:
+        """Who holds the lease now (None when nobody does, or theirs ran out)."""
+        ...
 
     def watch(
         self, operation_id: str, *, instance_id: str | None, expires_at: float, read_at: float, booting: float
@@ -222,6 +233,27 @@ class DynamoSnapshotStore:
                 ConditionExpression="holder = :me",
                 ExpressionAttributeValues={":me": to_attr(holder)},
             )
+
+    def back_off(self, holder: str, *, until: float) -> None:
+        with contextlib.suppress(_LostRace):
+            self._call(
+                "put_item",
+                TableName=self.table,
+                Item=_key(SNAPSHOT_PK, LEASE_SK)
+                | {
+                    "holder": to_attr(BACKING_OFF),
+                    "leaseUntil": to_attr(round(until, 3)),
+                    "expiresAt": to_attr(int(until) + SNAPSHOT_LIFETIME_SECONDS),
+                },
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": to_attr(holder)},
+            )
+
+    def lease_holder(self, *, now: float) -> str | None:
+        item = self._call("get_item", TableName=self.table, Key=_key(SNAPSHOT_PK, LEASE_SK)).get("Item")
+        if not item or float(item.get("leaseUntil", {}).get("N", "0")) < now:
+            return None
+        return str(item.get("holder", {}).get("S", ""))
 
     def watch(
         self, operation_id: str, *, instance_id: str | None, expires_at: float, read_at: float, booting: float

@@ -104,8 +104,10 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
     from novita_orchestrator.workflow.poll_status import poll_status
 
     state = _state(event)
-    polls = section(state, "poll").get("polls", 0)
+    previous = section(state, "poll")
+    polls = previous.get("polls", 0)
     launched_at = section(state, "launch").get("launchedAt")
+    confirmed_at = previous.get("confirmedAt")
     result = poll_status(
         operation_id=operation_id_of(state),
         target=Target.from_state(state.get("target")),
@@ -114,6 +116,7 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
         webhook_url=webhook_url_of(state),
         reader=deps.status_reader,
         launched_at=float(launched_at) if isinstance(launched_at, int | float) else None,
+        confirmed_at=float(confirmed_at) if isinstance(confirmed_at, int | float) else None,
         operations=deps.operations,
         stats=deps.stats,
         clock=deps.clock,

@@ -26,6 +26,10 @@ from novita_orchestrator.workflow.progress import Subject, change_phase
 from novita_orchestrator.workflow.state import Target
 from novita_orchestrator.workflow.status_reader import StatusReader
 
+#: A poll reads by GET at least this often: a listing that lags behind (Novita's list view cached,
+#: say) delays noticing ``running`` by at most this much, and never makes an operation time out.
+CONFIRM_EVERY_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class PollSettings:
@@ -43,13 +47,16 @@ def poll_status(
     webhook_url: str | None,
     reader: StatusReader,
     launched_at: float | None = None,
+    confirmed_at: float | None = None,
     operations: OperationsStore,
     stats: StartupStatsStore,
     clock: Clock,
     settings: PollSettings,
 ) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification"}``, and
-    ``"instance"`` (name and port mappings, read by GET) once running, for the first health check."""
+    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification",
+    "confirmedAt"}``, and ``"instance"`` (name and port mappings, read by GET) once running, for the
+    first health check. ``confirmedAt``: when Novita last answered this operation itself (a GET, or
+    the launch); shared rows are used only while that is under ``CONFIRM_EVERY_SECONDS`` ago."""
     since_launch = clock.now() - launched_at if launched_at is not None else math.inf
     if polls_so_far == 0 and since_launch < settings.bounds.min_seconds:
         # Novita took the start or create a moment ago: a read now could only say so. The first read
@@ -57,13 +64,17 @@ def poll_status(
         # It does not count for the snapshot yet: only an instance seen still on its way does.
         delay = wait_seconds(settings.bounds.min_seconds - since_launch)
         launching = phases.CREATING if target.kind == "create" else phases.STARTING
-        return _result("waiting", launching, delay, 0, None)
+        return _result("waiting", launching, delay, 0, None, launched_at)
     # One elapsed time for both judgements, so a status a shared row showed is judged the same twice.
     elapsed = max(0.0, clock.now() - target.started_at)
+    confirmed = confirmed_at if confirmed_at is not None else launched_at
+    shared_ok = confirmed is not None and clock.now() - confirmed < CONFIRM_EVERY_SECONDS
     with novita_errors_translated():
-        read = reader.instance(instance_id, settles=lambda seen: _settles(seen, elapsed))
+        read = reader.instance(instance_id, settles=lambda seen: _settles(seen, elapsed), shared_ok=shared_ok)
     instance = read.instance
     now = clock.now()
+    if not read.shared:
+        confirmed = now
     poll_number = polls_so_far + 1
     verdict = phases.judge_status(instance, seconds_since_launch=elapsed)
     if verdict.failure is not None:
@@ -101,7 +112,7 @@ def poll_status(
 
     if phase == phases.RUNNING:
         reader.unwatch(operation_id)
-        running = _result("running", phase, 0, poll_number, message)
+        running = _result("running", phase, 0, poll_number, message, confirmed)
         return running if read.shared else running | {"instance": running_instance_state(instance)}
     remaining = target.deadline - now
     if remaining <= 0:
@@ -128,7 +139,7 @@ def poll_status(
         read_at=now + delay,
         booting=still_booting_probability(elapsed=elapsed, wait=delay, recent_durations=history),
     )
-    return _result("waiting", phase, delay, poll_number, message)
+    return _result("waiting", phase, delay, poll_number, message, confirmed)
 
 
 def _settles(instance: Instance, seconds_since_launch: float) -> bool:
@@ -154,7 +165,12 @@ def wait_seconds(delay: float) -> int:
 
 
 def _result(
-    outcome: str, phase: str, delay: int, polls: int, message: dict[str, Any] | None
+    outcome: str,
+    phase: str,
+    delay: int,
+    polls: int,
+    message: dict[str, Any] | None,
+    confirmed_at: float | None = None,
 ) -> dict[str, Any]:
     return {
         "outcome": outcome,
@@ -162,4 +178,5 @@ def _result(
         "delaySeconds": delay,
         "polls": polls,
         "notification": message,
+        "confirmedAt": round(confirmed_at, 3) if confirmed_at is not None else None,
     }

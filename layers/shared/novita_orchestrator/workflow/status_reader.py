@@ -33,10 +33,12 @@ from novita_orchestrator.novita.errors import NovitaError
 from novita_orchestrator.novita.models import Instance, StatusError
 from novita_orchestrator.observability import logger
 from novita_orchestrator.store.status_snapshot_store import (
+    BACKING_OFF,
     Snapshot,
     SnapshotStore,
     SnapshotStoreUnavailable,
     StatusRow,
+    Watch,
 )
 
 #: A refresh starts once the snapshot is this share of the bound old, so that reads arriving while
@@ -44,6 +46,8 @@ from novita_orchestrator.store.status_snapshot_store import (
 REFRESH_SHARE = 0.75
 #: How long a refresher holds the lease at most (a listing of a few pages, rate slots included).
 LEASE_SECONDS = 10.0
+#: After a failed listing, nobody lists for this long (the lease is kept; reads do their own GET).
+LISTING_BACKOFF_SECONDS = 30.0
 #: How long a read waits for someone else's refresh before doing its own GET.
 MAX_WAIT_SECONDS = 3.0
 WAIT_STEP_SECONDS = 0.2
@@ -58,7 +62,7 @@ _GONE_STATUSES = frozenset({"toRemove", "removing", "removed"})
 class SharedReadSettings:
     #: The oldest snapshot a read uses, seconds.
     max_age_seconds: float
-    #: List once the reads due within the bound (expected) reach this; 0 = once they exceed a listing's pages.
+    #: List once this many reads are due within the bound; 0 = once they (expected) exceed a listing's pages.
     list_threshold: int
     #: Rows per list page (what a listing costs: rows / page size requests).
     page_size: int
@@ -88,9 +92,13 @@ class StatusReader:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    def instance(self, instance_id: str, *, settles: Callable[[Instance], bool]) -> StatusRead:
+    def instance(
+        self, instance_id: str, *, settles: Callable[[Instance], bool], shared_ok: bool = True
+    ) -> StatusRead:
         """The instance as a fresh shared row while ``settles`` says that row would only make the
-        operation wait; otherwise (or without a usable row) as one GET."""
+        operation wait; otherwise (or without a usable row, or not ``shared_ok``) as one GET."""
+        if not shared_ok:
+            return StatusRead(self._novita.get_instance(instance_id), shared=False)
         snapshot = self._snapshot()
         row = snapshot.rows.get(instance_id) if snapshot is not None else None
         if row is not None and row.status not in _GONE_STATUSES:
@@ -208,24 +216,34 @@ class StatusReader:
             return current
         usable = current if current is not None and current.age(now) <= max_age else None
         waiting = store.watching(now=now)
-        due = sum(w.booting for w in waiting if w.read_at <= now + max_age)
+        due = [w for w in waiting if w.read_at <= now + max_age]
         if not self._listing_pays(due, current):
             return usable
         holder = secrets.token_hex(8)
         if store.take_lease(holder, now=now, until=now + LEASE_SECONDS):
+            refreshed = None
             try:
-                return self._refresh(store, now, [w.instance_id for w in waiting if w.instance_id]) or usable
+                refreshed = self._refresh(store, now, [w.instance_id for w in waiting if w.instance_id])
             finally:
-                store.release_lease(holder)
-        return usable or self._await_refresh(store, since=now)
+                if refreshed is None:
+                    # The listing failed: nobody lists for a while (no storm of failing listings
+                    # feeding the breaker); reads meanwhile use their own GET.
+                    store.back_off(holder, until=now + LISTING_BACKOFF_SECONDS)
+                else:
+                    store.release_lease(holder)
+            return refreshed or usable
+        if usable is not None or store.lease_holder(now=now) in (None, BACKING_OFF):
+            return usable
+        return self._await_refresh(store, since=now)
 
-    def _listing_pays(self, due: float, current: Snapshot | None) -> bool:
-        """Whether the GETs a listing replaces (the reads due while it is fresh, expected) exceed its
-        cost (its pages: the last listing's, or one before any)."""
+    def _listing_pays(self, due: list[Watch], current: Snapshot | None) -> bool:
+        """Whether the GETs a listing replaces (the reads due while it is fresh, each weighted by the
+        chance that its instance still boots then) exceed its cost (its pages: the last listing's,
+        or one before any). With a threshold set: whether that many reads are due."""
         if self._settings.list_threshold > 0:
-            return due >= self._settings.list_threshold
+            return len(due) >= self._settings.list_threshold
         pages = current.pages if current is not None else 1
-        return due > pages
+        return sum(w.booting for w in due) > pages
 
     def _refresh(self, store: SnapshotStore, began: float, keep: list[str]) -> Snapshot | None:
         try:
@@ -248,6 +266,12 @@ class StatusReader:
         """Someone else is refreshing: wait for their snapshot (bounded), else None (own GET)."""
         waited_until = since + MAX_WAIT_SECONDS
         while self._clock.now() < waited_until:
+            if store.lease_holder(now=self._clock.now()) is None:
+                current = store.load()  # they are done (or gave up): whatever they left
+                usable = (
+                    current is not None and current.age(self._clock.now()) <= self._settings.max_age_seconds
+                )
+                return current if usable else None
             self._clock.sleep(WAIT_STEP_SECONDS)
             current = store.load()
             if current is not None and current.age(self._clock.now()) <= self._settings.max_age_seconds:
