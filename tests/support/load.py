@@ -1,26 +1,35 @@
 """The load run: many operations started at once through the local REST API, against the simulator
 holding a global limit of 10 requests/s, with the service's shared rate limiter set at or under it.
 
+Two boot settings: ``"1s"`` (every instance runs one second after its start: the run measures the
+orchestration) and ``"realistic"`` (boot times drawn evenly from 30-120 s, seeded, with the default
+polling settings). Shared status reads are on, as the template deploys them.
+
 Used by ``tests/reliability/test_load.py`` (a smaller run in ``make test``, the full 200 in
 ``make soak``) and by ``tests/bench/bench_load.py`` (``load.*`` in ``make bench``). Loopback only;
-the count and the time are bounded.
+the count and the time are bounded. The run is metered (``tests/support/aws_meter.py``): the AWS
+calls, request units and handler seconds behind each operation, for ``cost.*``.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import requests
 
 from novita_local.operations import Operation, follow, local_engine, start_request
 from novita_local.serve import ApiServer
 from novita_local.simulator import Simulator
+from tests.support.aws_meter import Meter, metering
 from tests.support.resilience_workers import max_in_any_window
+
+Boots = Literal["1s", "realistic"]
 
 #: The simulator's global limit (what "Novita" allows) and the service's own shared limit under it.
 NOVITA_LIMIT_PER_SECOND = 10.0
@@ -32,6 +41,9 @@ PRODUCT = "prod-rtx4090-24g"
 MAX_OPERATIONS = 500
 MAX_SECONDS = 900.0
 CONNECT_ATTEMPTS = 5
+#: Realistic boots: evenly between these (seconds), drawn with this seed.
+REALISTIC_BOOT_SECONDS = (30.0, 120.0)
+BOOT_SEED = 14
 
 
 @dataclass(frozen=True)
@@ -48,9 +60,21 @@ class LoadResult:
     peak_requests_per_second: int
     terminal_notifications: list[int]  # per operation: how many terminal notifications it sent
     api_requests_resent: int  # POSTs sent again after a connection reset (same Idempotency-Key)
+    boots: Boots = "1s"
+    novita_by_endpoint: dict[str, int] = field(default_factory=dict)
+    #: States entered, summed over the executions (Step Functions Standard bills each).
+    transitions: int = 0
+    meter: Meter | None = None
+
+    @property
+    def requests_per_operation(self) -> float:
+        return self.novita_requests / max(1, self.operations)
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "boots": self.boots,
+            "requests_per_operation": round(self.requests_per_operation, 2),
+            "novita_by_endpoint": self.novita_by_endpoint,
             "operations": self.operations,
             "accepted": self.accepted,
             "ready": self.ready,
@@ -66,8 +90,15 @@ class LoadResult:
         }
 
 
-def load_instances(count: int) -> list[dict[str, Any]]:
-    """Exited instances that boot in one simulated second and have no ports (healthy once running)."""
+def boot_seconds(count: int, boots: Boots) -> list[float]:
+    if boots == "1s":
+        return [1.0] * count
+    draw = random.Random(BOOT_SEED)
+    return [round(draw.uniform(*REALISTIC_BOOT_SECONDS), 1) for _ in range(count)]
+
+
+def load_instances(count: int, boots: Boots = "1s") -> list[dict[str, Any]]:
+    """Exited instances that boot in the given times and have no ports (healthy once running)."""
     return [
         {
             "id": f"inst-load-{n:03d}",
@@ -75,13 +106,15 @@ def load_instances(count: int) -> list[dict[str, Any]]:
             "status": "exited",
             "productId": PRODUCT,
             "ports": "",
-            "timings": {"toStart": 0, "starting": 1},
+            "timings": {"toStart": 0, "starting": seconds},
         }
-        for n in range(count)
+        for n, seconds in enumerate(boot_seconds(count, boots))
     ]
 
 
-def load_environment(simulator: Simulator, api_key: str) -> dict[str, str]:
+def load_environment(simulator: Simulator, api_key: str, boots: Boots = "1s") -> dict[str, str]:
+    # One-second boots poll every 1-2 s; realistic ones with the default (adaptive) polling.
+    polling = {"POLL_MIN_SECONDS": "1", "POLL_MAX_SECONDS": "2"} if boots == "1s" else {}
     return {
         "NOVITA_BASE_URL": simulator.base_url,
         "NOVITA_API_KEY": api_key,
@@ -91,24 +124,26 @@ def load_environment(simulator: Simulator, api_key: str) -> dict[str, str]:
         "NOVITA_RATE_BURST": str(SERVICE_BURST),
         # Waiting for a rate slot counts against a call's budget: room for a long queue.
         "NOVITA_RETRY_BUDGET_SECONDS": "600",
-        "POLL_MIN_SECONDS": "1",
-        "POLL_MAX_SECONDS": "2",
         "STARTUP_TIMEOUT_SECONDS": "3600",
+        **polling,
     }
 
 
-def run_load(simulator: Simulator, api_key: str, count: int, *, timeout: float = MAX_SECONDS) -> LoadResult:
+def run_load(
+    simulator: Simulator, api_key: str, count: int, *, boots: Boots = "1s", timeout: float = MAX_SECONDS
+) -> LoadResult:
     """Start ``count`` operations at once through the API, wait for all of them, measure."""
     if not 0 < count <= MAX_OPERATIONS:
         raise ValueError(f"count must be within 1..{MAX_OPERATIONS}")
     simulator.admin.reset()
     simulator.admin.set_config(time_scale=1)
-    simulator.admin.add_instances(load_instances(count))
+    simulator.admin.add_instances(load_instances(count, boots))
     simulator.admin.set_rate_limit(NOVITA_LIMIT_PER_SECOND)
     try:
         with (
-            local_engine(load_environment(simulator, api_key)) as engine,
+            local_engine(load_environment(simulator, api_key, boots)) as engine,
             ApiServer(engine, port=0, deliver_webhooks=False) as server,
+            metering() as meter,
         ):
             simulator.admin.clear_journal()
             began = time.monotonic()
@@ -132,10 +167,15 @@ def run_load(simulator: Simulator, api_key: str, count: int, *, timeout: float =
             except TimeoutError:
                 unfinished = sum(1 for op in operations if not op.finished)
             elapsed = ended - began
+            transitions = sum(_states_entered(engine, op.execution_arn) for op in operations)
     finally:
         simulator.admin.set_rate_limit(None)
     journal = simulator.admin.journal()
     statuses = [op.status for op in operations]
+    by_endpoint: dict[str, int] = {}
+    for entry in journal:
+        key = f"{entry['method']} {entry['path']}"
+        by_endpoint[key] = by_endpoint.get(key, 0) + 1
     return LoadResult(
         operations=count,
         accepted=len(accepted),
@@ -149,6 +189,16 @@ def run_load(simulator: Simulator, api_key: str, count: int, *, timeout: float =
         peak_requests_per_second=max_in_any_window([float(entry["time"]) for entry in journal], 1.0),
         terminal_notifications=[sum(1 for n in op.notifications if n.terminal) for op in operations],
         api_requests_resent=resent,
+        boots=boots,
+        novita_by_endpoint=dict(sorted(by_endpoint.items())),
+        transitions=transitions,
+        meter=meter,
+    )
+
+
+def _states_entered(engine: Any, execution_arn: str) -> int:
+    return sum(
+        1 for event in engine.execution_history(execution_arn) if event["type"].endswith("StateEntered")
     )
 
 
