@@ -111,10 +111,10 @@ demo: $(VENV)/.installed
 bench: install
 	DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/python -m tests.bench
 
-# Outside CI: the load run at full size (200 operations at once; Novita's 10 requests/s makes it take
-# a few minutes). `make test` runs the same test with 30 operations.
+# Outside CI: the load run at full size (200 operations at once), with one-second and with realistic
+# (30-120 s) boots: about five minutes. `make test` runs the same test with 30 operations, 1 s boots.
 soak: $(VENV)/.installed
-	LOAD_OPERATIONS=200 $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
+	LOAD_OPERATIONS=200 LOAD_BOOTS=1s,realistic $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench

@@ -47,6 +47,10 @@ def measured(boots: Boots) -> LoadResult:
         logger.setLevel(level)
     if result.unfinished or result.accepted != OPERATIONS:
         raise AssertionError(f"the load run did not finish: {result.as_json()}")
+    if result.terminal_notifications != [1] * OPERATIONS:
+        raise AssertionError(
+            f"an operation did not end with exactly one terminal notification: {result.as_json()}"
+        )
     return result
 
 

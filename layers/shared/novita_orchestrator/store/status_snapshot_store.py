@@ -210,12 +210,7 @@ class DynamoSnapshotStore:
             self._call(
                 "put_item",
                 TableName=self.table,
-                Item=_key(SNAPSHOT_PK, LEASE_SK)
-                | {
-                    "holder": to_attr(holder),
-                    "leaseUntil": to_attr(round(until, 3)),
-                    "expiresAt": to_attr(int(until) + SNAPSHOT_LIFETIME_SECONDS),
-                },
+                Item=_lease_item(holder, until),
                 ConditionExpression="attribute_not_exists(pk) OR leaseUntil < :now",
                 ExpressionAttributeValues={":now": to_attr(round(now, 3))},
             )
@@ -239,12 +234,7 @@ class DynamoSnapshotStore:
             self._call(
                 "put_item",
                 TableName=self.table,
-                Item=_key(SNAPSHOT_PK, LEASE_SK)
-                | {
-                    "holder": to_attr(BACKING_OFF),
-                    "leaseUntil": to_attr(round(until, 3)),
-                    "expiresAt": to_attr(int(until) + SNAPSHOT_LIFETIME_SECONDS),
-                },
+                Item=_lease_item(BACKING_OFF, until),
                 ConditionExpression="holder = :me",
                 ExpressionAttributeValues={":me": to_attr(holder)},
             )
@@ -313,3 +303,11 @@ class _LostRace(Exception):
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _lease_item(holder: str, until: float) -> dict[str, Any]:
+    return _key(SNAPSHOT_PK, LEASE_SK) | {
+        "holder": to_attr(holder),
+        "leaseUntil": to_attr(round(until, 3)),
+        "expiresAt": to_attr(int(until) + SNAPSHOT_LIFETIME_SECONDS),
+    }
