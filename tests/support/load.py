@@ -87,6 +87,12 @@ class LoadResult:
             "novita_limit_per_second": NOVITA_LIMIT_PER_SECOND,
             "service_limit_per_second": SERVICE_LIMIT_PER_SECOND,
             "api_requests_resent": self.api_requests_resent,
+            "transitions": self.transitions,
+            "lambda_invocations": (
+                {name: len(times) for name, times in sorted(self.meter.handler_seconds.items())}
+                if self.meter is not None
+                else {}
+            ),
         }
 
 
