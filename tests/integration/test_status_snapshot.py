@@ -25,6 +25,7 @@ from novita_orchestrator.workflow import phases
 from novita_orchestrator.workflow.errors import AmbiguousInstanceName
 from novita_orchestrator.workflow.resolve_target import find_instance
 from novita_orchestrator.workflow.status_reader import (
+    IDENTITY_MAX_AGE_SECONDS,
     MAX_WAIT_SECONDS,
     SharedReadSettings,
     StatusReader,
@@ -333,3 +334,21 @@ def test_names_resolve_from_a_fresh_complete_snapshot_and_fall_back_otherwise(si
         harness.reader.find("share-003", fallback=find_instance)
     with pytest.raises(NotFound):  # not listed: unknown, so the client decides
         harness.reader.find("inst-share-404", fallback=lambda novita, ref: novita.get_instance(ref))
+
+
+def test_the_api_knows_a_listed_id_for_minutes_but_a_name_only_while_fresh(simulator, fake_store) -> None:
+    simulator.admin.add_instances(instances(3, status="exited"))
+    harness = Harness(simulator, fake_store)
+    rows = {f"inst-share-00{n}": StatusRow(name=f"share-00{n}", status="exited") for n in (0, 1)}
+    fake_store.save(Snapshot(rows=rows, refreshed_at=harness.clock.now() - 120, pages=1))  # two minutes old
+
+    by_id = harness.reader.find("inst-share-000", fallback=find_instance, status_needed=False)
+    assert (by_id.id, harness.requests(GET), harness.requests(LIST)) == ("inst-share-000", 0, 0)
+
+    by_name = harness.reader.find("share-001", fallback=find_instance, status_needed=False)
+    assert by_name.id == "inst-share-001"
+    assert harness.requests(GET) >= 1  # a name is never taken from an old snapshot
+
+    harness.clock.advance(IDENTITY_MAX_AGE_SECONDS)  # too old now even for an ID
+    harness.reader.find("inst-share-000", fallback=find_instance, status_needed=False)
+    assert harness.requests(GET) >= 2

@@ -51,6 +51,8 @@ LISTING_BACKOFF_SECONDS = 30.0
 #: How long a read waits for someone else's refresh before doing its own GET.
 MAX_WAIT_SECONDS = 3.0
 WAIT_STEP_SECONDS = 0.2
+#: Keys the API's reads are noted under (see ``note_read``).
+READ_MARKERS = 32
 #: An instance ID listed this recently is taken to exist (for an API answer naming it; never for its status).
 IDENTITY_MAX_AGE_SECONDS = 300.0
 #: Statuses a listed row may show for an instance that is gone or going: always confirmed by GET,
@@ -178,8 +180,10 @@ class StatusReader:
             return
         now = self._clock.now()
         try:
+            # One of a fixed few keys, overwritten: the markers never pile up (their count is a rate
+            # hint up to READ_MARKERS per bound, plenty to tell a burst).
             self._store.watch(
-                f"read-{secrets.token_hex(8)}",
+                f"read-{secrets.randbelow(READ_MARKERS)}",
                 instance_id=None,
                 expires_at=now + self._settings.max_age_seconds,
                 read_at=now,
