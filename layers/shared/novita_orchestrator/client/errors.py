@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from novita_orchestrator.client.models import Operation
+
 
 class OrchestratorError(Exception):
     """Anything this client raises."""
@@ -111,7 +113,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 class OperationFailed(OrchestratorError):
     """``wait()``: the operation ended ``failed``; ``operation.outcome`` says why."""
 
-    def __init__(self, operation: Any) -> None:
+    def __init__(self, operation: Operation) -> None:
         outcome = operation.outcome
         reason = f"{outcome.code}: {outcome.message}" if outcome is not None else "no reason recorded"
         super().__init__(f"operation {operation.operation_id} failed: {reason}")
@@ -121,7 +123,7 @@ class OperationFailed(OrchestratorError):
 class WaitTimeout(OrchestratorError, TimeoutError):
     """``wait()``: the operation was still running when the wait ran out (it keeps running)."""
 
-    def __init__(self, operation: Any, timeout: float) -> None:
+    def __init__(self, operation: Operation, timeout: float) -> None:
         super().__init__(
             f"operation {operation.operation_id} still {operation.status} (phase {operation.phase})"
             f" after {timeout:g} s"
