@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from novita_local.simulator import InstanceStatus, Simulator
+from novita_orchestrator.novita.models import DOCUMENTED_STATUSES
 from tests.support.novita_shapes import (
     ANSWERS,
     ENVELOPE_KEYS,
@@ -28,27 +29,6 @@ from tests.support.novita_shapes import (
 from tests.support.simulator import api_session
 
 pytestmark = pytest.mark.integration
-
-NOVITA_STATUSES = {
-    "toCreate",
-    "creating",
-    "pulling",
-    "running",
-    "toStart",
-    "starting",
-    "toStop",
-    "stopping",
-    "exited",
-    "toRestart",
-    "restarting",
-    "toRemove",
-    "removing",
-    "removed",
-    "toReset",
-    "resetting",
-    "migrating",
-    "freezing",
-}
 
 
 @dataclass
@@ -248,8 +228,9 @@ def test_endpoints_are_empty_unless_running(api):
 
 
 def test_status_enum_is_exactly_novitas_eighteen():
-    assert {status.value for status in InstanceStatus} == NOVITA_STATUSES
-    assert len(InstanceStatus) == 18
+    # DOCUMENTED_STATUSES is the client's copy of the reference's list (shared/novita-api.md §4).
+    assert {status.value for status in InstanceStatus} == DOCUMENTED_STATUSES
+    assert len(DOCUMENTED_STATUSES) == 18
 
 
 # --------------------------------------------------------------------------- lifecycles

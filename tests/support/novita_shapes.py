@@ -34,7 +34,8 @@ def maybe(spec: Any) -> Maybe:
 
 ENV = {"key": str, "value": str}
 STATUS_ERROR = maybe({"state": str, "message": str})
-LIST_ITEM: dict[str, Any] = {
+#: Fields the list and the get answers share, with the same types.
+INSTANCE_COMMON: dict[str, Any] = {
     "id": str,
     "name": str,
     "clusterId": str,
@@ -47,46 +48,33 @@ LIST_ITEM: dict[str, Any] = {
     "cpuNum": str,
     "memory": str,
     "gpuNum": str,
-    "portMappings": list_of({"port": int, "type": str}),
-    "productId": str,
-    "productName": str,
-    "rootfsSize": int,
-    "volumeMounts": list_of({"type": str, "size": str, "id": str, "mountPath": str}),
     "statusError": STATUS_ERROR,
     "envs": list_of(ENV),
     "kind": str,
     "billingMode": str,
     "endTime": str,
+}
+LIST_ITEM: dict[str, Any] = {
+    **INSTANCE_COMMON,
+    "portMappings": list_of({"port": int, "type": str}),  # no endpoint in the list view
+    "productId": str,
+    "productName": str,
+    "rootfsSize": int,
+    "volumeMounts": list_of({"type": str, "size": str, "id": str, "mountPath": str}),  # size a string here
     "spotStatus": str,
     "spotReclaimTime": str,
 }
 GET_ANSWER: dict[str, Any] = {
-    "id": str,
-    "name": str,
-    "clusterId": str,
-    "clusterName": str,
-    "imageUrl": str,
-    "imageAuthId": str,
-    "command": str,
-    "entrypoint": str,
-    "cpuNum": str,
-    "memory": str,
-    "gpuNum": str,
-    "status": str,
-    "statusError": STATUS_ERROR,
+    **INSTANCE_COMMON,
     "network": {"id": str, "ip": str},
     "portMappings": list_of({"port": int, "endpoint": str, "type": str}),
     "volumeMounts": list_of({"type": str, "size": int, "id": str, "mountPath": str}),
     "node": list_of({"maxRootfsSize": int}),
     "jobs": list_of({"id": str, "type": str}),
-    "envs": list_of(ENV),
     "connectComponentSSH": {"sshCommand": str, "password": str, "isRunning": bool},
     "connectComponentWebTerminal": {"address": str, "username": str, "password": str, "isRunning": bool},
     "connectComponentJupyter": {"port": int, "address": str, "isRunning": bool},
     "connectComponentLog": {"systemLogAddress": str, "instanceLogAddress": str, "isRunning": bool},
-    "kind": str,
-    "billingMode": str,
-    "endTime": str,
     "freeStorageSize": int,
     "keepDataDay": int,
 }

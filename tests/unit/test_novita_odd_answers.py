@@ -132,7 +132,7 @@ def test_a_refused_key_is_not_taken_for_a_name(status: int, kind: type[Exception
 
 @pytest.mark.parametrize("removed", ["toRemove", "removing", "removed"])
 def test_deleted_namesakes_are_not_ambiguous(removed: str) -> None:
-    not_found = (400, json.dumps({"message": "not found"}), {})
+    not_found: Reply = (400, json.dumps({"message": "not found"}), {})
     session = lookup_world(not_found, [instance("i-old", removed), instance("i-new", "exited")])
 
     assert find_instance(client(session), "trainer").id == "i-new"

@@ -5,7 +5,7 @@ on the answers Novita's docs leave open."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -13,13 +13,12 @@ from novita_local.engine import LocalEngine
 from novita_local.operations import Operation, follow, run_operation, start_operation, start_request
 from novita_local.simulator import Simulator
 from novita_orchestrator.workflow.request import OperationRequest
-from tests.support.simulator import api_session, session_simulator
+from tests.support.simulator import api_session
 from tests.support.workflow import (
     TIME_SCALE,
     assert_each_change_notified_once,
     assert_one_terminal,
     clear_table,
-    workflow_engine,
 )
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120), pytest.mark.every_dialect]
@@ -27,12 +26,6 @@ pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120), pytest.mark.every_
 COMPLETED = "instance.startup.completed"
 FAILED = "instance.startup.failed"
 START = "/gpu/instance/start"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[LocalEngine]:
-    with workflow_engine(session_simulator()) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +144,7 @@ def test_a_stale_status_error_does_not_fail_a_start(engine, simulator, dialects)
 
 def polled_statuses(engine: LocalEngine, operation: Operation) -> list[str]:
     """The Novita statuses PollStatus saw, in order (each poll's result is in the next poll's input)."""
-    seen = []
+    seen: list[str] = []
     for call in engine.invocations("PollStatusFunction"):
         if call.event.get("operationId") == operation.operation_id:
             status = (call.event.get("poll") or {}).get("status")

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -523,45 +524,43 @@ class World:
 
     def stop_instance(self, body: Any) -> JSON:
         instance_id = string_field(require_object(body), "instanceId", required=True)
-        with self.lock:
-            inst = self._instance(instance_id)
-            now = self.clock.now()
-            status = inst.settle(now)
-            if status != S.RUNNING:
-                raise conflict(f"instance {instance_id} is {status}; only a running instance can be stopped")
-            inst.running_since = None
-            inst.last_stopped_at = int(time.time())
-            inst.transition = Transition(
-                began=now,
-                steps=[
-                    (S.TO_STOP, self._timing(inst, "toStop")),
-                    (S.STOPPING, self._timing(inst, "stopping")),
-                ],
-                outcome=S.EXITED,
-            )
-        self.apps.close_instance(instance_id)
+        inst = self._wind_down(
+            instance_id,
+            lambda status: None if status == S.RUNNING else "only a running instance can be stopped",
+            (S.TO_STOP, S.STOPPING),
+            S.EXITED,
+        )
+        inst.last_stopped_at = int(time.time())
         return {}
 
     def delete_instance(self, body: Any) -> JSON:
         """``toRemove -> removing -> removed`` from any status; the row stays listed while it goes."""
         instance_id = string_field(require_object(body), "instanceId", required=True)
+        self._wind_down(
+            instance_id,
+            lambda status: "it is already deleted" if status in REMOVAL_STATUSES else None,
+            (S.TO_REMOVE, S.REMOVING),
+            S.REMOVED,
+        )
+        return {}
+
+    def _wind_down(
+        self, instance_id: str, refusal: Callable[[str], str | None], steps: tuple[str, str], outcome: str
+    ) -> Instance:
+        """Begin a stop or a delete (its apps stop answering at once); ``refusal`` names a bad status."""
         with self.lock:
             inst = self._instance(instance_id)
             now = self.clock.now()
             status = inst.settle(now)
-            if status in REMOVAL_STATUSES:
-                raise conflict(f"instance {instance_id} is {status}; it is already deleted")
+            problem = refusal(status)
+            if problem is not None:
+                raise conflict(f"instance {instance_id} is {status}; {problem}")
             inst.running_since = None
             inst.transition = Transition(
-                began=now,
-                steps=[
-                    (S.TO_REMOVE, self._timing(inst, "toRemove")),
-                    (S.REMOVING, self._timing(inst, "removing")),
-                ],
-                outcome=S.REMOVED,
+                began=now, steps=[(step, self._timing(inst, step)) for step in steps], outcome=outcome
             )
         self.apps.close_instance(instance_id)
-        return {}
+        return inst
 
     def create_instance(self, body: Any) -> JSON:
         req = parse_create(body)
