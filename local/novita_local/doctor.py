@@ -167,6 +167,14 @@ def _rows(answer: Answer) -> list[dict[str, Any]] | None:
     return rows
 
 
+def _count(value: Any) -> int | None:
+    """``total`` as a number, whether Novita sends it as one or as a string."""
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _ids(rows: list[dict[str, Any]]) -> list[str]:
     return [str(row.get("id", "")) for row in rows]
 
@@ -216,9 +224,9 @@ def probe_pagination(report: Report, probe: Probe) -> list[dict[str, Any]]:
         large = probe.call("list a smaller page", "GET", LIST, params={"pageSize": asked, "pageNum": start})
     _stop_unless_answered(report, probe, large, f"GET /gpu/instances?pageSize={asked}")
     rows = _rows(large) or []
-    total = large.body.get("total") if isinstance(large.body, dict) else None
+    total = _count(large.body.get("total")) if isinstance(large.body, dict) else None
     cap: int | None = None
-    if isinstance(total, int) and 0 < len(rows) < min(total, asked):
+    if total is not None and 0 < len(rows) < min(total, asked):
         cap = len(rows)
     elif total is None and 0 < len(rows) < asked:
         after = probe.call(
