@@ -102,7 +102,9 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
     from novita_orchestrator.workflow.poll_status import poll_status
 
     state = _state(event)
-    polls = section(state, "poll").get("polls", 0)
+    previous = section(state, "poll")
+    polls = previous.get("polls", 0)
+    seen = previous.get("status")
     result = poll_status(
         operation_id=operation_id_of(state),
         target=Target.from_state(state.get("target")),
@@ -114,6 +116,7 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
         stats=deps.stats,
         clock=deps.clock,
         settings=poll_settings(deps.settings),
+        previous_status=seen if isinstance(seen, str) else None,
     )
     logger.info(
         "status polled",

@@ -10,7 +10,9 @@ from typing import Any
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
+from novita_orchestrator.novita.models import is_documented_status
 from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.observability import logger
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
 from novita_orchestrator.workflow import notifications, phases
@@ -40,14 +42,24 @@ def poll_status(
     stats: StartupStatsStore,
     clock: Clock,
     settings: PollSettings,
+    previous_status: str | None = None,
 ) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification"}``."""
+    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification", "status"}``.
+
+    ``previous_status`` is the Novita status the poll before saw (``status`` of its result)."""
     with novita_errors_translated():
         instance = novita.get_instance(instance_id)
     now = clock.now()
     poll_number = polls_so_far + 1
     elapsed = max(0.0, now - target.started_at)
-    verdict = phases.judge_status(instance, seconds_since_launch=elapsed)
+    if not is_documented_status(instance.status) and instance.status != previous_status:
+        logger.info(
+            "Novita reports a status it does not document; waiting through it",
+            extra={"instance_id": instance_id, "instance_status": instance.status},
+        )
+    verdict = phases.judge_status(
+        instance, seconds_since_launch=elapsed, error_at_launch=target.prior_status_error
+    )
     if verdict.failure is not None:
         raise StartupFailed(redact_text(verdict.failure))
 
@@ -81,7 +93,7 @@ def poll_status(
             )
 
     if phase == phases.RUNNING:
-        return _result("running", phase, 0, poll_number, message)
+        return _result("running", phase, 0, poll_number, message, instance.status)
     remaining = target.deadline - now
     if remaining <= 0:
         raise StartupTimeout(
@@ -97,7 +109,7 @@ def poll_status(
         remaining=remaining,
         schedule=settings.schedule,
     )
-    return _result("waiting", phase, wait_seconds(delay), poll_number, message)
+    return _result("waiting", phase, wait_seconds(delay), poll_number, message, instance.status)
 
 
 def wait_seconds(delay: float) -> int:
@@ -106,7 +118,7 @@ def wait_seconds(delay: float) -> int:
 
 
 def _result(
-    outcome: str, phase: str, delay: int, polls: int, message: dict[str, Any] | None
+    outcome: str, phase: str, delay: int, polls: int, message: dict[str, Any] | None, status: str
 ) -> dict[str, Any]:
     return {
         "outcome": outcome,
@@ -114,4 +126,5 @@ def _result(
         "delaySeconds": delay,
         "polls": polls,
         "notification": message,
+        "status": status,
     }

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
-from novita_orchestrator.novita.errors import NotFound
-from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.novita.errors import NotFound, NovitaError, UnexpectedResponse
+from novita_orchestrator.novita.models import REMOVED_STATUSES, Instance
 from novita_orchestrator.store.lock_store import LockHeld, LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import phases
@@ -16,6 +16,7 @@ from novita_orchestrator.workflow.errors import (
     AmbiguousInstanceName,
     InstanceBusy,
     InstanceNotFound,
+    InstanceRemoved,
     TemplateNotFound,
     novita_errors_translated,
 )
@@ -70,6 +71,7 @@ def resolve_target(
             lock_key=instance.id,
             deadline=round(deadline, 3),
             started_at=round(started_at, 3),
+            prior_status_error=phases.status_error_record(instance.status_error),
         )
         operations.set_instance(
             operation_id,
@@ -118,17 +120,39 @@ def _find_instance(novita: NovitaClient, ref: str) -> Instance:
 
 
 def find_instance(novita: NovitaClient, ref: str) -> Instance:
-    """By ID first, else by exact name across every page (none and several are distinct errors)."""
+    """By ID first, else by exact name across every page (none and several are distinct errors).
+
+    What Novita answers for a get of a value that is not an ID is undocumented, so the name lookup
+    never depends on that get failing cleanly: any answer but the instance with exactly that ID sends
+    the ref on to the name lookup, except 401/403/429 and Novita's own failures (raised). Deleted
+    instances never match a name; one addressed by its ID fails with ``InstanceRemoved``.
+    """
+    instance = _by_id(novita, ref)
+    if instance is None:
+        named = novita.find_instances_by_name(ref)
+        if not named:
+            raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
+        if len(named) > 1:
+            ids = ", ".join(sorted(i.id for i in named))
+            raise AmbiguousInstanceName(
+                f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
+            )
+        instance = novita.get_instance(named[0].id)
+    if instance.status in REMOVED_STATUSES:
+        what = f"{instance.id} ({instance.name})" if instance.name else instance.id
+        raise InstanceRemoved(f"Novita instance {what} is {instance.status}: it was deleted")
+    return instance
+
+
+def _by_id(novita: NovitaClient, ref: str) -> Instance | None:
+    """The instance whose ID is ``ref``, or None when Novita's answer says it is not one."""
     try:
-        return novita.get_instance(ref)
-    except NotFound:
-        pass
-    named = novita.find_instances_by_name(ref)
-    if not named:
-        raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
-    if len(named) > 1:
-        ids = ", ".join(sorted(i.id for i in named))
-        raise AmbiguousInstanceName(
-            f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
-        )
-    return novita.get_instance(named[0].id)
+        instance = novita.get_instance(ref)
+    except (NotFound, UnexpectedResponse):
+        return None
+    except NovitaError as error:
+        status = error.status
+        if status is not None and 400 <= status < 500 and status not in {401, 403, 408, 429}:
+            return None
+        raise
+    return instance if instance.id == ref else None
