@@ -7,6 +7,8 @@ TOOLS := .tools
 DDB_LOCAL_VERSION := 2.9.30
 DDB_LOCAL_JAR := $(TOOLS)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 NODE_TOOLS := $(TOOLS)/node/node_modules/.bin/asl-validator
+# The Node.js client examples' one dependency (standardwebhooks), installed where a user runs them.
+NODE_EXAMPLES := examples/nodejs/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 # AWS SAM CLI, pinned, in its own venv (it pins many packages of its own; kept out of .venv).
 SAM_CLI_VERSION := 1.170.0
@@ -46,6 +48,10 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 	cd $(TOOLS)/node && npm ci --silent --no-audit --no-fund
 	touch $@
 
+$(NODE_EXAMPLES): examples/nodejs/package.json examples/nodejs/package-lock.json
+	cd examples/nodejs && npm ci --silent --no-audit --no-fund
+	touch $@
+
 python312:
 	@test -n "$(PYTHON312)" && "$(PYTHON312)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' || { \
 		echo "error: no python3.12 found (on PATH or under pyenv's versions/3.12*); sam build needs one:" \
@@ -63,7 +69,7 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(SAM) $(CHECKOV)
+install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(NODE_EXAMPLES) $(SAM) $(CHECKOV)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -117,4 +123,4 @@ soak: $(VENV)/.installed
 	LOAD_OPERATIONS=200 LOAD_BOOTS=1s,realistic $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench examples/nodejs/node_modules

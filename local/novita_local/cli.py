@@ -46,6 +46,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_serve_command(commands)
 
+    from novita_local.doctor import add_doctor_command
+
+    add_doctor_command(commands).set_defaults(handler=_run_doctor)
+
     demo = commands.add_parser(
         "demo", help="run the end-to-end demo (simulator + embedded stack), under a minute"
     )
@@ -99,6 +103,14 @@ def _run_demo(args: argparse.Namespace) -> int:
     stdout = sys.stdout
     with handler_output_on_stderr(verbose=args.verbose):
         return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from novita_local.doctor import run_doctor
+
+    stdout = sys.stdout  # the client's logs must not mix into the report (or its --json)
+    with handler_output_on_stderr(verbose=False):
+        return run_doctor(args, out=stdout, err=sys.stderr)
 
 
 def _run_start(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from novita_local.engine import LocalEngine
 from novita_local.serve import ApiServer
 from tests.e2e.api_support import ServedApi
 from tests.support.ports import free_port
-from tests.support.simulator import TEST_API_KEY
+from tests.support.simulator import TEST_API_KEY, api_session
 from tests.support.workflow import SECRETS, TIME_SCALE
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
@@ -238,6 +238,20 @@ def test_unknown_instances_operations_and_routes_are_404(api: ServedApi):
     assert error_of(start)["code"] == "INSTANCE_NOT_FOUND"
     assert "no-such-box" in error_of(instance)["message"]
     assert error_of(operation)["code"] == "OPERATION_NOT_FOUND"
+
+
+def test_a_deleted_instance_is_404_instance_removed(api: ServedApi):
+    api.simulator.admin.set_config(removing=100_000)  # still being deleted
+    with api_session(api.simulator) as novita:
+        novita.post(
+            api.simulator.base_url + "/gpu/instance/delete", json={"instanceId": "inst-trainer"}, timeout=10
+        )
+
+    start = api.post("/instances/inst-trainer/start")
+    by_name = api.post("/instances/trainer/start")
+
+    assert start.status_code == 404 and error_of(start)["code"] == "INSTANCE_REMOVED"
+    assert by_name.status_code == 404 and error_of(by_name)["code"] == "INSTANCE_NOT_FOUND"
 
 
 def test_an_ambiguous_name_is_409_listing_the_instances(api: ServedApi):

@@ -474,6 +474,8 @@ def test_a_start_the_api_accepted_drives_the_instance_it_named_without_looking_i
         "instanceName": "dev-box",
         "productId": "prod-rtx4090-24g",
         "status": "exited",
+        "statusError": None,
+        "statusFresh": True,
     }
     target = run.step(handlers.handle_resolve_target, "target")
     assert (target["instanceId"], target["productId"], target["alreadyRunning"]) == (

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.dialects import dialect_id
 from tests.support.reliability import MatrixRow, render_matrix
 
 REPORT = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
@@ -41,6 +42,9 @@ _ROWS: dict[str, MatrixRow] = {}
 def row(request: pytest.FixtureRequest) -> MatrixRow:
     """This case's row of the report (the case fills in fault, expectation and what it saw)."""
     doc = (request.function.__doc__ or request.node.name).strip().splitlines()[0].rstrip(".")
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and "dialects" in callspec.params:
+        doc += f" (Novita dialect: {dialect_id(callspec.params['dialects'])})"
     made = MatrixRow(case=doc, fault="", expected="")
     _ROWS[request.node.nodeid] = made
     return made

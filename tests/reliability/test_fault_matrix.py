@@ -334,10 +334,50 @@ def test_a_dropped_connection(
         assert len(posts(simulator, "/gpu/instance/create")) == 1  # found by name, not re-sent
 
 
+# Where a dialect changes the client's path (paging the name lookup, a refusal or lost answer read
+# back through the status, the lookup of a lost create): each case in every dialect.
+DIALECT_SENSITIVE = [
+    pytest.param("error", "GET", "/gpu/instances", "start", id="list-5xx"),
+    pytest.param("drop", "POST", "/gpu/instance/start", "start", id="start-answer-lost"),
+    pytest.param("drop", "POST", "/gpu/instance/create", "create", id="create-answer-lost"),
+]
+
+
+@pytest.mark.every_dialect
+@pytest.mark.parametrize(("fault", "method", "path", "kind"), DIALECT_SENSITIVE)
+def test_a_fault_in_every_dialect(
+    world: World,
+    simulator: Simulator,
+    row: MatrixRow,
+    dialects: tuple[str, ...],
+    fault: str,
+    method: str,
+    path: str,
+    kind: str,
+):
+    """A fault in each Novita dialect"""
+    what = "3 x HTTP 503" if fault == "error" else "connection dropped after processing"
+    describe(row, f"{what} on `{method} {path}` ({kind} by name)", [READY])
+    if fault == "error":
+        simulator.admin.add_fault(kind="error", method=method, path=path, status=503, count=3)
+    else:
+        simulator.admin.add_fault(kind="drop", method=method, path=path, when="after", count=1)
+
+    request = start(world) if kind == "start" else create(world, "dialect-create")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [READY])
+    if kind == "create":
+        assert len(posts(simulator, "/gpu/instance/create")) == 1  # found by name, not re-sent
+
+
 # --- the instance or its app misbehaves ------------------------------------------------------------
 
 
-def test_a_status_error_during_start(world: World, simulator: Simulator, row: MatrixRow):
+@pytest.mark.every_dialect
+def test_a_status_error_during_start(
+    world: World, simulator: Simulator, row: MatrixRow, dialects: tuple[str, ...]
+):
     """`statusError` during start"""
     describe(row, "the start ends `exited` with `statusError`", [STARTUP_FAILED])
     simulator.admin.add_fault(kind="status_error", instance_name="dev-box", message="GPU fell off the bus")

@@ -136,6 +136,7 @@ def _instance(status: str, status_error: dict[str, str] | None = None) -> Instan
         ("pulling", "pulling"),
         ("running", "running"),
         ("migrating", None),  # transitional, not understood: keep the phase, keep waiting
+        ("pending", None),  # not documented (seen right after a create): waited through
         ("someNewStatus", None),
     ],
 )
@@ -154,6 +155,55 @@ def test_status_error_fails_fast_with_novitas_message() -> None:
 @pytest.mark.parametrize("status", ["removed", "removing", "toRemove", "stopping", "toStop"])
 def test_terminal_statuses_fail_fast(status: str) -> None:
     assert phases.judge_status(_instance(status), seconds_since_launch=1).failure is not None
+
+
+OLD_FAILURE = {"state": "failed", "message": "image pull failed last week"}
+
+
+@pytest.mark.parametrize("status", ["toStart", "starting", "pulling", "pending", "exited"])
+def test_the_status_error_seen_before_the_launch_does_not_fail_the_start(status: str) -> None:
+    before = phases.status_error_record(_instance("exited", OLD_FAILURE).status_error)
+
+    verdict = phases.judge_status(
+        _instance(status, OLD_FAILURE), seconds_since_launch=5, error_at_launch=before
+    )
+
+    assert verdict.failure is None
+
+
+def test_a_new_or_changed_status_error_fails_the_start() -> None:
+    before = phases.status_error_record(_instance("exited", OLD_FAILURE).status_error)
+    changed = {"state": "failed", "message": "image pull failed today"}
+
+    assert phases.judge_status(
+        _instance("exited", changed), seconds_since_launch=5, error_at_launch=before
+    ).failure
+    assert phases.judge_status(_instance("exited", changed), seconds_since_launch=5).failure
+
+
+def test_an_old_status_error_is_named_when_the_instance_stays_exited() -> None:
+    before = phases.status_error_record(_instance("exited", OLD_FAILURE).status_error)
+
+    verdict = phases.judge_status(
+        _instance("exited", OLD_FAILURE),
+        seconds_since_launch=phases.EXITED_GRACE_SECONDS + 1,
+        error_at_launch=before,
+    )
+
+    assert (
+        verdict.failure is not None and "still exited" in verdict.failure and "last week" in verdict.failure
+    )
+
+
+def test_the_recorded_status_error_is_redacted() -> None:
+    leaky = {
+        "state": "failed",
+        "message": "pull https://deploy:hunter2-secret@registry.example.com/app failed",
+    }
+
+    record = phases.status_error_record(_instance("exited", leaky).status_error)
+
+    assert record is not None and "hunter2-secret" not in str(record)
 
 
 def test_exited_is_tolerated_briefly_after_a_start_then_fails() -> None:

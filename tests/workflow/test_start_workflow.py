@@ -24,7 +24,6 @@ from novita_local.operations import (
 )
 from novita_local.simulator import Simulator
 from novita_orchestrator.workflow.request import OperationRequest
-from tests.support.simulator import session_simulator
 from tests.support.workflow import (
     SECRETS,
     TIME_SCALE,
@@ -33,7 +32,6 @@ from tests.support.workflow import (
     clear_table,
     create_bodies,
     everything_said,
-    workflow_engine,
 )
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120)]
@@ -45,12 +43,6 @@ COMPLETED = "instance.startup.completed"
 FAILED = "instance.startup.failed"
 # Real seconds one operation may take here (each needs well under 10).
 OPERATION_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[LocalEngine]:
-    with workflow_engine(session_simulator()) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

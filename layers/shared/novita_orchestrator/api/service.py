@@ -34,6 +34,7 @@ from novita_orchestrator.settings import ConfigurationError
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import RUNNING, OperationRecord, OperationsStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
+from novita_orchestrator.workflow.phases import status_error_record
 from novita_orchestrator.workflow.request import (
     OperationRequest,
     check_webhook_target,
@@ -106,7 +107,7 @@ class ApiService:
         instance: Instance | None = None
         if request.start is not None:
             # From the shared snapshot when it lists the ID (or a fresh one the name): no Novita call.
-            instance = self._reader().find(request.start.ref, fallback=find_instance, status_needed=False)
+            instance, fresh = self._reader().identify(request.start.ref, fallback=find_instance)
             instance_id = instance.id
             self._refuse_if_busy(instance.id, f"instance {instance.id}")
         else:
@@ -118,7 +119,7 @@ class ApiService:
         execution_input = start_input(request, operation_id)
         if instance is not None:
             # The workflow drives the instance this answer names (ResolveTarget does not look it up again).
-            execution_input["accepted"] = accepted_instance(instance)
+            execution_input["accepted"] = accepted_instance(instance, status_fresh=fresh)
         self._stepfunctions.start_execution(
             stateMachineArn=self._state_machine_arn,
             name=operation_id,
@@ -195,13 +196,16 @@ class ApiService:
         return find_instance(self._novita(), ref)
 
 
-def accepted_instance(instance: Instance) -> dict[str, Any]:
-    """The instance an accepted start resolved to, as the execution input carries it (no secrets)."""
+def accepted_instance(instance: Instance, *, status_fresh: bool) -> dict[str, Any]:
+    """The instance an accepted start resolved to, as the execution input carries it (no secrets):
+    ``statusFresh`` says whether its status (and ``statusError``, redacted) was read within the bound."""
     return {
         "instanceId": instance.id,
         "instanceName": instance.name,
         "productId": instance.product_id,
         "status": instance.status,
+        "statusError": status_error_record(instance.status_error),
+        "statusFresh": status_fresh,
     }
 
 

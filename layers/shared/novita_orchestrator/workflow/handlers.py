@@ -108,6 +108,7 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
     polls = previous.get("polls", 0)
     launched_at = section(state, "launch").get("launchedAt")
     confirmed_at = previous.get("confirmedAt")
+    seen = previous.get("status")
     result = poll_status(
         operation_id=operation_id_of(state),
         target=Target.from_state(state.get("target")),
@@ -121,6 +122,7 @@ def handle_poll_status(event: Any, deps: Dependencies) -> dict[str, Any]:
         stats=deps.stats,
         clock=deps.clock,
         settings=poll_settings(deps.settings),
+        previous_status=seen if isinstance(seen, str) else None,
     )
     logger.info(
         "status polled",

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.novita.models import Instance, is_documented_status
 from novita_orchestrator.novita.redaction import redact_text
+from novita_orchestrator.observability import logger
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
 from novita_orchestrator.workflow import notifications, phases
@@ -52,11 +53,14 @@ def poll_status(
     stats: StartupStatsStore,
     clock: Clock,
     settings: PollSettings,
+    previous_status: str | None = None,
 ) -> dict[str, Any]:
-    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification",
+    """``{"outcome": "waiting"|"running", "phase", "delaySeconds", "polls", "notification", "status",
     "confirmedAt"}``, and ``"instance"`` (name and port mappings, read by GET) once running, for the
     first health check. ``confirmedAt``: when Novita last answered this operation itself (a GET, or
-    the launch); shared rows are used only while that is under ``CONFIRM_EVERY_SECONDS`` ago."""
+    the launch); shared rows are used only while that is under ``CONFIRM_EVERY_SECONDS`` ago.
+
+    ``previous_status`` is the Novita status the poll before saw (``status`` of its result)."""
     since_launch = clock.now() - launched_at if launched_at is not None else math.inf
     if polls_so_far == 0 and since_launch < settings.bounds.min_seconds:
         # Novita took the start or create a moment ago: a read now could only say so. The first read
@@ -64,19 +68,28 @@ def poll_status(
         # It does not count for the snapshot yet: only an instance seen still on its way does.
         delay = wait_seconds(settings.bounds.min_seconds - since_launch)
         launching = phases.CREATING if target.kind == "create" else phases.STARTING
-        return _result("waiting", launching, delay, 0, None, launched_at)
+        return _result("waiting", launching, delay, 0, None, previous_status, launched_at)
     # One elapsed time for both judgements, so a status a shared row showed is judged the same twice.
     elapsed = max(0.0, clock.now() - target.started_at)
     confirmed = confirmed_at if confirmed_at is not None else launched_at
     shared_ok = confirmed is not None and clock.now() - confirmed < CONFIRM_EVERY_SECONDS
     with novita_errors_translated():
-        read = reader.instance(instance_id, settles=lambda seen: _settles(seen, elapsed), shared_ok=shared_ok)
+        read = reader.instance(
+            instance_id, settles=lambda seen: _settles(seen, elapsed, target), shared_ok=shared_ok
+        )
     instance = read.instance
     now = clock.now()
     if not read.shared:
         confirmed = now
     poll_number = polls_so_far + 1
-    verdict = phases.judge_status(instance, seconds_since_launch=elapsed)
+    if not is_documented_status(instance.status) and instance.status != previous_status:
+        logger.info(
+            "Novita reports a status it does not document; waiting through it",
+            extra={"instance_id": instance_id, "instance_status": instance.status},
+        )
+    verdict = phases.judge_status(
+        instance, seconds_since_launch=elapsed, error_at_launch=target.prior_status_error
+    )
     if verdict.failure is not None:
         reader.unwatch(operation_id)
         raise StartupFailed(redact_text(verdict.failure))
@@ -112,7 +125,7 @@ def poll_status(
 
     if phase == phases.RUNNING:
         reader.unwatch(operation_id)
-        running = _result("running", phase, 0, poll_number, message, confirmed)
+        running = _result("running", phase, 0, poll_number, message, instance.status, confirmed)
         return running if read.shared else running | {"instance": running_instance_state(instance)}
     remaining = target.deadline - now
     if remaining <= 0:
@@ -139,12 +152,14 @@ def poll_status(
         read_at=now + delay,
         booting=still_booting_probability(elapsed=elapsed, wait=delay, recent_durations=history),
     )
-    return _result("waiting", phase, delay, poll_number, message, confirmed)
+    return _result("waiting", phase, delay, poll_number, message, instance.status, confirmed)
 
 
-def _settles(instance: Instance, seconds_since_launch: float) -> bool:
+def _settles(instance: Instance, seconds_since_launch: float, target: Target) -> bool:
     """Whether this status would end the polling (running, or a failure): then it is read by GET."""
-    verdict = phases.judge_status(instance, seconds_since_launch=seconds_since_launch)
+    verdict = phases.judge_status(
+        instance, seconds_since_launch=seconds_since_launch, error_at_launch=target.prior_status_error
+    )
     return verdict.failure is not None or verdict.phase == phases.RUNNING
 
 
@@ -170,6 +185,7 @@ def _result(
     delay: int,
     polls: int,
     message: dict[str, Any] | None,
+    status: str | None,
     confirmed_at: float | None = None,
 ) -> dict[str, Any]:
     return {
@@ -178,5 +194,6 @@ def _result(
         "delaySeconds": delay,
         "polls": polls,
         "notification": message,
+        "status": status,
         "confirmedAt": round(confirmed_at, 3) if confirmed_at is not None else None,
     }

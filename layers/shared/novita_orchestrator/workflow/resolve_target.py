@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
-from novita_orchestrator.novita.errors import NotFound
-from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.novita.errors import NotFound, NovitaError, UnexpectedResponse
+from novita_orchestrator.novita.models import REMOVED_STATUSES, Instance
 from novita_orchestrator.store.lock_store import LockHeld, LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import phases
@@ -20,6 +20,7 @@ from novita_orchestrator.workflow.errors import (
     AmbiguousInstanceName,
     InstanceBusy,
     InstanceNotFound,
+    InstanceRemoved,
     TemplateNotFound,
     novita_errors_translated,
 )
@@ -67,7 +68,9 @@ def resolve_target(
     deadline = started_at + timeout
 
     if request.start is not None:
-        instance = _accepted(accepted) or _find_instance(reader, request.start.ref)
+        found = _accepted(accepted)
+        instance = found[0] if found is not None else _find_instance(reader, request.start.ref)
+        prior_error = found[1] if found is not None else phases.status_error_record(instance.status_error)
         target = Target(
             kind="start",
             instance_id=instance.id,
@@ -78,6 +81,7 @@ def resolve_target(
             lock_key=instance.id,
             deadline=round(deadline, 3),
             started_at=round(started_at, 3),
+            prior_status_error=prior_error,
         )
         operations.set_instance(
             operation_id,
@@ -120,14 +124,17 @@ def resolve_target(
     return target
 
 
-def _accepted(accepted: Any) -> Instance | None:
-    """The API's resolution, unless it saw the instance running: that is read again (by GET), since
-    it decides whether the start is skipped. Any other status is safe to act on: a start of an
-    instance that is starting or running by now counts as started."""
+def _accepted(accepted: Any) -> tuple[Instance, dict[str, Any] | None] | None:
+    """The API's resolution and the ``statusError`` it saw before the start, unless it saw the
+    instance running: that is read again (by GET), since it decides whether the start is skipped.
+    Any other status is safe to act on: a start of an instance that is starting or running by now
+    counts as started. When its status was not fresh, the error before the start is unknown
+    (``phases.PRIOR_ERROR_UNKNOWN``): a ``statusError`` then waits out the exited grace instead of
+    failing at once."""
     if not isinstance(accepted, Mapping) or accepted.get("status") == "running":
         return None
     try:
-        return Instance.model_validate(
+        instance = Instance.model_validate(
             {
                 "id": accepted.get("instanceId"),
                 "name": accepted.get("instanceName") or "",
@@ -137,6 +144,10 @@ def _accepted(accepted: Any) -> Instance | None:
         )
     except ValidationError:
         return None
+    error = accepted.get("statusError")
+    if accepted.get("statusFresh") is not True:
+        return instance, phases.PRIOR_ERROR_UNKNOWN
+    return instance, dict(error) if isinstance(error, Mapping) else None
 
 
 def _find_instance(reader: StatusReader, ref: str) -> Instance:
@@ -145,17 +156,39 @@ def _find_instance(reader: StatusReader, ref: str) -> Instance:
 
 
 def find_instance(novita: NovitaClient, ref: str) -> Instance:
-    """By ID first, else by exact name across every page (none and several are distinct errors)."""
+    """By ID first, else by exact name across every page (none and several are distinct errors).
+
+    What Novita answers for a get of a value that is not an ID is undocumented, so the name lookup
+    never depends on that get failing cleanly: any answer but the instance with exactly that ID sends
+    the ref on to the name lookup, except 401/403/429 and Novita's own failures (raised). Deleted
+    instances never match a name; one addressed by its ID fails with ``InstanceRemoved``.
+    """
+    instance = _by_id(novita, ref)
+    if instance is None:
+        named = novita.find_instances_by_name(ref)
+        if not named:
+            raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
+        if len(named) > 1:
+            ids = ", ".join(sorted(i.id for i in named))
+            raise AmbiguousInstanceName(
+                f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
+            )
+        instance = novita.get_instance(named[0].id)
+    if instance.status in REMOVED_STATUSES:
+        what = f"{instance.id} ({instance.name})" if instance.name else instance.id
+        raise InstanceRemoved(f"Novita instance {what} is {instance.status}: it was deleted")
+    return instance
+
+
+def _by_id(novita: NovitaClient, ref: str) -> Instance | None:
+    """The instance whose ID is ``ref``, or None when Novita's answer says it is not one."""
     try:
-        return novita.get_instance(ref)
-    except NotFound:
-        pass
-    named = novita.find_instances_by_name(ref)
-    if not named:
-        raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
-    if len(named) > 1:
-        ids = ", ".join(sorted(i.id for i in named))
-        raise AmbiguousInstanceName(
-            f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
-        )
-    return novita.get_instance(named[0].id)
+        instance = novita.get_instance(ref)
+    except (NotFound, UnexpectedResponse):
+        return None
+    except NovitaError as error:
+        status = error.status
+        if status is not None and 400 <= status < 500 and status not in {401, 403, 408, 429}:
+            return None
+        raise
+    return instance if instance.id == ref else None

@@ -29,6 +29,9 @@ class Target:
     started_at: float
     #: The template's registry-auth ID (create from a private image); never a password.
     template_image_auth_id: str | None = None
+    #: The ``statusError`` the instance showed before this operation started it (redacted): seeing
+    #: it again during the start is an old failure, not this start's (Novita may not clear it).
+    prior_status_error: dict[str, Any] | None = None
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -42,6 +45,7 @@ class Target:
             "deadline": self.deadline,
             "startedAt": self.started_at,
             "templateImageAuthId": self.template_image_auth_id,
+            "priorStatusError": self.prior_status_error,
         }
 
     @classmethod
@@ -59,7 +63,12 @@ class Target:
             deadline=float(data.get("deadline", 0)),
             started_at=float(data.get("startedAt", 0)),
             template_image_auth_id=data.get("templateImageAuthId"),
+            prior_status_error=_mapping_or_none(data.get("priorStatusError")),
         )
+
+
+def _mapping_or_none(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 def operation_id_of(state: State) -> str:

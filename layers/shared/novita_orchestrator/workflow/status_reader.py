@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NovitaError
-from novita_orchestrator.novita.models import Instance, StatusError
+from novita_orchestrator.novita.models import REMOVED_STATUSES, Instance, StatusError
 from novita_orchestrator.observability import logger
 from novita_orchestrator.store.status_snapshot_store import (
     BACKING_OFF,
@@ -55,9 +55,6 @@ WAIT_STEP_SECONDS = 0.2
 READ_MARKERS = 32
 #: An instance ID listed this recently is taken to exist (for an API answer naming it; never for its status).
 IDENTITY_MAX_AGE_SECONDS = 300.0
-#: Statuses a listed row may show for an instance that is gone or going: always confirmed by GET,
-#: since some Novita dialects keep removed rows listed.
-_GONE_STATUSES = frozenset({"toRemove", "removing", "removed"})
 
 
 @dataclass(frozen=True)
@@ -103,36 +100,40 @@ class StatusReader:
             return StatusRead(self._novita.get_instance(instance_id), shared=False)
         snapshot = self._snapshot()
         row = snapshot.rows.get(instance_id) if snapshot is not None else None
-        if row is not None and row.status not in _GONE_STATUSES:
+        if row is not None and row.status not in REMOVED_STATUSES:
             shared = _instance_of(instance_id, row)
             if not settles(shared):
                 return StatusRead(shared, shared=True)
         return StatusRead(self._novita.get_instance(instance_id), shared=False)
 
-    def find(
-        self, ref: str, *, fallback: Callable[[NovitaClient, str], Instance], status_needed: bool = True
-    ) -> Instance:
+    def identify(
+        self, ref: str, *, fallback: Callable[[NovitaClient, str], Instance]
+    ) -> tuple[Instance, bool]:
+        """Which instance ``ref`` is, for a caller that needs little of its status (the API naming it
+        in a 202), and whether the status that comes with it is fresh (within the bound).
+
+        An ID listed up to ``IDENTITY_MAX_AGE_SECONDS`` ago is enough: an ID never changes hands, and
+        an instance deleted since fails the operation later, with its notification. Names change, so
+        a name is resolved as :meth:`find` does."""
+        known = self._known_id(ref)
+        if known is not None:
+            instance, age = known
+            return instance, age <= self._settings.max_age_seconds
+        self.note_read()  # not served: a burst of these makes a listing pay
+        return self.find(ref, fallback=fallback), True
+
+    def find(self, ref: str, *, fallback: Callable[[NovitaClient, str], Instance]) -> Instance:
         """An instance by ID, else by exact name, from a fresh complete snapshot when it names exactly
         one that is not running or gone; otherwise ``fallback(novita, ref)`` (its GETs and listing
-        decide: not found, several with that name, the status of a running instance).
-
-        Without ``status_needed`` (the caller only needs to know which instance ``ref`` is), an ID
-        listed up to ``IDENTITY_MAX_AGE_SECONDS`` ago is enough: an ID never changes hands, and an
-        instance deleted since fails the operation later, with its notification. Names change, so a
-        name is only resolved from a fresh snapshot."""
-        if not status_needed:
-            known = self._known_id(ref)
-            if known is not None:
-                return known
-            self.note_read()  # not served: a burst of these makes a listing pay
+        decide: not found, several with that name, removed, the status of a running instance)."""
         snapshot = self._snapshot()
         if snapshot is not None and snapshot.complete:
             found = _one_by_ref(snapshot, ref)
-            if found is not None and found[1].status != "running" and found[1].status not in _GONE_STATUSES:
+            if found is not None and found[1].status != "running" and found[1].status not in REMOVED_STATUSES:
                 return _instance_of(*found)
         return fallback(self._novita, ref)
 
-    def _known_id(self, ref: str) -> Instance | None:
+    def _known_id(self, ref: str) -> tuple[Instance, float] | None:
         if self._store is None:
             return None
         try:
@@ -143,9 +144,9 @@ class StatusReader:
         if snapshot is None or snapshot.age(self._clock.now()) > IDENTITY_MAX_AGE_SECONDS:
             return None
         row = snapshot.rows.get(ref)
-        if row is None or row.status in _GONE_STATUSES:
+        if row is None or row.status in REMOVED_STATUSES:
             return None
-        return _instance_of(ref, row)
+        return _instance_of(ref, row), snapshot.age(self._clock.now())
 
     # --- who is waiting ----------------------------------------------------------------------------
 
