@@ -195,6 +195,25 @@ def test_an_old_status_error_is_named_when_the_instance_stays_exited() -> None:
     )
 
 
+@pytest.mark.parametrize("status", ["toStart", "starting", "pulling", "exited"])
+def test_a_status_error_of_unknown_age_waits_out_the_exited_grace(status: str) -> None:
+    """A start resolved from an older shared snapshot does not know the error from before its launch:
+    one seen now may be old (Novita may keep it), so it is not taken as this start's at once."""
+    unknown = phases.PRIOR_ERROR_UNKNOWN
+
+    waiting = phases.judge_status(
+        _instance(status, OLD_FAILURE), seconds_since_launch=5, error_at_launch=unknown
+    )
+    late = phases.judge_status(
+        _instance("exited", OLD_FAILURE),
+        seconds_since_launch=phases.EXITED_GRACE_SECONDS + 1,
+        error_at_launch=unknown,
+    )
+
+    assert waiting.failure is None
+    assert late.failure is not None and "last week" in late.failure
+
+
 def test_the_recorded_status_error_is_redacted() -> None:
     leaky = {
         "state": "failed",
