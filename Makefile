@@ -7,11 +7,17 @@ TOOLS := .tools
 DDB_LOCAL_VERSION := 2.9.30
 DDB_LOCAL_JAR := $(TOOLS)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 NODE_TOOLS := $(TOOLS)/node/node_modules/.bin/asl-validator
+# The Node.js client examples' one dependency (standardwebhooks), installed where a user runs them.
+NODE_EXAMPLES := examples/nodejs/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 # AWS SAM CLI, pinned, in its own venv (it pins many packages of its own; kept out of .venv).
 SAM_CLI_VERSION := 1.170.0
 SAM_VENV := $(TOOLS)/sam
 SAM := $(SAM_VENV)/bin/sam
+# checkov, pinned, in its own venv too (its dependencies conflict with the dev pins).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(TOOLS)/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # sam build (BuildMethod python3.12) needs a working python3.12 on PATH: one on PATH, else pyenv's newest 3.12.
 PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12) || \
 	ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
@@ -19,7 +25,7 @@ PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v p
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install check lint typecheck validate sam-validate build test test-unit test-integration demo bench soak docs reliability-report clean python312
+.PHONY: install check lint typecheck validate sam-validate checkov build test test-unit test-integration demo bench soak docs reliability-report clean python312
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +48,10 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 	cd $(TOOLS)/node && npm ci --silent --no-audit --no-fund
 	touch $@
 
+$(NODE_EXAMPLES): examples/nodejs/package.json examples/nodejs/package-lock.json
+	cd examples/nodejs && npm ci --silent --no-audit --no-fund
+	touch $@
+
 python312:
 	@test -n "$(PYTHON312)" && "$(PYTHON312)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' || { \
 		echo "error: no python3.12 found (on PATH or under pyenv's versions/3.12*); sam build needs one:" \
@@ -53,7 +63,13 @@ $(SAM): | python312
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
-install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(SAM)
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(NODE_EXAMPLES) $(SAM) $(CHECKOV)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -67,6 +83,8 @@ typecheck: $(VENV)/.installed
 
 validate: $(VENV)/.installed $(NODE_TOOLS)
 	$(BIN)/cfn-lint template.yaml
+	@# Every path a state machine reads must be guaranteed: AWS fails the execution where moto forgives.
+	$(BIN)/python -m novita_local.asl_paths statemachine/*.asl.json
 	@set -e; for f in statemachine/*.asl.json; do [ -e "$$f" ] || continue; \
 		$(BIN)/python -m novita_local.asl_check "$$f" > $(TOOLS)/asl-rendered.json; \
 		$(NODE_TOOLS) --json-path $(TOOLS)/asl-rendered.json; \
@@ -75,13 +93,19 @@ validate: $(VENV)/.installed $(NODE_TOOLS)
 sam-validate: $(SAM)
 	$(SAM) validate --lint --template-file template.yaml
 
+# checkov on the template SAM translates (the roles, stages and event sources a deploy creates);
+# every check that does not apply is in tools/checkov-skips.yaml with its reason.
+checkov: $(VENV)/.installed $(SAM) $(CHECKOV)
+	$(BIN)/python -m novita_local.checkov_run --checkov $(CHECKOV)
+
 # Builds the functions and the layer (arm64 wheels) without Docker, with the python3.12 found above.
 build: $(SAM) python312
 	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --template-file template.yaml
 
-check: lint typecheck validate sam-validate
+check: lint typecheck validate sam-validate checkov
 
-test-unit: $(VENV)/.installed
+# The template tests read SAM's translation (the SAM CLI's venv) and run checkov.
+test-unit: $(VENV)/.installed $(SAM) $(CHECKOV)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 test: install check build
@@ -93,10 +117,10 @@ demo: $(VENV)/.installed
 bench: install
 	DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/python -m tests.bench
 
-# Outside CI: the load run at full size (200 operations at once; Novita's 10 requests/s makes it take
-# a few minutes). `make test` runs the same test with 30 operations.
+# Outside CI: the load run at full size (200 operations at once), with one-second and with realistic
+# (30-120 s) boots: about five minutes. `make test` runs the same test with 30 operations, 1 s boots.
 soak: $(VENV)/.installed
-	LOAD_OPERATIONS=200 $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
+	LOAD_OPERATIONS=200 LOAD_BOOTS=1s,realistic $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
 
 # Generated documents are written here, never by a test run: the diagrams of docs/ARCHITECTURE.md
 # (from the ASL and the imports) and the fault matrix's table (a full run of tests/reliability/).
@@ -108,4 +132,4 @@ reliability-report: install
 		$(BIN)/pytest tests/reliability/test_fault_matrix.py $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench examples/nodejs/node_modules

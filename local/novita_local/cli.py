@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from novita_local.demo import run_demo
 from novita_local.dlq import add_dlq_command
+from novita_local.doctor import add_doctor_command, run_doctor
 from novita_local.operations import (
     create_request,
     local_engine,
@@ -50,6 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_simulator_command(commands)
     add_dlq_command(commands)
     add_serve_command(commands)
+    add_doctor_command(commands).set_defaults(handler=_run_doctor)
 
     demo = commands.add_parser(
         "demo", help="run the end-to-end demo (simulator + embedded stack), under a minute"
@@ -102,6 +104,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     stdout = sys.stdout
     with handler_output_on_stderr(verbose=args.verbose):
         return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    stdout = sys.stdout  # the client's logs must not mix into the report (or its --json)
+    with handler_output_on_stderr(verbose=False):
+        return run_doctor(args, out=stdout, err=sys.stderr)
 
 
 def _run_start(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import importlib
 import json
 import pkgutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,13 @@ def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
         into[prefix] = value
 
 
+def _shown(value: Any) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    # Small figures (dollars per startup) keep three significant digits; the rest three decimals.
+    return f"{value:.3g}" if 0 < abs(value) < 0.1 else f"{value:.3f}"
+
+
 def main(selected: list[str]) -> int:
     results: dict[str, Any] = {}
     modules = pkgutil.iter_modules(bench_package.__path__)
@@ -34,15 +42,18 @@ def main(selected: list[str]) -> int:
         if selected and name.removeprefix("bench_") not in selected:
             continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
+        began = time.monotonic()
         module = importlib.import_module(f"tests.bench.{name}")
         results.update(module.run())
+        # How long each part takes (docs/BENCHMARKS.md): context, not a figure to compare.
+        results.setdefault("bench_seconds", {})[name.removeprefix("bench_")] = round(time.monotonic() - began)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     flat: dict[str, Any] = {}
     _flatten("", results, flat)
     width = max((len(k) for k in flat), default=10)
     for key, value in flat.items():
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        shown = _shown(value)
         print(f"{key:<{width}}  {shown}")
     print(f"\nwritten to {RESULTS}")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from moto.events.models import EventPattern
 from openapi_spec_validator import validate
 
 from novita_local.engine import LocalEngine
@@ -25,7 +26,7 @@ from novita_local.serve import ApiServer
 from novita_orchestrator.settings import setting_names
 from tests.e2e.api_support import ServedApi
 from tests.support.ports import free_port
-from tests.support.simulator import TEST_API_KEY
+from tests.support.simulator import TEST_API_KEY, api_session
 from tests.support.workflow import SECRETS, TIME_SCALE
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
@@ -240,6 +241,20 @@ def test_unknown_instances_operations_and_routes_are_404(api: ServedApi):
     assert error_of(operation)["code"] == "OPERATION_NOT_FOUND"
 
 
+def test_a_deleted_instance_is_404_instance_removed(api: ServedApi):
+    api.simulator.admin.set_config(removing=100_000)  # still being deleted
+    with api_session(api.simulator) as novita:
+        novita.post(
+            api.simulator.base_url + "/gpu/instance/delete", json={"instanceId": "inst-trainer"}, timeout=10
+        )
+
+    start = api.post("/instances/inst-trainer/start")
+    by_name = api.post("/instances/trainer/start")
+
+    assert start.status_code == 404 and error_of(start)["code"] == "INSTANCE_REMOVED"
+    assert by_name.status_code == 404 and error_of(by_name)["code"] == "INSTANCE_NOT_FOUND"
+
+
 def test_an_ambiguous_name_is_409_listing_the_instances(api: ServedApi):
     response = api.post("/instances/twin/start")
 
@@ -331,6 +346,25 @@ def test_with_an_api_key_a_request_without_it_is_403(api: ServedApi):
 
 
 # --- the EventBridge front door ------------------------------------------------------------------
+
+
+def test_only_start_requests_from_the_configured_sources_reach_the_trigger(api: ServedApi):
+    """The rule as the engine created it from the template (StartEventSources' default), matched the
+    way the engine's bus matches events: the workflow's own source and any other start nothing."""
+    engine = api.engine
+    rule = engine.boto_client("events").describe_rule(
+        Name=engine.resource_name("StartInstanceRequestedRule"), EventBusName=engine.resource_name("EventBus")
+    )
+    pattern = EventPattern.load(rule["EventPattern"])  # the bus's own matcher (moto has no TestEventPattern)
+
+    def starts(source: str, detail_type: str = "StartInstanceRequested") -> bool:
+        event: Any = {"source": source, "detail-type": detail_type, "detail": {"start": {"ref": "dev-box"}}}
+        return bool(pattern.matches_event(event))
+
+    assert starts("novita-orchestrator.client")
+    assert not starts("my.app")
+    assert not starts("novita-orchestrator")
+    assert not starts("novita-orchestrator.client", detail_type="InstanceReady")
 
 
 def test_a_start_instance_requested_event_starts_one_operation(api: ServedApi):

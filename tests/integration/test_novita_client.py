@@ -122,9 +122,14 @@ def test_lists_every_page_of_a_name_filter(sim: Simulator) -> None:
 
     assert sorted(i.id for i in found) == [f"batch-{n:03}" for n in range(120)]
     pages = calls(sim, LIST, "GET")
-    assert [p["query"]["pageNum"] for p in pages] == ["1", "2", "3"]
+    # The first listing learns that pages count from 1 here (page 1 repeats page 0) ...
+    assert [p["query"]["pageNum"] for p in pages] == ["0", "1", "2", "3"]
     assert {p["query"]["pageSize"] for p in pages} == {"50"}
     assert {p["query"]["name"] for p in pages} == {"batch-"}
+    sim.admin.clear_journal()
+    assert len(client.list_instances(name="batch-")) == 120
+    # ... and the next one starts at page 1.
+    assert [p["query"]["pageNum"] for p in calls(sim, LIST, "GET")] == ["1", "2", "3"]
 
 
 def test_lists_instances_by_status(sim: Simulator) -> None:

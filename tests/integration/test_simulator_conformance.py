@@ -14,123 +14,21 @@ import pytest
 import requests
 
 from novita_local.simulator import InstanceStatus, Simulator
+from novita_orchestrator.novita.models import DOCUMENTED_STATUSES
+from tests.support.novita_shapes import (
+    ANSWERS,
+    ENVELOPE_KEYS,
+    GET_ANSWER,
+    LIST_ITEM,
+    PRODUCT,
+    TEMPLATE,
+    leaves,
+    list_of,
+    mismatches,
+)
 from tests.support.simulator import api_session
 
 pytestmark = pytest.mark.integration
-
-NOVITA_STATUSES = {
-    "toCreate",
-    "creating",
-    "pulling",
-    "running",
-    "toStart",
-    "starting",
-    "toStop",
-    "stopping",
-    "exited",
-    "toRestart",
-    "restarting",
-    "toRemove",
-    "removing",
-    "removed",
-    "toReset",
-    "resetting",
-    "migrating",
-    "freezing",
-}
-LIST_ITEM_FIELDS = {
-    "id",
-    "name",
-    "clusterId",
-    "clusterName",
-    "status",
-    "imageUrl",
-    "imageAuthId",
-    "command",
-    "entrypoint",
-    "cpuNum",
-    "memory",
-    "gpuNum",
-    "portMappings",
-    "productId",
-    "productName",
-    "rootfsSize",
-    "volumeMounts",
-    "statusError",
-    "envs",
-    "kind",
-    "billingMode",
-    "endTime",
-    "spotStatus",
-    "spotReclaimTime",
-}
-GET_FIELDS = {
-    "id",
-    "name",
-    "clusterId",
-    "clusterName",
-    "imageUrl",
-    "imageAuthId",
-    "command",
-    "entrypoint",
-    "cpuNum",
-    "memory",
-    "gpuNum",
-    "status",
-    "statusError",
-    "network",
-    "portMappings",
-    "volumeMounts",
-    "node",
-    "jobs",
-    "envs",
-    "connectComponentSSH",
-    "connectComponentWebTerminal",
-    "connectComponentJupyter",
-    "connectComponentLog",
-    "kind",
-    "billingMode",
-    "endTime",
-    "freeStorageSize",
-    "keepDataDay",
-}
-PRODUCT_FIELDS = {
-    "id",
-    "name",
-    "cpuPerGpu",
-    "memoryPerGpu",
-    "diskPerGpu",
-    "availableDeploy",
-    "minRootFS",
-    "maxRootFS",
-    "minLocalStorage",
-    "maxLocalStorage",
-    "regions",
-    "price",
-    "monthlyPrice",
-    "billingMethods",
-    "spotPrice",
-    "inventoryState",
-}
-TEMPLATE_FIELDS = {
-    "Id",
-    "name",
-    "readme",
-    "type",
-    "channel",
-    "image",
-    "imageAuth",
-    "startCommand",
-    "entrypoint",
-    "rootfsSize",
-    "ports",
-    "envs",
-    "tools",
-    "createdAt",
-    "recommendCards",
-    "minCudaVersion",
-}
-ENVELOPE_KEYS = {"code", "reason", "message", "metadata"}
 
 
 @dataclass
@@ -194,7 +92,7 @@ def gpu_create(**overrides: Any) -> dict[str, Any]:
     ("method", "path", "params", "top_keys"),
     [
         ("GET", "/gpu/instances", {"pageSize": 10, "pageNum": 1}, {"instances", "total"}),
-        ("GET", "/gpu/instance", {"instanceId": "inst-dev-box"}, GET_FIELDS),
+        ("GET", "/gpu/instance", {"instanceId": "inst-dev-box"}, set(GET_ANSWER)),
         ("POST", "/gpu/instance/start", {"instanceId": "inst-dev-box"}, set()),
         ("POST", "/gpu/instance/stop", {"instanceId": "inst-inference"}, set()),
         ("POST", "/gpu/instance/create", gpu_create(), {"id"}),
@@ -215,6 +113,69 @@ def test_every_used_path_answers_json(api, method, path, params, top_keys):
         assert response.json() == {}
 
 
+#: An instance with every optional part filled, so no documented list is checked empty.
+FILLED = {
+    "id": "inst-filled",
+    "name": "filled",
+    "status": "exited",
+    "ports": "8080/http,22/tcp",
+    "envs": [{"key": "MODE", "value": "serve"}],
+    "statusError": {"state": "failed", "message": "image pull failed"},
+}
+
+
+def answer_of(api: Api, answer: str) -> Any:
+    if answer == "list instances":
+        return api.get("/gpu/instances", pageSize=50, pageNum=1).json()
+    if answer == "get instance":
+        return api.instance("inst-filled")
+    if answer == "create instance":
+        return api.post("/gpu/instance/create", gpu_create()).json()
+    if answer == "list templates":
+        return api.get("/templates", pageSize=10, pageNum=1).json()
+    if answer == "get template":
+        return api.get("/template", templateId="tpl-public-nginx").json()
+    paths = {
+        "list registry auths": "/repository/auths",
+        "list products": "/products",
+        "list clusters": "/clusters",
+    }
+    if answer in paths:
+        return api.get(paths[answer]).json()
+    return api.get("/gpu/instance", instanceId="nope").json()
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS))
+def test_each_documented_field_has_its_documented_type(api, simulator, answer):
+    simulator.admin.add_instances([FILLED])
+
+    value = answer_of(api, answer)
+
+    assert mismatches(value, ANSWERS[answer], answer) == []
+    assert leaves(value, ANSWERS[answer]) >= len(ANSWERS[answer])  # the lists checked are not empty
+
+
+def test_a_running_instance_fills_its_endpoints_in_the_documented_types(api):
+    inference = api.instance("inst-inference")
+
+    assert mismatches(inference, GET_ANSWER, "get instance") == []
+    assert all(m["endpoint"] for m in inference["portMappings"])
+
+
+def test_the_field_check_reports_every_drift():
+    good = {"port": 8080, "endpoint": "http://x", "type": "http"}
+    spec = {"portMappings": list_of({"port": int, "endpoint": str, "type": str}), "ok": bool, "n": int}
+
+    drifted = {"portMappings": [good, {"port": "8080", "type": "http"}], "ok": 1, "n": True}
+
+    assert mismatches(drifted, spec) == [
+        ".portMappings[1].port: str, documented int",
+        ".portMappings[1].endpoint: missing",
+        ".ok: int, documented bool",
+        ".n: bool, documented int",
+    ]
+
+
 def test_base_url_is_the_real_api_prefix(simulator):
     assert simulator.base_url == simulator.url + "/gpu-instance/openapi/v1"
 
@@ -227,7 +188,7 @@ def test_list_items_carry_documented_fields_and_no_endpoint(api):
 
     assert len(instances) == 5
     for item in instances:
-        assert set(item) >= LIST_ITEM_FIELDS
+        assert set(item) >= set(LIST_ITEM)
         for counted in ("cpuNum", "memory", "gpuNum"):
             assert isinstance(item[counted], str)
         assert isinstance(item["rootfsSize"], int)
@@ -242,7 +203,7 @@ def test_list_items_carry_documented_fields_and_no_endpoint(api):
 def test_get_of_a_running_instance_has_endpoints_and_connection_secrets(api):
     inference = api.instance("inst-inference")
 
-    assert set(inference) >= GET_FIELDS
+    assert set(inference) >= set(GET_ANSWER)
     assert inference["status"] == "running"
     assert inference["statusError"] is None
     (mapping,) = inference["portMappings"]
@@ -267,8 +228,9 @@ def test_endpoints_are_empty_unless_running(api):
 
 
 def test_status_enum_is_exactly_novitas_eighteen():
-    assert {status.value for status in InstanceStatus} == NOVITA_STATUSES
-    assert len(InstanceStatus) == 18
+    # DOCUMENTED_STATUSES is the client's copy of the reference's list (shared/novita-api.md §4).
+    assert {status.value for status in InstanceStatus} == DOCUMENTED_STATUSES
+    assert len(DOCUMENTED_STATUSES) == 18
 
 
 # --------------------------------------------------------------------------- lifecycles
@@ -500,7 +462,7 @@ def test_templates_use_a_capital_id_and_port_groups(api):
 
     assert listed["total"] == 2
     for template in listed["template"]:
-        assert set(template) >= TEMPLATE_FIELDS
+        assert set(template) >= set(TEMPLATE)
         assert "id" not in template
     assert [t["Id"] for t in private["template"]] == ["tpl-private-app"]
     assert private["total"] == 1
@@ -523,7 +485,7 @@ def test_products_carry_capacity_and_filter_by_cluster_and_name(api):
         "prod-h100-80g": False,
     }
     for product in products:
-        assert set(product) >= PRODUCT_FIELDS
+        assert set(product) >= set(PRODUCT)
         assert isinstance(product["cpuPerGpu"], int)
     in_europe = api.get("/products", clusterId="cl-eu-de-1").json()["data"]
     assert [p["id"] for p in in_europe] == ["prod-rtx4090-24g"]

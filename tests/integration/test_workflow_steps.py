@@ -143,16 +143,28 @@ def test_a_start_runs_to_ready_with_one_notification_per_phase(kit: StepKit, sim
     assert [r["method"] for r in simulator.admin.journal(path="/gpu/instance/start")] == ["POST"]
 
     run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0, "notification": None}
+    reads = _instance_reads(simulator)
+    # Right after the launch a read could only say "starting": the first poll waits the shortest wait.
     first = run.step(run.kit.poll_status, "poll")
-    assert (first["outcome"], first["phase"], first["polls"]) == ("waiting", "starting", 1)
-    assert first["notification"] is None  # launch already announced "starting"
-    assert isinstance(first["delaySeconds"], int) and first["delaySeconds"] >= 5
+    assert (first["outcome"], first["phase"], first["polls"], first["delaySeconds"]) == (
+        "waiting",
+        "starting",
+        0,
+        5,
+    )
+    assert _instance_reads(simulator) == reads
+    run.advance(5)
+    second = run.step(run.kit.poll_status, "poll")
+    assert (second["outcome"], second["phase"], second["polls"]) == ("waiting", "starting", 1)
+    assert second["notification"] is None  # launch already announced "starting"
+    assert isinstance(second["delaySeconds"], int) and second["delaySeconds"] >= 5
 
-    run.advance(10)
+    run.advance(5)
     assert run.step(run.kit.poll_status, "poll")["notification"] is None  # still starting
     run.advance(15)  # toStart 2 s + starting 20 s have passed
     running = run.step(run.kit.poll_status, "poll")
     assert (running["outcome"], running["phase"], running["polls"]) == ("running", "running", 3)
+    assert running["instance"]["name"] == "dev-box"  # read by GET: the first health check's endpoints
     # The startup was measured for the product's adaptive polling.
     assert kit.stats.recent("prod-rtx4090-24g", 5)[0] == pytest.approx(25, abs=1)
 
@@ -205,14 +217,15 @@ def test_later_health_checks_probe_the_app_without_asking_novita(kit: StepKit, s
     before = _instance_reads(simulator)
     first = run.step(run.kit.check_health, "health")
     assert first["outcome"] == "waiting"
-    assert _instance_reads(simulator) == before + 1  # endpoints and "running" come from Novita once
+    # Endpoints and "running" came from Novita once, with the poll that saw it running.
+    assert _instance_reads(simulator) == before
     assert sorted(e["port"] for e in first["endpoints"]) == [22, 8888]
     assert first["instanceName"] == "dev-box"
     run.advance(2)
     assert run.step(run.kit.check_health, "health")["outcome"] == "waiting"  # 503: warming up
     run.advance(10)
     assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
-    assert _instance_reads(simulator) == before + 1
+    assert _instance_reads(simulator) == before
     # What the state document carries has no credentials.
     assert "password" not in json.dumps(run.state["health"]).lower()
 
@@ -395,3 +408,31 @@ def test_a_retried_launch_does_not_create_a_second_instance(kit: StepKit, simula
     again = run.step(run.kit.launch_instance, "launch")
     assert first["instanceId"] == again["instanceId"]
     assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1
+
+
+def test_a_start_the_api_accepted_drives_the_instance_it_named_without_looking_it_up_again(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
+    run.state["accepted"] = {
+        "instanceId": "inst-dev-box",
+        "instanceName": "dev-box",
+        "productId": "prod-rtx4090-24g",
+        "status": "exited",
+        "statusError": None,
+        "statusFresh": True,
+    }
+    target = run.step(run.kit.resolve_target, "target")
+    assert (target["instanceId"], target["productId"], target["alreadyRunning"]) == (
+        "inst-dev-box",
+        "prod-rtx4090-24g",
+        False,
+    )
+    assert simulator.admin.journal() == []  # no Novita call: the API's answer named it
+
+    # "running" decides that the start is skipped: that is read again, by GET.
+    kit.locks.release("inst-dev-box", operation_id=run.operation_id)
+    again = Run(kit, simulator, {"start": {"ref": "inst-dev-box"}})
+    again.state["accepted"] = run.state["accepted"] | {"status": "running"}
+    assert again.step(run.kit.resolve_target, "target")["alreadyRunning"] is False
+    assert [e["path"] for e in simulator.admin.journal()] == ["/gpu/instance"]

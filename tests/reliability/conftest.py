@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.dialects import dialect_id
 from tests.support.reliability import MatrixRow, render_matrix
 
 #: Where a full run of the matrix writes its report; unset (``make test``): nowhere.
@@ -44,6 +45,9 @@ _ROWS: dict[str, MatrixRow] = {}
 def row(request: pytest.FixtureRequest) -> MatrixRow:
     """This case's row of the report (the case fills in fault, expectation and what it saw)."""
     doc = (request.function.__doc__ or request.node.name).strip().splitlines()[0].rstrip(".")
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and "dialects" in callspec.params:
+        doc += f" (Novita dialect: {dialect_id(callspec.params['dialects'])})"
     made = MatrixRow(case=doc, fault="", expected="")
     _ROWS[request.node.nodeid] = made
     return made

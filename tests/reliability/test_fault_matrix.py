@@ -34,6 +34,8 @@ from novita_local.operations import (
 from novita_local.serve import ApiServer
 from novita_local.simulator import Simulator
 from novita_local.webhooks import deliver_notifications, new_signing_secret
+from novita_orchestrator.clock import clock_for_scale
+from novita_orchestrator.store.status_snapshot_store import DynamoSnapshotStore, Snapshot, StatusRow
 from novita_orchestrator.workflow.request import OperationRequest
 from tests.support.ports import free_port
 from tests.support.receiver import Receiver
@@ -63,13 +65,16 @@ ENVIRONMENT = {
     "WEBHOOK_RETRY_SCHEDULE_SECONDS": "1,1",
     "WEBHOOK_TIMEOUT_SECONDS": "2",
     "WEBHOOK_SIGNING_SECRET": SIGNING_SECRET,
+    # Shared status reads on, at their most eager: a listing as soon as one read is due, so every
+    # case runs its polls through the snapshot (a stale or missing one must only make it slower).
+    "STATUS_SNAPSHOT_LIST_THRESHOLD": "1",
 }
 SLOW_SECONDS = 1.5
 OPERATION_TIMEOUT = 90.0
 DELIVERY_TIMEOUT = 60.0
 PRIVATE_TEMPLATE = "tpl-private-app"
 PRODUCT = "prod-rtx4090-24g"
-TABLES = ("OperationsTable", "ResilienceTable", "IdempotencyTable")
+TABLES = ("OperationsTable", "ResilienceTable", "IdempotencyTable", "StatusSnapshotTable")
 
 STARTUP_FAILED = ("failed", "STARTUP_FAILED")
 READY = ("ready", None)
@@ -329,10 +334,50 @@ def test_a_dropped_connection(
         assert len(posts(simulator, "/gpu/instance/create")) == 1  # found by name, not re-sent
 
 
+# Where a dialect changes the client's path (paging the name lookup, a refusal or lost answer read
+# back through the status, the lookup of a lost create): each case in every dialect.
+DIALECT_SENSITIVE = [
+    pytest.param("error", "GET", "/gpu/instances", "start", id="list-5xx"),
+    pytest.param("drop", "POST", "/gpu/instance/start", "start", id="start-answer-lost"),
+    pytest.param("drop", "POST", "/gpu/instance/create", "create", id="create-answer-lost"),
+]
+
+
+@pytest.mark.every_dialect
+@pytest.mark.parametrize(("fault", "method", "path", "kind"), DIALECT_SENSITIVE)
+def test_a_fault_in_every_dialect(
+    world: World,
+    simulator: Simulator,
+    row: MatrixRow,
+    dialects: tuple[str, ...],
+    fault: str,
+    method: str,
+    path: str,
+    kind: str,
+):
+    """A fault in each Novita dialect"""
+    what = "3 x HTTP 503" if fault == "error" else "connection dropped after processing"
+    describe(row, f"{what} on `{method} {path}` ({kind} by name)", [READY])
+    if fault == "error":
+        simulator.admin.add_fault(kind="error", method=method, path=path, status=503, count=3)
+    else:
+        simulator.admin.add_fault(kind="drop", method=method, path=path, when="after", count=1)
+
+    request = start(world) if kind == "start" else create(world, "dialect-create")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [READY])
+    if kind == "create":
+        assert len(posts(simulator, "/gpu/instance/create")) == 1  # found by name, not re-sent
+
+
 # --- the instance or its app misbehaves ------------------------------------------------------------
 
 
-def test_a_status_error_during_start(world: World, simulator: Simulator, row: MatrixRow):
+@pytest.mark.every_dialect
+def test_a_status_error_during_start(
+    world: World, simulator: Simulator, row: MatrixRow, dialects: tuple[str, ...]
+):
     """`statusError` during start"""
     describe(row, "the start ends `exited` with `statusError`", [STARTUP_FAILED])
     simulator.admin.add_fault(kind="status_error", instance_name="dev-box", message="GPU fell off the bus")
@@ -374,6 +419,61 @@ def test_an_app_that_never_gets_healthy(world: World, simulator: Simulator, row:
     operations = run_operations(world, [start(world, timeout=300)])
 
     check(world, row, operations, expected)
+
+
+# --- shared status reads: a snapshot that is wrong, or that cannot be made ----------------------------
+
+LAGGING = [
+    pytest.param("starting", None, id="starting-while-running"),
+    pytest.param("running", None, id="running-while-exited"),
+    pytest.param("exited", "GPU fell off the bus", id="stale-status-error"),
+]
+
+
+@pytest.mark.parametrize(("status", "error"), LAGGING)
+def test_a_snapshot_that_lags_behind_novita(
+    world: World, simulator: Simulator, row: MatrixRow, status: str, error: str | None
+):
+    """Status snapshot lagging behind"""
+    shown = f"`{status}`" + (f" with a stale `statusError` ({error})" if error else "")
+    describe(row, f"the shared snapshot shows `dev-box` {shown} and is never refreshed", [READY])
+    plant_snapshot(world, status, error)
+
+    operations = run_operations(world, [start(world)])
+
+    check(world, row, operations, [READY])
+    assert len(posts(simulator, "/gpu/instance/start")) == 1
+    if status == "starting":
+        # The lagging row was used, and a GET at least once a simulated minute still saw "running".
+        gets = len(simulator.admin.journal(path="/gpu/instance", method="GET"))
+        assert gets < (operations[0].record or {})["polls"] + 1
+
+
+def plant_snapshot(world: World, status: str, error: str | None) -> None:
+    """A snapshot that stays fresh (listed "in the future") and so is never refreshed."""
+    store = DynamoSnapshotStore(
+        world.engine.boto_client("dynamodb"), world.engine.resource_name("StatusSnapshotTable")
+    )
+    row = StatusRow(
+        name="dev-box",
+        status=status,
+        product_id=PRODUCT,
+        status_error={"state": "failed", "message": error} if error else None,
+    )
+    now = clock_for_scale(TIME_SCALE).now()
+    assert store.save(Snapshot(rows={"inst-dev-box": row}, refreshed_at=now + 10**7, pages=1))
+
+
+def test_the_list_endpoint_down_for_the_whole_operation(world: World, simulator: Simulator, row: MatrixRow):
+    """List endpoint down"""
+    describe(row, "every `GET /gpu/instances` answers 503 (no snapshot can be made); start by ID", [READY])
+    simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instances", status=503, count=None)
+
+    operations = run_operations(world, [start(world, "inst-dev-box")])
+
+    check(world, row, operations, [READY])
+    # One listing tried (its attempts all 503), then a pause: the polls read by GET meanwhile.
+    assert 1 <= len(simulator.admin.journal(path="/gpu/instances")) <= MAX_ATTEMPTS
 
 
 # --- whole dependencies down ------------------------------------------------------------------------
@@ -441,6 +541,69 @@ def test_a_lambda_failing_once_is_retried_by_step_functions(
     assert [c.error_type for c in calls][:2] == ["Lambda.ServiceException", None]  # failed once, then retried
     if kind == "create":
         assert len(posts(simulator, "/gpu/instance/create")) == 1  # the retry used the instance made
+
+
+LAMBDA_TIMEOUTS = [
+    pytest.param("PollStatusFunction", "Sandbox.Timedout", True, "start", READY, id="poll-status-timed-out"),
+    pytest.param("CheckHealthFunction", "Lambda.Unknown", True, "start", READY, id="check-health-timed-out"),
+    pytest.param(
+        "ResolveTargetFunction",
+        "Lambda.ClientExecutionTimeoutException",
+        True,
+        "create",
+        READY,
+        id="resolve-client-timeout",
+    ),
+    pytest.param(
+        "LaunchInstanceFunction",
+        "Lambda.ClientExecutionTimeoutException",
+        False,
+        "start",
+        READY,
+        id="launch-client-timeout",
+    ),
+    # LaunchInstance is never run again after its own timeout (a create may have landed first).
+    pytest.param(
+        "LaunchInstanceFunction",
+        "Sandbox.Timedout",
+        False,
+        "create",
+        ("failed", "INTERNAL"),
+        id="launch-timed-out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("function", "error_type", "after_handler", "kind", "outcome"), LAMBDA_TIMEOUTS)
+def test_a_lambda_timing_out_once(
+    world: World,
+    simulator: Simulator,
+    row: MatrixRow,
+    function: str,
+    error_type: str,
+    after_handler: bool,
+    kind: str,
+    outcome: tuple[str, str | None],
+):
+    """A Lambda timing out once mid-workflow (Step Functions retry where the step is idempotent)"""
+    how = "after its handler ran (its answer lost)" if after_handler else "before its handler ran"
+    describe(row, f"`{error_type}` once from {function}, {how}", [outcome])
+    world.engine.fail_next_invocation(function, error_type=error_type, after_handler=after_handler)
+
+    request = start(world) if kind == "start" else create(world, f"timed-out-{function.lower()}")
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [outcome])
+    calls = [
+        c.error_type
+        for c in world.engine.invocations(function)
+        if c.event.get("operationId") == operations[0].operation_id
+    ]
+    retried = outcome == READY
+    # Retried: the failed call, then a good one (poll and health steps run on after that).
+    assert (calls[:2] if retried else calls) == ([error_type, None] if retried else [error_type]), calls
+    if kind == "create":
+        assert len(posts(simulator, "/gpu/instance/create")) == (1 if retried else 0)
 
 
 # --- the same request twice --------------------------------------------------------------------------

@@ -1,26 +1,35 @@
 """The load run: many operations started at once through the local REST API, against the simulator
 holding a global limit of 10 requests/s, with the service's shared rate limiter set at or under it.
 
+Two boot settings: ``"1s"`` (every instance runs one second after its start: the run measures the
+orchestration) and ``"realistic"`` (boot times drawn evenly from 30-120 s, seeded, with the default
+polling settings). Shared status reads are on, as the template deploys them.
+
 Used by ``tests/reliability/test_load.py`` (a smaller run in ``make test``, the full 200 in
 ``make soak``) and by ``tests/bench/bench_load.py`` (``load.*`` in ``make bench``). Loopback only;
-the count and the time are bounded.
+the count and the time are bounded. The run is metered (``tests/support/aws_meter.py``): the AWS
+calls, request units and handler seconds behind each operation, for ``cost.*``.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import requests
 
 from novita_local.operations import Operation, follow, local_engine, start_request
 from novita_local.serve import ApiServer
 from novita_local.simulator import Simulator
+from tests.support.aws_meter import Meter, metering
 from tests.support.resilience_workers import max_in_any_window
+
+Boots = Literal["1s", "realistic"]
 
 #: The simulator's global limit (what "Novita" allows) and the service's own shared limit under it.
 NOVITA_LIMIT_PER_SECOND = 10.0
@@ -32,6 +41,9 @@ PRODUCT = "prod-rtx4090-24g"
 MAX_OPERATIONS = 500
 MAX_SECONDS = 900.0
 CONNECT_ATTEMPTS = 5
+#: Realistic boots: evenly between these (seconds), drawn with this seed.
+REALISTIC_BOOT_SECONDS = (30.0, 120.0)
+BOOT_SEED = 14
 
 
 @dataclass(frozen=True)
@@ -49,9 +61,21 @@ class LoadResult:
     terminal_notifications: list[int]  # per operation: how many terminal notifications it sent
     api_requests_resent: int  # POSTs sent again after a connection reset (same Idempotency-Key)
     limits: Limits
+    boots: Boots = "1s"
+    novita_by_endpoint: dict[str, int] = field(default_factory=dict)
+    #: States entered, summed over the executions (Step Functions Standard bills each).
+    transitions: int = 0
+    meter: Meter | None = None
+
+    @property
+    def requests_per_operation(self) -> float:
+        return self.novita_requests / max(1, self.operations)
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "boots": self.boots,
+            "requests_per_operation": round(self.requests_per_operation, 2),
+            "novita_by_endpoint": self.novita_by_endpoint,
             "operations": self.operations,
             "accepted": self.accepted,
             "ready": self.ready,
@@ -64,11 +88,24 @@ class LoadResult:
             "novita_limit_per_second": self.limits.novita_per_second,
             "service_limit_per_second": self.limits.service_per_second,
             "api_requests_resent": self.api_requests_resent,
+            "transitions": self.transitions,
+            "lambda_invocations": (
+                {name: len(times) for name, times in sorted(self.meter.handler_seconds.items())}
+                if self.meter is not None
+                else {}
+            ),
         }
 
 
-def load_instances(count: int) -> list[dict[str, Any]]:
-    """Exited instances that boot in one simulated second and have no ports (healthy once running)."""
+def boot_seconds(count: int, boots: Boots) -> list[float]:
+    if boots == "1s":
+        return [1.0] * count
+    draw = random.Random(BOOT_SEED)
+    return [round(draw.uniform(*REALISTIC_BOOT_SECONDS), 1) for _ in range(count)]
+
+
+def load_instances(count: int, boots: Boots = "1s") -> list[dict[str, Any]]:
+    """Exited instances that boot in the given times and have no ports (healthy once running)."""
     return [
         {
             "id": f"inst-load-{n:03d}",
@@ -76,9 +113,9 @@ def load_instances(count: int) -> list[dict[str, Any]]:
             "status": "exited",
             "productId": PRODUCT,
             "ports": "",
-            "timings": {"toStart": 0, "starting": 1},
+            "timings": {"toStart": 0, "starting": seconds},
         }
-        for n in range(count)
+        for n, seconds in enumerate(boot_seconds(count, boots))
     ]
 
 
@@ -95,7 +132,11 @@ class Limits:
 UNTHROTTLED = Limits(novita_per_second=500.0, service_per_second=500.0, service_burst=50)
 
 
-def load_environment(simulator: Simulator, api_key: str, limits: Limits = Limits()) -> dict[str, str]:
+def load_environment(
+    simulator: Simulator, api_key: str, boots: Boots = "1s", limits: Limits = Limits()
+) -> dict[str, str]:
+    # One-second boots poll every 1-2 s; realistic ones with the default (adaptive) polling.
+    polling = {"POLL_MIN_SECONDS": "1", "POLL_MAX_SECONDS": "2"} if boots == "1s" else {}
     return {
         "NOVITA_BASE_URL": simulator.base_url,
         "NOVITA_API_KEY": api_key,
@@ -105,26 +146,32 @@ def load_environment(simulator: Simulator, api_key: str, limits: Limits = Limits
         "NOVITA_RATE_BURST": str(limits.service_burst),
         # Waiting for a rate slot counts against a call's budget: room for a long queue.
         "NOVITA_RETRY_BUDGET_SECONDS": "600",
-        "POLL_MIN_SECONDS": "1",
-        "POLL_MAX_SECONDS": "2",
         "STARTUP_TIMEOUT_SECONDS": "3600",
+        **polling,
     }
 
 
 def run_load(
-    simulator: Simulator, api_key: str, count: int, *, timeout: float = MAX_SECONDS, limits: Limits = Limits()
+    simulator: Simulator,
+    api_key: str,
+    count: int,
+    *,
+    boots: Boots = "1s",
+    timeout: float = MAX_SECONDS,
+    limits: Limits = Limits(),
 ) -> LoadResult:
     """Start ``count`` operations at once through the API, wait for all of them, measure."""
     if not 0 < count <= MAX_OPERATIONS:
         raise ValueError(f"count must be within 1..{MAX_OPERATIONS}")
     simulator.admin.reset()
     simulator.admin.set_config(time_scale=1)
-    simulator.admin.add_instances(load_instances(count))
+    simulator.admin.add_instances(load_instances(count, boots))
     simulator.admin.set_rate_limit(limits.novita_per_second)
     try:
         with (
-            local_engine(load_environment(simulator, api_key, limits)) as engine,
+            local_engine(load_environment(simulator, api_key, boots, limits)) as engine,
             ApiServer(engine, port=0, deliver_webhooks=False) as server,
+            metering() as meter,
         ):
             simulator.admin.clear_journal()
             began = time.monotonic()
@@ -139,20 +186,24 @@ def run_load(
                 for ref, op_id in accepted.items()
             ]
             unfinished = 0
+            # One listing of the running executions a second, not a describe of each (200 describes
+            # twice a second were a tenth of the engine's time); then every outcome once.
+            _await_executions(engine, machine, deadline=began + timeout)
+            ended = time.monotonic()
             try:
-                follow(
-                    engine,
-                    operations,
-                    timeout=max(1.0, timeout - (time.monotonic() - began)),
-                    poll_interval=0.5,
-                )
+                follow(engine, operations, timeout=10.0)
             except TimeoutError:
                 unfinished = sum(1 for op in operations if not op.finished)
-            elapsed = time.monotonic() - began
+            elapsed = ended - began
+            transitions = sum(_states_entered(engine, op.execution_arn) for op in operations)
     finally:
         simulator.admin.set_rate_limit(None)
     journal = simulator.admin.journal()
     statuses = [op.status for op in operations]
+    by_endpoint: dict[str, int] = {}
+    for entry in journal:
+        key = f"{entry['method']} {entry['path']}"
+        by_endpoint[key] = by_endpoint.get(key, 0) + 1
     return LoadResult(
         operations=count,
         accepted=len(accepted),
@@ -167,6 +218,16 @@ def run_load(
         terminal_notifications=[sum(1 for n in op.notifications if n.terminal) for op in operations],
         api_requests_resent=resent,
         limits=limits,
+        boots=boots,
+        novita_by_endpoint=dict(sorted(by_endpoint.items())),
+        transitions=transitions,
+        meter=meter,
+    )
+
+
+def _states_entered(engine: Any, execution_arn: str) -> int:
+    return sum(
+        1 for event in engine.execution_history(execution_arn) if event["type"].endswith("StateEntered")
     )
 
 
@@ -209,9 +270,20 @@ def _start_all(url: str, count: int, timeout: float) -> tuple[Mapping[str, str],
     return accepted, resent[0]
 
 
-def _all_executions(client: Any, machine: str) -> list[dict[str, Any]]:
+def _await_executions(engine: Any, machine: str, *, deadline: float) -> None:
+    """Until no execution runs (or the deadline), looking once a second."""
+    client = engine.boto_client("stepfunctions")
+    while time.monotonic() < deadline:
+        if not _all_executions(client, machine, status="RUNNING"):
+            return
+        time.sleep(1.0)
+
+
+def _all_executions(client: Any, machine: str, status: str | None = None) -> list[dict[str, Any]]:
     executions: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"stateMachineArn": machine}
+    if status is not None:
+        kwargs["statusFilter"] = status
     while True:
         page = client.list_executions(**kwargs)
         executions.extend(page["executions"])

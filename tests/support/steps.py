@@ -24,9 +24,11 @@ from novita_orchestrator.steps.launch_instance import LaunchInstanceDeps, launch
 from novita_orchestrator.steps.poll_status import PollStatusDeps, poll_status
 from novita_orchestrator.steps.resolve_registry_auth import ResolveRegistryAuthDeps, resolve_registry_auth
 from novita_orchestrator.steps.resolve_target import ResolveTargetDeps, resolve_target
+from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
+from novita_orchestrator.store.status_snapshot_store import SnapshotStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import WorkflowError
 from novita_orchestrator.workflow.polling import PollBounds
@@ -49,6 +51,7 @@ TARGET: dict[str, Any] = {
     "deadline": 1_800_000_600.0,
     "startedAt": 1_800_000_000.0,
     "templateImageAuthId": None,
+    "priorStatusError": None,
 }
 
 
@@ -71,10 +74,18 @@ class StepKit:
     allow_private_targets: bool = True
     startup_timeout_seconds: float = 1800.0
     probe_timeout_seconds: float = 2.0
+    #: The shared status snapshot; None (the default) = every status read is a GET.
+    snapshots: SnapshotStore | None = None
+
+    @property
+    def reader(self) -> StatusReader:
+        settings = SharedReadSettings(max_age_seconds=2.0, list_threshold=0, page_size=50)
+        return StatusReader(self.novita, self.snapshots, self.clock, settings)
 
     def resolve_target(self, event: dict[str, Any]) -> dict[str, Any]:
         deps = ResolveTargetDeps(
             novita=self.novita,
+            reader=self.reader,
             operations=self.operations,
             locks=self.locks,
             clock=self.clock,
@@ -92,7 +103,7 @@ class StepKit:
 
     def poll_status(self, event: dict[str, Any]) -> dict[str, Any]:
         deps = PollStatusDeps(
-            novita=self.novita,
+            reader=self.reader,
             operations=self.operations,
             stats=self.stats,
             clock=self.clock,

@@ -18,6 +18,7 @@ from novita_orchestrator.api.routes import api_service, app
 from novita_orchestrator.api.service import ApiDeps, ApiService
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.novita.guard import NoGuard
+from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
 from tests.support.simulator import Simulator
@@ -53,9 +54,11 @@ def stepfunctions() -> RecordingStepFunctions:
 @pytest.fixture
 def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
     clock = FakeClock()
+    novita = novita_for(simulator, clock)
     built = ApiService(
         ApiDeps(
-            novita=novita_for(simulator, clock),
+            novita=novita,
+            reader=StatusReader(novita, None, clock, SharedReadSettings(2.0, 0, 50)),
             guard=NoGuard(),
             operations=InMemoryOperationsStore(),
             locks=InMemoryLockStore(),
@@ -108,6 +111,15 @@ def test_a_start_is_accepted_and_its_execution_started(
     assert stepfunctions.started[accepted["operationId"]] == {
         "operationId": accepted["operationId"],
         "request": {"start": {"ref": "dev-box"}, "timeoutSeconds": 600.0},
+        # The instance this answer names, which the workflow then drives (no snapshot: read just now).
+        "accepted": {
+            "instanceId": "inst-dev-box",
+            "instanceName": "dev-box",
+            "productId": "prod-rtx4090-24g",
+            "status": "exited",
+            "statusError": None,
+            "statusFresh": True,
+        },
     }
 
 

@@ -28,6 +28,9 @@ LEVELS: list[set[str]] = [
     {"deps"},
 ]
 LEVEL_OF = {name: level for level, names in enumerate(LEVELS) for name in names}
+#: Packages outside the levels: the client kit, which callers install to call the API, imports nothing
+#: else of the layer, and nothing else of the layer imports it.
+STANDALONE = {"client"}
 
 
 def _modules(root: Path, package: str) -> Iterator[tuple[str, Path]]:
@@ -72,14 +75,35 @@ def test_every_import_of_the_layer_and_local_is_at_module_top() -> None:
 def test_no_package_of_the_layer_imports_one_above_it() -> None:
     upward = []
     for module, path in _modules(LAYER, "novita_orchestrator"):
+        if "." in module and module.split(".")[1] in STANDALONE:
+            continue  # checked below
         level = LEVEL_OF[module.split(".")[1]] if "." in module else 0
         for imported, _ in _imports(path):
             if not imported.startswith("novita_orchestrator."):
                 continue
             target = imported.split(".")[1]
+            if target in STANDALONE:
+                upward.append(f"{module} imports {imported}")
             if target in LEVEL_OF and LEVEL_OF[target] > level:
                 upward.append(f"{module} imports {imported}")
     assert not upward, sorted(set(upward))
+
+
+def test_the_client_kit_imports_nothing_else_of_the_layer() -> None:
+    for package in STANDALONE:
+        for module, path in _modules(LAYER / package, f"novita_orchestrator.{package}"):
+            others = [
+                name
+                for name, _ in _imports(path)
+                if name.startswith("novita_orchestrator.")
+                and not name.startswith(f"novita_orchestrator.{package}")
+            ]
+            assert not others, f"{module} imports {others}"
+
+
+def test_every_package_of_the_layer_has_a_place() -> None:
+    packages = {path.parent.name for path in LAYER.glob("*/__init__.py")}
+    assert packages <= set(LEVEL_OF) | STANDALONE, sorted(packages - set(LEVEL_OF) - STANDALONE)
 
 
 def test_the_layer_never_imports_the_local_stack() -> None:

@@ -72,6 +72,31 @@ def kratos(status: int, reason: str, message: str = "something happened") -> str
         (400, kratos(400, "SOMETHING_NEW"), ClientError),
         (400, "", ClientError),
         (418, "teapot", ClientError),
+        # Nameless bodies, as third-party code sees them from the live API: the message decides.
+        (400, json.dumps({"code": 400, "message": "invalid state change"}), Conflict),
+        (400, json.dumps({"code": 400, "message": "Instance Not Found"}), NotFound),
+        (400, json.dumps({"code": 400, "message": "instance not exist"}), NotFound),
+        (400, json.dumps({"code": 400, "message": "template not found"}), NotFound),
+        (400, json.dumps({"error": {"message": "the instance is already running"}}), Conflict),
+        (
+            400,
+            json.dumps({"code": 400, "message": "create failed: INSUFFICIENT_RESOURCE"}),
+            InsufficientResource,
+        ),
+        (
+            400,
+            json.dumps({"code": 400, "message": "Insufficient resources in this region"}),
+            InsufficientResource,
+        ),
+        (400, json.dumps({"code": 400, "message": "invalid parameter productId"}), ValidationFailed),
+        (400, json.dumps({"code": 400, "message": "too many requests"}), RateLimited),
+        (400, "NOT FOUND", NotFound),
+        (400, json.dumps({"code": 400, "message": "something odd happened"}), ClientError),
+        # 401, 403, 429 and 5xx are decided by the status whatever the text says.
+        (401, json.dumps({"code": 401, "message": "instance not found"}), Unauthorized),
+        (403, json.dumps({"code": 403, "message": "invalid state change"}), Forbidden),
+        (503, json.dumps({"code": 503, "message": "not found upstream"}), UpstreamError),
+        (408, "", NovitaTimeout),
     ],
 )
 def test_status_and_error_name_decide_the_kind(status: int, body: str, kind: type[NovitaError]) -> None:

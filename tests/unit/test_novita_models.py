@@ -198,3 +198,34 @@ def test_create_request_validates_ranges() -> None:
         CreateInstanceRequest(product_id="p", image_url="nginx", gpu_num=9)
     with pytest.raises(ValidationError):
         CreateInstanceRequest(product_id="", image_url="nginx")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        # As documented on the get page ...
+        {
+            "volumeMounts": [{"type": "local", "size": 60, "id": "", "mountPath": "/"}],
+            "node": [{"maxRootfsSize": 6144}],
+        },
+        # ... and as live-tested clients parse it: size a string, node an object.
+        {
+            "volumeMounts": [{"type": "local", "size": "60", "mountPath": "/"}],
+            "node": {"maxRootfsSize": "6144"},
+        },
+        {"billingMode": "", "spotStatus": "", "endTime": "-1", "spotReclaimTime": "0"},
+    ],
+)
+def test_an_instance_reads_in_every_shape_seen(variant: dict[str, object]) -> None:
+    instance = Instance.model_validate({**GET_INSTANCE, **variant})
+
+    assert instance.id == "inst-1" and instance.status == "running"
+    assert InstanceSummary.model_validate({**GET_INSTANCE, **variant}).name == "dev-box"
+
+
+def test_a_blank_spot_price_and_billing_mode_are_absent() -> None:
+    product = Product.model_validate({"id": "p", "spotPrice": "", "price": "67000"})
+    instance = InstanceSummary.model_validate({"id": "i", "billingMode": ""})
+
+    assert product.spot_price is None and product.price == 67000
+    assert instance.billing_mode is None

@@ -38,6 +38,12 @@ def test_an_out_of_range_value_names_the_variable(monkeypatch: pytest.MonkeyPatc
         load_settings()
 
 
+def test_an_unknown_poll_schedule_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLL_SCHEDULE", "fixed")
+    with pytest.raises(ConfigurationError, match="POLL_SCHEDULE"):
+        PollStatusSettings.load(**KEY, OPERATIONS_TABLE_NAME="ops")
+
+
 def test_base_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOVITA_BASE_URL", "api.novita.ai")
     with pytest.raises(ConfigurationError, match="NOVITA_BASE_URL"):

@@ -97,6 +97,9 @@ def test_results_dump_with_the_camel_case_keys_of_the_document() -> None:
         "delaySeconds": 8,
         "polls": 2,
         "notification": None,
+        "status": None,
+        "confirmedAt": None,
+        "instance": None,
     }
     assert Target.model_validate(TARGET).to_state() == TARGET
     assert RegistryAuthResult(image_auth_id="auth-1").to_state() == {"imageAuthId": "auth-1"}

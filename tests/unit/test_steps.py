@@ -45,8 +45,11 @@ def test_a_start_goes_from_resolve_to_ready_with_one_notification_per_phase(
     assert kit.locks.holder("inst-dev-box") == run.operation_id
     assert run.step(kit.launch_instance, "launch")["instanceId"] == "inst-dev-box"
     run.state["poll"] = FIRST_POLL
+    # Right after the launch a read could only say "starting": the first poll waits, reading nothing.
+    assert run.step(kit.poll_status, "poll")["polls"] == 0
+    run.advance(5)
     assert run.step(kit.poll_status, "poll")["outcome"] == "waiting"
-    run.advance(25)
+    run.advance(20)
     assert run.step(kit.poll_status, "poll")["outcome"] == "running"
     assert kit.stats.recent("prod-rtx4090-24g", 5) == [pytest.approx(25, abs=1)]
     assert run.step(kit.check_health, "health")["outcome"] == "waiting"  # the app warms up

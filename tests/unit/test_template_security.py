@@ -101,9 +101,13 @@ def wildcard_grants(template: dict[str, Any]) -> list[str]:
         elif kind == "AWS::IAM::Role":
             for policy in props.get("Policies") or []:
                 entries.extend(_statements([policy.get("PolicyDocument") or {}]))
-            entries.extend(("policy", arn) for arn in props.get("ManagedPolicyArns") or [])
+            entries.extend(("managed", arn) for arn in props.get("ManagedPolicyArns") or [])
         for where, entry in entries:
-            if where == "policy":
+            if where == "managed":
+                # An ARN, or !Sub "arn:${AWS::Partition}:iam::aws:policy/...": only its name matters.
+                arn = entry.get("Fn::Sub", entry) if isinstance(entry, dict) else entry
+                problems.extend(_policy_problem(logical_id, str(arn)))
+            elif where == "policy":
                 problems.extend(_policy_problem(logical_id, entry))
             else:
                 problems.extend(_statement_problems(logical_id, entry))

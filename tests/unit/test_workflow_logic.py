@@ -9,6 +9,7 @@ import pytest
 
 from novita_orchestrator.clock import ScaledClock, clock_for_scale
 from novita_orchestrator.deps import clock_of
+from novita_orchestrator.deps.workflow import poll_status_deps
 from novita_orchestrator.novita.errors import Conflict, InsufficientResource, NotFound, UpstreamError
 from novita_orchestrator.novita.models import Instance, Template
 from novita_orchestrator.outbound import Resolver
@@ -132,6 +133,7 @@ def _instance(status: str, status_error: dict[str, str] | None = None) -> Instan
         ("pulling", "pulling"),
         ("running", "running"),
         ("migrating", None),  # transitional, not understood: keep the phase, keep waiting
+        ("pending", None),  # not documented (seen right after a create): waited through
         ("someNewStatus", None),
     ],
 )
@@ -150,6 +152,74 @@ def test_status_error_fails_fast_with_novitas_message() -> None:
 @pytest.mark.parametrize("status", ["removed", "removing", "toRemove", "stopping", "toStop"])
 def test_terminal_statuses_fail_fast(status: str) -> None:
     assert phases.judge_status(_instance(status), seconds_since_launch=1).failure is not None
+
+
+OLD_FAILURE = {"state": "failed", "message": "image pull failed last week"}
+
+
+@pytest.mark.parametrize("status", ["toStart", "starting", "pulling", "pending", "exited"])
+def test_the_status_error_seen_before_the_launch_does_not_fail_the_start(status: str) -> None:
+    before = phases.status_error_record(_instance("exited", OLD_FAILURE).status_error)
+
+    verdict = phases.judge_status(
+        _instance(status, OLD_FAILURE), seconds_since_launch=5, error_at_launch=before
+    )
+
+    assert verdict.failure is None
+
+
+def test_a_new_or_changed_status_error_fails_the_start() -> None:
+    before = phases.status_error_record(_instance("exited", OLD_FAILURE).status_error)
+    changed = {"state": "failed", "message": "image pull failed today"}
+
+    assert phases.judge_status(
+        _instance("exited", changed), seconds_since_launch=5, error_at_launch=before
+    ).failure
+    assert phases.judge_status(_instance("exited", changed), seconds_since_launch=5).failure
+
+
+def test_an_old_status_error_is_named_when_the_instance_stays_exited() -> None:
+    before = phases.status_error_record(_instance("exited", OLD_FAILURE).status_error)
+
+    verdict = phases.judge_status(
+        _instance("exited", OLD_FAILURE),
+        seconds_since_launch=phases.EXITED_GRACE_SECONDS + 1,
+        error_at_launch=before,
+    )
+
+    assert (
+        verdict.failure is not None and "still exited" in verdict.failure and "last week" in verdict.failure
+    )
+
+
+@pytest.mark.parametrize("status", ["toStart", "starting", "pulling", "exited"])
+def test_a_status_error_of_unknown_age_waits_out_the_exited_grace(status: str) -> None:
+    """A start resolved from an older shared snapshot does not know the error from before its launch:
+    one seen now may be old (Novita may keep it), so it is not taken as this start's at once."""
+    unknown = phases.PRIOR_ERROR_UNKNOWN
+
+    waiting = phases.judge_status(
+        _instance(status, OLD_FAILURE), seconds_since_launch=5, error_at_launch=unknown
+    )
+    late = phases.judge_status(
+        _instance("exited", OLD_FAILURE),
+        seconds_since_launch=phases.EXITED_GRACE_SECONDS + 1,
+        error_at_launch=unknown,
+    )
+
+    assert waiting.failure is None
+    assert late.failure is not None and "last week" in late.failure
+
+
+def test_the_recorded_status_error_is_redacted() -> None:
+    leaky = {
+        "state": "failed",
+        "message": "pull https://deploy:hunter2-secret@registry.example.com/app failed",
+    }
+
+    record = phases.status_error_record(_instance("exited", leaky).status_error)
+
+    assert record is not None and "hunter2-secret" not in str(record)
 
 
 def test_exited_is_tolerated_briefly_after_a_start_then_fails() -> None:
@@ -320,6 +390,13 @@ def test_poll_bounds_must_be_ordered() -> None:
     with pytest.raises(ConfigurationError, match="POLL_MIN_SECONDS"):
         PollStatusSettings.load(**WORKFLOW, POLL_MIN_SECONDS=90, POLL_MAX_SECONDS=60)
     assert PollStatusSettings(**WORKFLOW, STARTUP_HISTORY_SIZE=3).STARTUP_HISTORY_SIZE == 3
+
+
+def test_the_poll_schedule_is_adaptive_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the deps build (offline) AWS clients
+    assert poll_status_deps(PollStatusSettings(**WORKFLOW)).schedule == "adaptive"
+    exponential = PollStatusSettings(**WORKFLOW, POLL_SCHEDULE="exponential")
+    assert poll_status_deps(exponential).schedule == "exponential"
 
 
 def test_time_scale_selects_the_workflow_clock() -> None:

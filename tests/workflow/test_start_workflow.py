@@ -24,7 +24,6 @@ from novita_local.operations import (
 )
 from novita_local.simulator import Simulator
 from novita_orchestrator.workflow.request import OperationRequest
-from tests.support.simulator import session_simulator
 from tests.support.workflow import (
     SECRETS,
     TIME_SCALE,
@@ -33,7 +32,6 @@ from tests.support.workflow import (
     clear_table,
     create_bodies,
     everything_said,
-    workflow_engine,
 )
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120)]
@@ -45,12 +43,6 @@ COMPLETED = "instance.startup.completed"
 FAILED = "instance.startup.failed"
 # Real seconds one operation may take here (each needs well under 10).
 OPERATION_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[LocalEngine]:
-    with workflow_engine(session_simulator()) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +134,34 @@ def test_an_unknown_name_fails_without_touching_any_instance(engine: LocalEngine
     assert operation.notification_types() == [FAILED]
     assert start_posts(simulator) == []
     assert engine.describe_execution(operation.execution_arn)["status"] == "FAILED"
+
+
+def test_when_finishing_keeps_failing_the_fallback_still_sends_one_failed_notification(
+    engine: LocalEngine, simulator: Simulator
+):
+    """FinishFailed fails on every attempt (5: one and its 4 retries): the fallback builds the failed
+    notification itself, naming the operation by the execution's name (the input may lack it)."""
+    attempts = 5
+    for _ in range(attempts):
+        engine.fail_next_invocation("FinishOperationFunction", error_type="RecordUnavailable")
+
+    operation = run(engine, start_request("no-such-box", webhook_url="https://hooks.example.com/n"))
+
+    finishes = [
+        call.error_type
+        for call in engine.invocations("FinishOperationFunction")
+        if call.event.get("operationId") == operation.operation_id
+    ]
+    assert finishes == ["RecordUnavailable"] * attempts
+    [notification] = operation.notifications
+    assert notification.type == FAILED
+    assert notification.webhook_url == "https://hooks.example.com/n"
+    assert notification.event["id"] == f"evt_fallback_{operation.operation_id}_failed"
+    assert notification.data["operationId"] == operation.operation_id
+    assert notification.data["error"]["code"] == "INTERNAL"
+    described = engine.describe_execution(operation.execution_arn)
+    assert described["status"] == "FAILED"
+    assert described.get("error") == "InstanceNotFound"  # the operation's own failure, not the record's
 
 
 def test_an_ambiguous_name_fails_and_lists_the_candidates(engine: LocalEngine, simulator: Simulator):

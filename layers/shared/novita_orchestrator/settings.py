@@ -9,7 +9,7 @@ reads the environment (:mod:`.environment`: ``os.environ`` on Lambda) and fails 
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -192,6 +192,25 @@ class OutboundSettings(FunctionSettings):
     )
 
 
+class StatusSnapshotSettings(DynamoDBSettings):
+    """The shared status snapshot (one listing serves the status reads of every operation in flight)."""
+
+    STATUS_SNAPSHOT_TABLE_NAME: str | None = Field(
+        default=None,
+        min_length=3,
+        description="DynamoDB table of the shared status snapshot; unset = every status read is a GET.",
+    )
+    STATUS_SNAPSHOT_MAX_AGE_SECONDS: float = Field(
+        default=2.0, gt=0, le=60, description="The oldest shared status a read uses (seconds)."
+    )
+    STATUS_SNAPSHOT_LIST_THRESHOLD: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="List once this many status reads are due; 0 = once they (expected) outnumber its pages.",
+    )
+
+
 class StartupTimeoutSettings(FunctionSettings):
     STARTUP_TIMEOUT_SECONDS: float = Field(
         default=1800.0,
@@ -205,7 +224,7 @@ class StartupTimeoutSettings(FunctionSettings):
 
 
 class ResolveTargetSettings(
-    NovitaSettings, OperationsTableSettings, OutboundSettings, StartupTimeoutSettings
+    NovitaSettings, OperationsTableSettings, OutboundSettings, StartupTimeoutSettings, StatusSnapshotSettings
 ):
     """ResolveTargetFunction."""
 
@@ -218,11 +237,15 @@ class LaunchInstanceSettings(NovitaSettings, OperationsTableSettings):
     """LaunchInstanceFunction."""
 
 
-class PollStatusSettings(NovitaSettings, OperationsTableSettings):
+class PollStatusSettings(NovitaSettings, OperationsTableSettings, StatusSnapshotSettings):
     """PollStatusFunction."""
 
     POLL_MIN_SECONDS: float = Field(default=5.0, ge=1, le=3600, description="Shortest wait between polls.")
     POLL_MAX_SECONDS: float = Field(default=60.0, ge=1, le=3600, description="Longest wait between polls.")
+    POLL_SCHEDULE: Literal["adaptive", "exponential"] = Field(
+        default="adaptive",
+        description="adaptive: learn from recent startups of the product; exponential: double each wait.",
+    )
     STARTUP_HISTORY_SIZE: int = Field(
         default=5, ge=0, le=100, description="Recent startups of the same product that adaptive polling uses."
     )
@@ -261,7 +284,9 @@ class StateMachineSettings(FunctionSettings):
     )
 
 
-class ApiSettings(NovitaSettings, OperationsTableSettings, OutboundSettings, StateMachineSettings):
+class ApiSettings(
+    NovitaSettings, OperationsTableSettings, OutboundSettings, StateMachineSettings, StatusSnapshotSettings
+):
     """ApiFunction."""
 
     IDEMPOTENCY_TABLE_NAME: str | None = Field(

@@ -28,6 +28,7 @@ import boto3
 from moto import mock_aws
 from moto.sqs.models import sqs_backends
 
+from novita_local.engine.interpreter_cache import cached_interpreter
 from novita_local.engine.lambda_patch import (
     InjectedFailure,
     InProcessFunction,
@@ -64,6 +65,12 @@ _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # moto patches process-wide state (its mock, the Lambda backend, the interpreter's waits).
 _ACTIVE_LOCK = threading.Lock()
 _active_engine: LocalEngine | None = None
+
+
+def active_engine() -> LocalEngine | None:
+    """The engine running in this process, if one is (there is at most one)."""
+    with _ACTIVE_LOCK:
+        return _active_engine
 
 
 class EngineError(Exception):
@@ -148,6 +155,7 @@ class LocalEngine:
             )
             stack.enter_context(in_process_lambda_backend(self._lambdas))
             stack.enter_context(scaled_waits(self.wait_scale))
+            stack.enter_context(cached_interpreter())
             stack.callback(self._lambdas.unload_all)
             stack.enter_context(self._layer_paths())
             self._stack = stack
@@ -175,6 +183,12 @@ class LocalEngine:
                 _active_engine = None
 
     # --- what callers use ----------------------------------------------------------------------
+
+    def restart_functions(self) -> None:
+        """Every function cold-starts at its next invocation (a new container: its collaborators,
+        built at init, are built afresh)."""
+        self._require_started()
+        self._lambdas.unload_all()
 
     def boto_client(self, service: str) -> Any:
         self._require_started()

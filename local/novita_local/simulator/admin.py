@@ -77,6 +77,15 @@ class SimulatorAdmin:
         result: dict[str, float] = self._call("GET", "/config")
         return result
 
+    def set_dialects(self, *names: str) -> list[str]:
+        """Switch to these dialects (none = the default answers); a reset restores the starting ones."""
+        active: list[str] = self._call("PUT", "/dialects", {"dialects": list(names)})["dialects"]
+        return active
+
+    def dialects(self) -> list[str]:
+        active: list[str] = self._call("GET", "/dialects")["dialects"]
+        return active
+
     def advance(self, seconds: float) -> float:
         """Move simulated time forward; returns the new simulated time."""
         sim_time: float = self._call("POST", "/clock/advance", {"seconds": seconds})["simTime"]

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from novita_local.simulator.admin import SimulatorAdmin
 from novita_local.simulator.apps import AppListeners
+from novita_local.simulator.dialects import DIALECTS, describe, parse_dialects
 from novita_local.simulator.errors import JSON, ApiError, error_envelope, invalid
 from novita_local.simulator.faults import FaultBook, TokenBucket
 from novita_local.simulator.journal import Journal
@@ -35,6 +36,7 @@ API_ROUTES: dict[tuple[str, str], ApiOperation] = {
     ("GET", "/gpu/instance"): lambda w, q, b: w.get_instance(q),
     ("POST", "/gpu/instance/start"): lambda w, q, b: w.start_instance(b),
     ("POST", "/gpu/instance/stop"): lambda w, q, b: w.stop_instance(b),
+    ("POST", "/gpu/instance/delete"): lambda w, q, b: w.delete_instance(b),
     ("POST", "/gpu/instance/create"): lambda w, q, b: w.create_instance(b),
     ("GET", "/templates"): lambda w, q, b: w.list_templates(q),
     ("GET", "/template"): lambda w, q, b: w.get_template(q),
@@ -49,15 +51,18 @@ _INVALID_JSON = object()
 class SimulatorCore:
     """Everything one simulator holds; the HTTP handler only translates to and from it."""
 
-    def __init__(self, api_key: str | None, time_scale: float, seed: JSON) -> None:
+    def __init__(
+        self, api_key: str | None, time_scale: float, seed: JSON, dialects: frozenset[str] = frozenset()
+    ) -> None:
         self.api_key = api_key
         self.initial_time_scale = time_scale
         self.initial_seed = seed
+        self.initial_dialects = dialects
         self.faults = FaultBook()
         self.bucket = TokenBucket()
         self.journal = Journal()
         self.apps = AppListeners()
-        self.world = World(seed, time_scale, self.faults, self.apps)
+        self.world = World(seed, time_scale, self.faults, self.apps, dialects)
 
     def authorized(self, header: str | None) -> bool:
         scheme, _, token = (header or "").partition(" ")
@@ -69,7 +74,7 @@ class SimulatorCore:
     def reset(self, seed: Any) -> None:
         # Build the new world first so an invalid seed leaves the current state untouched.
         complete = load_seed(seed if seed is not None else self.initial_seed)
-        self.world = World(complete, self.initial_time_scale, self.faults, self.apps)
+        self.world = World(complete, self.initial_time_scale, self.faults, self.apps, self.initial_dialects)
         self.apps.close_all()
         self.faults.clear()
         self.journal.clear()
@@ -106,6 +111,14 @@ class SimulatorCore:
             return self.world.config()
         if route == ("PUT", "/config"):
             return self.world.set_config(body)
+        if route == ("GET", "/dialects"):
+            return self._dialects()
+        if route == ("PUT", "/dialects"):
+            names = body.get("dialects") if isinstance(body, dict) else None
+            if names is None:
+                raise invalid("dialects", 'is required: a list of names, e.g. {"dialects": ["zero-pages"]}')
+            self.world.dialects = parse_dialects(names)
+            return self._dialects()
         if route == ("POST", "/clock/advance"):
             seconds = body.get("seconds") if isinstance(body, dict) else None
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
@@ -117,6 +130,12 @@ class SimulatorCore:
             self.journal.clear()
             return {}
         raise ApiError(404, "NOT_FOUND", f"no admin route {method} {ADMIN_PREFIX}{path}")
+
+    def _dialects(self) -> JSON:
+        return {
+            "dialects": describe(self.world.dialects),
+            "known": {name: answers[0] for name, answers in DIALECTS.items()},
+        }
 
     def _set_rate_limit(self, body: Any) -> JSON:
         if not isinstance(body, dict) or "perSecond" not in body:
@@ -227,9 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
         authorized: bool,
     ) -> _Answer:
         """Work out the answer to one API request (status None: dropped before processing)."""
+        bare = "bare-errors" in world.dialects
         retry_after = core.bucket.take()
         if retry_after is not None:
-            envelope = error_envelope(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded, retry later")
+            envelope = error_envelope(
+                429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded, retry later", bare=bare
+            )
             return _Answer(429, envelope, {"Retry-After": str(retry_after)}, "rate_limit")
         faults = core.faults.take_request_faults(method, path)
         if faults.delay_seconds:
@@ -240,11 +262,12 @@ class _Handler(BaseHTTPRequestHandler):
             return _Answer(None, {}, {}, kind, sent=False)
         if action is not None and action.kind == "error":
             p = action.params
-            return _Answer(p["status"], error_envelope(p["status"], p["reason"], p["message"]), {}, kind)
+            envelope = error_envelope(p["status"], p["reason"], p["message"], bare=bare)
+            return _Answer(p["status"], envelope, {}, kind)
         if action is not None and action.kind == "rate_limit":
             retry = action.params["retryAfter"]
             headers = {"Retry-After": retry} if retry is not None else {}
-            envelope = error_envelope(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded")
+            envelope = error_envelope(429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded", bare=bare)
             return _Answer(429, envelope, headers, kind)
 
         status, payload = self._run_api(world, method, path, query, body, authorized)
@@ -267,7 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise invalid("body", "is not valid JSON")
             return 200, operation(world, query, body)
         except ApiError as error:
-            return error.status, error.envelope()
+            return error.status, error.envelope(bare="bare-errors" in world.dialects)
 
     def _send(self, status: int, payload: JSON, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -303,11 +326,12 @@ class Simulator:
         api_key: str | None = None,
         time_scale: float = 1.0,
         seed: JSON | str | Path | None = None,
+        dialects: str | Iterable[str] = (),
     ) -> None:
         self.host = host
         self.api_key = api_key
         self._requested_port = port
-        self._core = SimulatorCore(api_key, time_scale, load_seed(seed))
+        self._core = SimulatorCore(api_key, time_scale, load_seed(seed), parse_dialects(dialects))
         self._server: _SimServer | None = None
         self._thread: threading.Thread | None = None
         self._admin: SimulatorAdmin | None = None
@@ -380,6 +404,14 @@ def add_simulator_command(subparsers: argparse._SubParsersAction[argparse.Argume
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
     parser.add_argument("--seed", type=Path, metavar="FILE", help="JSON seed file (default: built-in seed)")
     parser.add_argument("--api-key", help="the only API key accepted (default: any non-empty key)")
+    parser.add_argument(
+        "--dialect",
+        default="",
+        metavar="NAMES",
+        help="answer the other plausible way where Novita's docs are silent: comma-separated, any of "
+        + ", ".join(DIALECTS)
+        + ", or all (default: none)",
+    )
     parser.set_defaults(handler=run_simulator)
 
 
@@ -392,13 +424,22 @@ def run_simulator(args: argparse.Namespace) -> int:
         print("novita-orchestrator simulator: --time-scale must be >= 0", file=sys.stderr)
         return 2
     try:
-        simulator = Simulator(args.host, args.port, args.api_key, args.time_scale, args.seed).start()
+        dialects = parse_dialects(args.dialect)
+    except ApiError as error:
+        print(f"novita-orchestrator simulator: --dialect: {error.message}", file=sys.stderr)
+        return 2
+    try:
+        simulator = Simulator(
+            args.host, args.port, args.api_key, args.time_scale, args.seed, dialects=dialects
+        ).start()
     except (OSError, ValueError, ApiError) as error:
         print(f"novita-orchestrator simulator: {error}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     print(f"Novita simulator serving {simulator.base_url}", flush=True)
     print(f"admin API at {simulator.url}{ADMIN_PREFIX} (Ctrl-C to stop)", flush=True)
+    if dialects:
+        print(f"dialects: {', '.join(describe(dialects))}", flush=True)
     try:
         while True:
             time.sleep(1)

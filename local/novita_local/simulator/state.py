@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from novita_local.simulator.apps import AppListeners
-from novita_local.simulator.errors import JSON, ApiError, conflict, invalid, not_found
+from novita_local.simulator.dialects import CAPPED_PAGE_SIZE
+from novita_local.simulator.errors import JSON, conflict, insufficient, invalid, not_found
 from novita_local.simulator.faults import FaultBook
 from novita_local.simulator.validation import (
     CreateRequest,
@@ -57,6 +59,9 @@ class InstanceStatus(StrEnum):
 
 
 S = InstanceStatus
+#: Not one of the 18: the status some clients see right after a create (the ``pending`` dialect).
+PENDING = "pending"
+REMOVAL_STATUSES = frozenset({S.TO_REMOVE, S.REMOVING, S.REMOVED})
 
 # Simulated seconds spent in each transitional status, and before a running instance's apps answer.
 DEFAULT_TIMINGS: dict[str, float] = {
@@ -67,6 +72,9 @@ DEFAULT_TIMINGS: dict[str, float] = {
     "starting": 20.0,
     "toStop": 2.0,
     "stopping": 10.0,
+    "toRemove": 2.0,
+    "removing": 5.0,
+    "pending": 2.0,
     "appWarmup": 10.0,
 }
 TIMING_KEYS = tuple(DEFAULT_TIMINGS)
@@ -211,8 +219,17 @@ def _fuzzy(needle: str, haystack: str) -> bool:
 class World:
     """All simulated resources of one account, guarded by one lock."""
 
-    def __init__(self, seed: JSON, time_scale: float, faults: FaultBook, apps: AppListeners) -> None:
+    def __init__(
+        self,
+        seed: JSON,
+        time_scale: float,
+        faults: FaultBook,
+        apps: AppListeners,
+        dialects: frozenset[str] = frozenset(),
+    ) -> None:
         self.lock = threading.RLock()
+        #: The active dialects (see ``dialects.py``); the server reads ``bare-errors`` from here too.
+        self.dialects = dialects
         self.clock = SimClock(time_scale)
         self.timings = dict(DEFAULT_TIMINGS)
         self.faults = faults
@@ -389,7 +406,7 @@ class World:
                     "password": inst.web_terminal_password,
                     "isRunning": running,
                 },
-                "connectComponentJupyter": {"port": "", "address": "", "isRunning": False},
+                "connectComponentJupyter": {"port": 0, "address": "", "isRunning": False},
                 "connectComponentLog": {
                     "systemLogAddress": f"https://logs.sim.invalid/{inst.id}/system",
                     "instanceLogAddress": f"https://logs.sim.invalid/{inst.id}/instance",
@@ -424,20 +441,43 @@ class World:
 
     def _instance(self, instance_id: str) -> Instance:
         inst = self.instances.get(instance_id)
-        if inst is None:
+        if inst is None or not self._visible(inst, self.clock.now()):
             raise not_found("instance", instance_id)
         return inst
 
-    def list_instances(self, query: dict[str, str]) -> JSON:
-        page_size = query_int(query, "pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
-        page_size = min(page_size, MAX_PAGE_SIZE)
+    def _visible(self, inst: Instance, now: float) -> bool:
+        """A deleted instance is gone once ``removed``, unless the ``keep-removed`` dialect keeps it."""
+        return inst.settle(now) != S.REMOVED or "keep-removed" in self.dialects
+
+    def _page(self, query: dict[str, str]) -> tuple[int, int, int]:
+        """``(start, page size, page number)``: 1-based (0 read as 1) or, ``zero-pages``, 0-based."""
+        cap = CAPPED_PAGE_SIZE if "capped-pages" in self.dialects else MAX_PAGE_SIZE
+        page_size = min(query_int(query, "pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE, cap)
+        if "zero-pages" in self.dialects:
+            page_num = max(query_int(query, "pageNum", 0), 0)
+            return page_num * page_size, page_size, page_num
         page_num = max(query_int(query, "pageNum", 1), 1)
+        return (page_num - 1) * page_size, page_size, page_num
+
+    def _with_total(self, answer: JSON, total: int) -> JSON:
+        if "capped-pages" not in self.dialects:
+            answer["total"] = total
+        return answer
+
+    def _first_steps(self, inst: Instance) -> list[tuple[str, float]]:
+        """The undocumented ``pending`` a start or create shows first in the ``pending`` dialect."""
+        return [(PENDING, self._timing(inst, "pending"))] if "pending" in self.dialects else []
+
+    def list_instances(self, query: dict[str, str]) -> JSON:
+        start, page_size, _ = self._page(query)
         status_filter = query.get("status", "")
         if status_filter and status_filter not in S.__members__.values():
             raise invalid("status", f"{status_filter!r} is not a Novita instance status")
         with self.lock:
             now = self.clock.now()
-            views = [self._list_view(inst, now) for inst in self.instances.values()]
+            views = [
+                self._list_view(inst, now) for inst in self.instances.values() if self._visible(inst, now)
+            ]
         name, product_name = query.get("name", ""), query.get("productName", "")
         matching = [
             v
@@ -446,8 +486,7 @@ class World:
             and (not product_name or _fuzzy(product_name, v["productName"]))
             and (not status_filter or v["status"] == status_filter)
         ]
-        start = (page_num - 1) * page_size
-        return {"instances": matching[start : start + page_size], "total": len(matching)}
+        return self._with_total({"instances": matching[start : start + page_size]}, len(matching))
 
     def get_instance(self, query: dict[str, str]) -> JSON:
         instance_id = query.get("instanceId", "")
@@ -465,14 +504,16 @@ class World:
             if status != S.EXITED:
                 raise conflict(f"instance {instance_id} is {status}; only an exited instance can be started")
             if not self.products.get(inst.product_id, {}).get("availableDeploy", True):
-                raise ApiError(400, "INSUFFICIENT_RESOURCE", "not enough capacity to start this instance")
+                raise insufficient("not enough capacity to start this instance")
             failure = self.faults.take_status_error(inst.id, inst.name)
-            inst.status_error = None
+            if "stale-status-error" not in self.dialects:
+                inst.status_error = None
             inst.warmup = self._timing(inst, "appWarmup")
             inst.last_started_at = int(time.time())
             inst.transition = Transition(
                 began=now,
                 steps=[
+                    *self._first_steps(inst),
                     (S.TO_START, self._timing(inst, "toStart")),
                     (S.STARTING, self._timing(inst, "starting")),
                 ],
@@ -483,24 +524,43 @@ class World:
 
     def stop_instance(self, body: Any) -> JSON:
         instance_id = string_field(require_object(body), "instanceId", required=True)
+        inst = self._wind_down(
+            instance_id,
+            lambda status: None if status == S.RUNNING else "only a running instance can be stopped",
+            (S.TO_STOP, S.STOPPING),
+            S.EXITED,
+        )
+        inst.last_stopped_at = int(time.time())
+        return {}
+
+    def delete_instance(self, body: Any) -> JSON:
+        """``toRemove -> removing -> removed`` from any status; the row stays listed while it goes."""
+        instance_id = string_field(require_object(body), "instanceId", required=True)
+        self._wind_down(
+            instance_id,
+            lambda status: "it is already deleted" if status in REMOVAL_STATUSES else None,
+            (S.TO_REMOVE, S.REMOVING),
+            S.REMOVED,
+        )
+        return {}
+
+    def _wind_down(
+        self, instance_id: str, refusal: Callable[[str], str | None], steps: tuple[str, str], outcome: str
+    ) -> Instance:
+        """Begin a stop or a delete (its apps stop answering at once); ``refusal`` names a bad status."""
         with self.lock:
             inst = self._instance(instance_id)
             now = self.clock.now()
             status = inst.settle(now)
-            if status != S.RUNNING:
-                raise conflict(f"instance {instance_id} is {status}; only a running instance can be stopped")
+            problem = refusal(status)
+            if problem is not None:
+                raise conflict(f"instance {instance_id} is {status}; {problem}")
             inst.running_since = None
-            inst.last_stopped_at = int(time.time())
             inst.transition = Transition(
-                began=now,
-                steps=[
-                    (S.TO_STOP, self._timing(inst, "toStop")),
-                    (S.STOPPING, self._timing(inst, "stopping")),
-                ],
-                outcome=S.EXITED,
+                began=now, steps=[(step, self._timing(inst, step)) for step in steps], outcome=outcome
             )
         self.apps.close_instance(instance_id)
-        return {}
+        return inst
 
     def create_instance(self, body: Any) -> JSON:
         req = parse_create(body)
@@ -509,7 +569,7 @@ class World:
             if product is None:
                 raise invalid("productId", f"no product {req.product_id!r}")
             if not product.get("availableDeploy", True):
-                raise ApiError(400, "INSUFFICIENT_RESOURCE", f"product {req.product_id} has no capacity now")
+                raise insufficient(f"product {req.product_id} has no capacity now")
             max_rootfs = int(product.get("maxRootFS", 0))
             if max_rootfs and req.rootfs_size > max_rootfs:
                 raise invalid("rootfsSize", f"product {req.product_id} allows at most {max_rootfs} GB")
@@ -550,6 +610,7 @@ class World:
             inst.transition = Transition(
                 began=now,
                 steps=[
+                    *self._first_steps(inst),
                     (S.TO_CREATE, self._timing(inst, "toCreate")),
                     (S.CREATING, self._timing(inst, "creating")),
                     (S.PULLING, self._timing(inst, "pulling")),
@@ -572,9 +633,7 @@ class World:
         return f"failed to pull image {req.image_url}: unauthorized: authentication required"
 
     def list_templates(self, query: dict[str, str]) -> JSON:
-        page_size = query_int(query, "pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
-        page_size = min(page_size, MAX_PAGE_SIZE)
-        page_num = max(query_int(query, "pageNum", 1), 1)
+        start, page_size, page_num = self._page(query)
         channels = {c.strip() for c in query.get("channel", "").split(",") if c.strip()}
         name, kind = query.get("name", ""), query.get("type", "")
         with self.lock:
@@ -585,8 +644,9 @@ class World:
                 and (not name or _fuzzy(name, str(t.get("name", ""))))
                 and (not kind or t.get("type") == kind)
             ]
-        start = (page_num - 1) * page_size
-        return {"template": matching[start : start + page_size], "total": len(matching)}
+        # The page size and number are echoed, as the documented answer (and live clients) show.
+        answer = {"template": matching[start : start + page_size], "pageSize": page_size, "pageNum": page_num}
+        return self._with_total(answer, len(matching))
 
     def get_template(self, query: dict[str, str]) -> JSON:
         template_id = query.get("templateId", "")
@@ -635,6 +695,7 @@ class World:
             return {
                 "simTime": now,
                 "config": self.config(),
+                "dialects": sorted(self.dialects),
                 "instances": [
                     self._detail_view(inst, now, open_listeners=False) for inst in self.instances.values()
                 ],

@@ -37,6 +37,7 @@ from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.observability import logger
 from novita_orchestrator.resilience.guard import resilience_snapshot
 from novita_orchestrator.steps.resolve_target import find_instance
+from novita_orchestrator.steps.status_reader import StatusReader
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import (
     RUNNING,
@@ -49,6 +50,7 @@ from novita_orchestrator.webhooks.dead_letters import DeadLetters
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InstanceBusy
 from novita_orchestrator.workflow.request import OperationRequest, check_webhook_target, new_operation_id
+from novita_orchestrator.workflow.state import AcceptedInstance
 
 #: The idempotency records' key prefix: stable across code moves (Powertools' default is the module path).
 ACCEPT_KEY_PREFIX = "novita-orchestrator.accept"
@@ -85,6 +87,8 @@ def idempotency_config(ttl_seconds: int) -> IdempotencyConfig:
 @dataclass(frozen=True)
 class ApiDeps:
     novita: NovitaClient
+    #: A start's instance, from the shared status snapshot where it lists it (no Novita call then).
+    reader: StatusReader
     #: The guard in front of ``novita``: GET /health shows its breaker and limiter.
     guard: CallGuard
     operations: OperationsStore
@@ -138,15 +142,19 @@ class ApiService:
     def _accept(self, call: dict[str, Any]) -> dict[str, Any]:
         request = OperationRequest.model_validate(call["request"])
         instance_id: str | None = None
+        # The workflow drives the instance this answer names (ResolveTarget does not look it up again).
+        resolved: AcceptedInstance | None = None
         if request.start is not None:
-            instance = self._find_instance(request.start.ref)
+            # From the shared snapshot when it lists the ID (or a fresh one the name): no Novita call.
+            instance, fresh = self.deps.reader.identify(request.start.ref, fallback=find_instance)
             instance_id = instance.id
             self._refuse_if_busy(instance.id, f"instance {instance.id}")
+            resolved = AcceptedInstance.of(instance, status_fresh=fresh)
         else:
             assert request.create is not None
             self._refuse_if_busy(f"name:{request.create.name}", f"instance name {request.create.name!r}")
         operation_id = new_operation_id()
-        self.deps.starter.start(request, operation_id)
+        self.deps.starter.start(request, operation_id, accepted=resolved)
         logger.info("operation accepted", extra={"operation_id": operation_id, "kind": request.kind})
         accepted = OperationAccepted(
             operationId=operation_id,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from novita_orchestrator.workflow.request import OperationRequest, start_input
+from novita_orchestrator.workflow.state import AcceptedInstance
 
 
 @dataclass(frozen=True)
@@ -16,14 +17,20 @@ class WorkflowStarter:
     stepfunctions: Any
     state_machine_arn: str
 
-    def start(self, request: OperationRequest, operation_id: str) -> bool:
+    def start(
+        self, request: OperationRequest, operation_id: str, *, accepted: AcceptedInstance | None = None
+    ) -> bool:
         """Start the operation's execution; False when an execution of that name already ended
-        (Step Functions answers a repeated name and input with the running execution, else refuses)."""
+        (Step Functions answers a repeated name and input with the running execution, else refuses).
+        ``accepted``: the instance the API resolved a start to (``$.accepted``)."""
+        execution_input = start_input(request, operation_id)
+        if accepted is not None:
+            execution_input["accepted"] = accepted.to_state()
         try:
             self.stepfunctions.start_execution(
                 stateMachineArn=self.state_machine_arn,
                 name=operation_id,
-                input=json.dumps(start_input(request, operation_id)),
+                input=json.dumps(execution_input),
             )
         except self.stepfunctions.exceptions.ExecutionAlreadyExists:
             return False

@@ -9,6 +9,7 @@ from novita_orchestrator.api.service import ApiDeps, ApiService, IdempotencyTabl
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
+from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.settings import ApiSettings
 from novita_orchestrator.webhooks.dead_letters import DeadLetters
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
@@ -30,9 +31,11 @@ def api_service(settings: ApiSettings) -> ApiService:
     if settings.WEBHOOK_DLQ_URL:
         # Only the depth is read here; the queue it redrives to is not the API's business.
         dead_letters = DeadLetters(aws.client("sqs"), dlq_url=settings.WEBHOOK_DLQ_URL, queue_url="")
+    novita = novita_client(settings, aws, clock, guard)
     return ApiService(
         ApiDeps(
-            novita=novita_client(settings, aws, clock, guard),
+            novita=novita,
+            reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
             guard=guard,
             operations=operations_store(settings, aws),
             locks=lock_store(settings, aws),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
+from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.outbound import system_resolver
 from novita_orchestrator.settings import (
@@ -36,8 +37,10 @@ def _novita(settings: NovitaSettings, aws: Aws, clock: Clock) -> NovitaClient:
 
 def resolve_target_deps(settings: ResolveTargetSettings) -> ResolveTargetDeps:
     aws, clock = Aws(), clock_of(settings)
+    novita = _novita(settings, aws, clock)
     return ResolveTargetDeps(
-        novita=_novita(settings, aws, clock),
+        novita=novita,
+        reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
         operations=operations_store(settings, aws),
         locks=lock_store(settings, aws),
         clock=clock,
@@ -59,8 +62,9 @@ def launch_instance_deps(settings: LaunchInstanceSettings) -> LaunchInstanceDeps
 
 def poll_status_deps(settings: PollStatusSettings) -> PollStatusDeps:
     aws, clock = Aws(), clock_of(settings)
+    novita = _novita(settings, aws, clock)
     return PollStatusDeps(
-        novita=_novita(settings, aws, clock),
+        reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
         operations=operations_store(settings, aws),
         stats=DynamoStartupStatsStore(
             aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME
@@ -68,6 +72,7 @@ def poll_status_deps(settings: PollStatusSettings) -> PollStatusDeps:
         clock=clock,
         bounds=PollBounds(settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS),
         history_size=settings.STARTUP_HISTORY_SIZE,
+        schedule=settings.POLL_SCHEDULE,
     )
 
 

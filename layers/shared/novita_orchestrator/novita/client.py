@@ -24,7 +24,6 @@ from requests.adapters import HTTPAdapter
 from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
 from novita_orchestrator.novita.error_mapping import error_from_response, error_from_transport
 from novita_orchestrator.novita.errors import (
-    Conflict,
     DuplicateInstanceName,
     NetworkError,
     NotFound,
@@ -36,6 +35,7 @@ from novita_orchestrator.novita.errors import (
 )
 from novita_orchestrator.novita.guard import CallGuard, NoGuard
 from novita_orchestrator.novita.models import (
+    REMOVED_STATUSES,
     STARTING_STATUSES,
     STOPPING_STATUSES,
     CreateInstanceRequest,
@@ -44,7 +44,9 @@ from novita_orchestrator.novita.models import (
     Product,
     RegistryAuth,
     Template,
+    is_documented_status,
 )
+from novita_orchestrator.novita.pagination import PageLayouts, read_all_pages
 from novita_orchestrator.novita.redaction import secret_values
 from novita_orchestrator.novita.retry import RetryAttempt, RetryPolicy
 from novita_orchestrator.observability import logger
@@ -53,8 +55,6 @@ from novita_orchestrator.settings import ConfigurationError, NovitaSettings
 M = TypeVar("M", bound=BaseModel)
 
 POOL_SIZE = 32
-#: A listing that has not ended after this many pages is treated as a misbehaving server.
-MAX_PAGES = 1000
 
 
 class NovitaClient:
@@ -79,6 +79,8 @@ class NovitaClient:
         self._guard: CallGuard = guard if guard is not None else NoGuard()
         self._clock = clock
         self._retry = RetryPolicy(settings, clock)
+        # How each list endpoint numbers and caps its pages, learned once for the client's life.
+        self._layouts = PageLayouts()
         # Masked wherever Novita (or requests) might echo it back.
         self._secrets = frozenset({api_key})
         self._session = session if session is not None else requests.Session()
@@ -104,7 +106,9 @@ class NovitaClient:
         return self._list_instances(name, status, self._retry.deadline())
 
     def find_instances_by_name(self, name: str) -> list[InstanceSummary]:
-        """Instances whose name is exactly ``name`` (case-sensitive), from every page of the fuzzy filter."""
+        """Instances whose name is exactly ``name`` (case-sensitive), from every page of the fuzzy filter.
+
+        Deleted instances (``toRemove``/``removing``/``removed``, still listed for a while) never match."""
         return self._named(name, self._retry.deadline())
 
     def get_instance(self, instance_id: str) -> Instance:
@@ -120,10 +124,11 @@ class NovitaClient:
         At most ``NOVITA_MAX_ATTEMPTS`` POSTs (default 4) are sent. A 429 or a connection that was
         never made is simply retried; after a 5xx, a timeout or a connection lost after sending, the
         POST is repeated only if a GET shows the instance is not yet
-        ``toStart``/``starting``/``pulling``/``running`` (a late duplicate start is refused by Novita
-        as a conflict, so repeating is safe once the state says it has not happened). A ``Conflict``
-        (e.g. start of a running instance) is success when the GET shows one of those statuses and
-        is raised otherwise.
+        ``toStart``/``starting``/``pulling``/``running``/``toRestart``/``restarting`` (a late duplicate
+        start is refused by Novita, so repeating is safe once the state says it has not happened).
+        Any other refusal (a 4xx but 401/403/429, named or not: Novita answers a start of a starting
+        instance with a bare ``400 "invalid state change"``) is success when the GET shows one of
+        those statuses, or a status Novita does not document (in progress), and is raised otherwise.
         """
         self._lifecycle_action("start_instance", "/gpu/instance/start", instance_id, STARTING_STATUSES)
 
@@ -288,7 +293,11 @@ class NovitaClient:
         return [self._parse(InstanceSummary, row, "list_instances") for row in rows]
 
     def _named(self, name: str, deadline: float) -> list[InstanceSummary]:
-        return [instance for instance in self._list_instances(name, None, deadline) if instance.name == name]
+        return [
+            instance
+            for instance in self._list_instances(name, None, deadline)
+            if instance.name == name and instance.status not in REMOVED_STATUSES
+        ]
 
     def _lifecycle_action(self, operation: str, path: str, instance_id: str, done: Collection[str]) -> None:
         deadline = self._retry.deadline()
@@ -298,19 +307,19 @@ class NovitaClient:
                 self._send(operation, "POST", path, deadline, body={"instanceId": instance_id})
                 return
             except NovitaError as error:
-                conflict = isinstance(error, Conflict) and error.status is not None
+                refused = _refused(error)
                 if _not_processed(error):
                     raise RetryAttempt(error) from error
-                if not (conflict or _outcome_unknown(error)):
+                if not (refused or _outcome_unknown(error)):
                     raise
                 status = self._status_if_known(instance_id, deadline)
-                if status in done:
+                if status is not None and (status in done or not is_documented_status(status)):
                     logger.info(
-                        "Novita action already in effect",
+                        "Novita action already in effect or in progress",
                         extra={"operation": operation, "instance_status": status, "error_code": error.code},
                     )
                     return
-                if conflict:
+                if refused:
                     raise
                 raise RetryAttempt(error) from error
 
@@ -345,35 +354,14 @@ class NovitaClient:
     def _all_pages(
         self, operation: str, path: str, items_key: str, params: dict[str, Any], deadline: float
     ) -> list[dict[str, Any]]:
-        """Rows of every page (``pageNum`` from 1) until ``total`` is reached or a page comes back empty."""
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        previous_page_ids: list[str] | None = None
-        for page_num in range(1, MAX_PAGES + 1):
-            data = self._read(
-                operation, path, {**params, "pageSize": self._page_size, "pageNum": page_num}, deadline
-            )
-            page = _rows(data, items_key, operation)
-            page_ids = [str(row.get("id", row.get("Id", ""))) for row in page]
-            if page and page_ids == previous_page_ids:
-                raise UnexpectedResponse(
-                    f"Novita {operation} returned the same page twice", operation=operation
-                )
-            previous_page_ids = page_ids
-            for row, row_id in zip(page, page_ids, strict=True):
-                # Rows can shift between pages while we list; count each resource once.
-                if row_id and row_id in seen:
-                    continue
-                seen.add(row_id)
-                rows.append(row)
-            total = _as_int(data.get("total"))
-            if not page or (total is not None and len(rows) >= total):
-                return rows
-            if total is None and len(page) < self._page_size:
-                return rows
-        raise UnexpectedResponse(
-            f"Novita {operation} did not end after {MAX_PAGES} pages", operation=operation
-        )
+        """Rows of every page, each once, however Novita numbers and caps its pages (see pagination)."""
+
+        def fetch(page_num: int, page_size: int) -> tuple[list[dict[str, Any]], int | None]:
+            query = {**params, "pageSize": page_size, "pageNum": page_num}
+            data = self._read(operation, path, query, deadline)
+            return _rows(data, items_key, operation), _as_int(data.get("total"))
+
+        return read_all_pages(fetch, self._layouts.for_path(path), self._page_size, operation=operation)
 
     def _send(
         self,
@@ -438,6 +426,11 @@ def _not_processed(error: NovitaError) -> bool:
     if isinstance(error, RateLimited):
         return error.retryable
     return isinstance(error, NovitaTimeout | NetworkError) and not error.request_sent
+
+
+def _refused(error: NovitaError) -> bool:
+    """Novita answered a 4xx that is not about the key, the rate or time: it may mean "already so"."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in {401, 403, 408, 429}
 
 
 def _outcome_unknown(error: NovitaError) -> bool:

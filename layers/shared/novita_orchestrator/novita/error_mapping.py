@@ -1,10 +1,13 @@
 """Turn what Novita (or the network) answered into the error taxonomy of :mod:`.errors`.
 
-Most Novita business errors are HTTP 400, so the error *name* decides the kind first and the HTTP
-status second. The body is parsed tolerantly: the kratos envelope ``{"code", "reason", "message",
-"metadata"}``, then ``{"error": {"code", "message"}}`` or a string ``code``, then a search of the raw
-text for a known name. Messages are built from the operation, the name and Novita's message only, with
-every known secret masked; request bodies never enter them.
+Most Novita business errors are HTTP 400, and Novita does not document its error body. So the kind
+is decided by the error *name* first, else by the message text, else by the HTTP status (401, 403,
+429 and 5xx always win: they say who may retry). The body is parsed tolerantly: the kratos envelope
+``{"code", "reason", "message", "metadata"}``, then ``{"error": {"code", "message"}}`` or a string
+``code``, then a search of the raw text for a known name. Live answers without a name are known
+(``400 {"code": 400, "message": "invalid state change"}``, "not found" in any case), hence the
+case-insensitive phrases of :data:`KINDS_BY_TEXT`. Messages are built from the operation, the name
+and Novita's message only, with every known secret masked; request bodies never enter them.
 """
 
 from __future__ import annotations
@@ -102,6 +105,29 @@ _NAME_IN_TEXT = re.compile(
     )
     + r")\b"
 )
+#: Phrases of nameless error bodies, in the order they are tried (first match wins).
+KINDS_BY_TEXT: tuple[tuple[re.Pattern[str], type[NovitaError]], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), kind)
+    for pattern, kind in (
+        (r"\bnot[\s_-]*found\b|\bdoes\s*n[o']t\s+exist|\bnot\s+exists?\b|\bno\s+such\b", NotFound),
+        (
+            r"\binvalid\s+(instance\s+)?state|\bstate\s+change|\bcurrent\s+(state|status)\b"
+            r"|\balready\s+(running|started|starting|stopped|stopping|exited|in\s+progress)\b"
+            r"|\bconflict",
+            Conflict,
+        ),
+        (
+            r"\binsufficient|\bnot\s+enough\s+(resource|capacity|gpu|stock)|\bout\s+of\s+(stock|capacity)"
+            r"|\bno\s+(available\s+)?capacity|\bsold\s+out",
+            InsufficientResource,
+        ),
+        (r"\brate[\s_-]*limit|\btoo\s+many\s+requests", RateLimited),
+        (
+            r"\binvalid\s+param|\bparam(eter)?\s+\S+\s+(is\s+)?(invalid|required)|\bis\s+required\b",
+            ValidationFailed,
+        ),
+    )
+)
 _NAME_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]{2,63}$")
 _MAX_MESSAGE = 300
 
@@ -143,7 +169,7 @@ def error_from_response(
 ) -> NovitaError:
     """The error for a non-2xx answer. ``secrets`` are masked wherever Novita might echo them."""
     reason, novita_message = parse_error_body(body_text)
-    kind = _kind_for(status, reason)
+    kind = _kind_for(status, reason, novita_message or body_text)
     detail = redact_text(novita_message or "no message", secrets)[:_MAX_MESSAGE]
     message = f"Novita {operation} failed: {detail}"
     if kind is RateLimited:
@@ -174,7 +200,16 @@ def error_from_transport(
     return NovitaError(f"Novita {operation} could not be sent: {type(exc).__name__}", operation=operation)
 
 
-def _kind_for(status: int, reason: str | None) -> type[NovitaError]:
+def kind_from_text(text: str) -> type[NovitaError] | None:
+    """The kind a nameless error message points at (case-insensitive phrases), if any."""
+    for pattern, kind in KINDS_BY_TEXT:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def _kind_for(status: int, reason: str | None, text: str) -> type[NovitaError]:
+    """By name, else by the message text, else by status; 401, 403, 429 and 5xx always by status."""
     named = ERROR_KINDS_BY_NAME.get(reason or "")
     if status == 429 or named is RateLimited:
         return RateLimited
@@ -186,6 +221,9 @@ def _kind_for(status: int, reason: str | None) -> type[NovitaError]:
         return Forbidden
     if named is not None:
         return named
+    texted = kind_from_text(text)
+    if texted is not None:
+        return texted
     if status == 404:
         return NotFound
     if status == 409:

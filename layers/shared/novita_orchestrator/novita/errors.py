@@ -112,8 +112,16 @@ class _NoAnswer(NovitaError):
     retryable = True
     upstream_failure = True
 
-    def __init__(self, message: str, *, operation: str = "", request_sent: bool = True) -> None:
-        super().__init__(message, operation=operation)
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        request_sent: bool = True,
+        status: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, reason=reason)
         #: False only when the connection was never made, so Novita cannot have acted on the request.
         self.request_sent = request_sent
 

@@ -24,10 +24,40 @@ from pydantic.alias_generators import to_camel
 
 from novita_orchestrator.novita.redaction import REDACTED, is_secret_key
 
+#: The 18 instance statuses Novita documents (identical on the get and list pages). Others are seen in
+#: practice (``pending`` right after a create): callers treat those as "in progress".
+DOCUMENTED_STATUSES = frozenset(
+    {
+        "toCreate",
+        "creating",
+        "pulling",
+        "running",
+        "toStart",
+        "starting",
+        "toStop",
+        "stopping",
+        "exited",
+        "toRestart",
+        "restarting",
+        "toRemove",
+        "removing",
+        "removed",
+        "toReset",
+        "resetting",
+        "migrating",
+        "freezing",
+    }
+)
 #: Statuses an instance goes through on its way to ``running`` after a start (start has taken effect).
-STARTING_STATUSES = frozenset({"toStart", "starting", "pulling", "running"})
+STARTING_STATUSES = frozenset({"toStart", "starting", "pulling", "running", "toRestart", "restarting"})
 #: Statuses that show a stop has taken effect.
 STOPPING_STATUSES = frozenset({"toStop", "stopping", "exited"})
+#: A deleted instance, or one being deleted: Novita keeps listing them for a while after a delete.
+REMOVED_STATUSES = frozenset({"toRemove", "removing", "removed"})
+
+
+def is_documented_status(status: str) -> bool:
+    return status in DOCUMENTED_STATUSES
 
 
 def _number_or_none(value: Any) -> Any:

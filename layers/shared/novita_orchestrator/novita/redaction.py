@@ -71,9 +71,10 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with each known secret, ``Bearer`` token and URL password replaced by ``***``."""
     for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
+    # URL credentials first: a keyword inside the password ("...-secret@host") must not hide them.
+    text = _URL_USERINFO.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
     text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
-    text = _KEYWORD_VALUE.sub(rf"\g<key>{REDACTED}", text)
-    return _URL_USERINFO.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
+    return _KEYWORD_VALUE.sub(rf"\g<key>{REDACTED}", text)
 
 
 def secret_values(obj: Any) -> set[str]:

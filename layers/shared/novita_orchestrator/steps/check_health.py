@@ -32,8 +32,8 @@ from novita_orchestrator.workflow.health import (
     probes_for,
     probes_for_mappings,
 )
-from novita_orchestrator.workflow.polling import wait_seconds
-from novita_orchestrator.workflow.state import HealthResult, StepState
+from novita_orchestrator.workflow.polling import next_health_check_delay, wait_seconds
+from novita_orchestrator.workflow.state import HealthResult, RunningInstance, StepState
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,10 @@ class CheckHealthDeps:
 def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
     """``healthy``, or ``waiting`` with the delay before the next check.
 
-    Novita is read on the first check (endpoints, and that the instance runs); later checks probe
-    the endpoints the previous result carries, and read Novita again only when a probe got no
-    answer at all (the instance may have stopped) or there was nothing to probe."""
+    Novita is read on the first check (endpoints, and that the instance runs) unless the poll that
+    saw it running read it by GET moments ago (``$.poll.instance``); later checks probe the
+    endpoints the previous result carries, and read Novita again only when a probe got no answer at
+    all (the instance may have stopped) or there was nothing to probe."""
     target, instance_id, previous = state.target, state.instance_id, state.health
     spec = state.request.healthCheck
     check_number = (previous.checks if previous else 0) + 1
@@ -67,7 +68,8 @@ def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
     probes = probes_for_mappings(carried, port=port, path=path)
     instance: Instance | None = None
     if not probes:
-        instance = _running_instance(deps.novita, instance_id)
+        seen = state.poll.instance if state.poll and check_number == 1 else None
+        instance = _seen_running(instance_id, seen) if seen else _running_instance(deps.novita, instance_id)
         carried = _endpoints_of(instance)
         probes = probes_for(instance, port=port, path=path)
     if instance is not None:
@@ -125,7 +127,14 @@ def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
     remaining = target.deadline - deps.clock.now()
     if remaining <= 0:
         raise AppNeverHealthy(_never_healthy_message(instance_id, check_number, verdict))
-    return result("waiting", wait_seconds(min(deps.interval_seconds, remaining)))
+    return result(
+        "waiting", wait_seconds(next_health_check_delay(interval=deps.interval_seconds, remaining=remaining))
+    )
+
+
+def _seen_running(instance_id: str, seen: RunningInstance) -> Instance:
+    """The running instance as the last poll carried it (name and port mappings)."""
+    return Instance(id=instance_id, status="running", name=seen.name or "", port_mappings=seen.port_mappings)
 
 
 def _endpoints_of(instance: Instance) -> list[PortMapping]:

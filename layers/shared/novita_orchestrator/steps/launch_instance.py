@@ -26,7 +26,8 @@ class LaunchInstanceDeps:
 
 
 def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
-    """The instance and the ``initiated`` notification (once per operation)."""
+    """The instance, the ``initiated`` notification (once per operation) and when Novita took the
+    start or create (the first poll waits the shortest poll interval from then)."""
     target, request, novita, clock = state.target, state.request, deps.novita, deps.clock
     operation_id = state.operation_id
     image_auth_id = (state.registry_auth.image_auth_id if state.registry_auth else None) or None
@@ -54,7 +55,7 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
         now=clock.now(),
     )
     logger.info("instance launched", extra={"instance_id": instance_id})
-    return LaunchResult(instance_id=instance_id, notification=message)
+    return LaunchResult(instance_id=instance_id, notification=message, launched_at=round(clock.now(), 3))
 
 
 def _create(

@@ -4,12 +4,14 @@ take the per-instance lock, so two operations never drive one instance."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
-from novita_orchestrator.novita.errors import NotFound
-from novita_orchestrator.novita.models import Instance
+from novita_orchestrator.novita.errors import NotFound, NovitaError, UnexpectedResponse
+from novita_orchestrator.novita.models import REMOVED_STATUSES, Instance
 from novita_orchestrator.observability import logger
+from novita_orchestrator.steps.status_reader import StatusReader
 from novita_orchestrator.store.lock_store import LockHeld, LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.times import epoch_of_iso
@@ -19,11 +21,12 @@ from novita_orchestrator.workflow.errors import (
     AmbiguousInstanceName,
     InstanceBusy,
     InstanceNotFound,
+    InstanceRemoved,
     TemplateNotFound,
     novita_errors_translated,
 )
 from novita_orchestrator.workflow.request import check_webhook_target
-from novita_orchestrator.workflow.state import OperationState, Target
+from novita_orchestrator.workflow.state import AcceptedInstance, OperationState, Target
 
 #: A lock outlives the operation's deadline by this much, so a crashed operation frees it on its own.
 LOCK_GRACE_SECONDS = 600.0
@@ -32,6 +35,8 @@ LOCK_GRACE_SECONDS = 600.0
 @dataclass(frozen=True)
 class ResolveTargetDeps:
     novita: NovitaClient
+    #: Name and ID lookups, from the shared status snapshot where it is fresh.
+    reader: StatusReader
     operations: OperationsStore
     locks: LockStore
     clock: Clock
@@ -62,7 +67,9 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
     deadline = started_at + timeout
 
     if request.start is not None:
-        instance = _find_instance(novita, request.start.ref)
+        found = _accepted(state.accepted)
+        instance = found[0] if found is not None else _find_instance(deps.reader, request.start.ref)
+        prior_error = found[1] if found is not None else phases.status_error_record(instance.status_error)
         target = Target(
             kind="start",
             instance_id=instance.id,
@@ -73,6 +80,7 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
             lock_key=instance.id,
             deadline=round(deadline, 3),
             started_at=round(started_at, 3),
+            prior_status_error=prior_error,
         )
         operations.set_instance(
             operation_id,
@@ -123,23 +131,59 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
     return target
 
 
-def _find_instance(novita: NovitaClient, ref: str) -> Instance:
+def _accepted(accepted: AcceptedInstance | None) -> tuple[Instance, dict[str, Any] | None] | None:
+    """The API's resolution and the ``statusError`` it saw before the start, unless it saw the
+    instance running: that is read again (by GET), since it decides whether the start is skipped.
+    Any other status is safe to act on: a start of an instance that is starting or running by now
+    counts as started. When its status was not fresh, the error before the start is unknown
+    (``phases.PRIOR_ERROR_UNKNOWN``): a ``statusError`` then waits out the exited grace instead of
+    failing at once."""
+    if accepted is None or accepted.status == "running":
+        return None
+    if not accepted.status_fresh:
+        return accepted.instance(), phases.PRIOR_ERROR_UNKNOWN
+    return accepted.instance(), accepted.status_error
+
+
+def _find_instance(reader: StatusReader, ref: str) -> Instance:
     with novita_errors_translated():
-        return find_instance(novita, ref)
+        return reader.find(ref, fallback=find_instance)
 
 
 def find_instance(novita: NovitaClient, ref: str) -> Instance:
-    """By ID first, else by exact name across every page (none and several are distinct errors)."""
+    """By ID first, else by exact name across every page (none and several are distinct errors).
+
+    What Novita answers for a get of a value that is not an ID is undocumented, so the name lookup
+    never depends on that get failing cleanly: any answer but the instance with exactly that ID sends
+    the ref on to the name lookup, except 401/403/429 and Novita's own failures (raised). Deleted
+    instances never match a name; one addressed by its ID fails with ``InstanceRemoved``.
+    """
+    instance = _by_id(novita, ref)
+    if instance is None:
+        named = novita.find_instances_by_name(ref)
+        if not named:
+            raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
+        if len(named) > 1:
+            ids = ", ".join(sorted(i.id for i in named))
+            raise AmbiguousInstanceName(
+                f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
+            )
+        instance = novita.get_instance(named[0].id)
+    if instance.status in REMOVED_STATUSES:
+        what = f"{instance.id} ({instance.name})" if instance.name else instance.id
+        raise InstanceRemoved(f"Novita instance {what} is {instance.status}: it was deleted")
+    return instance
+
+
+def _by_id(novita: NovitaClient, ref: str) -> Instance | None:
+    """The instance whose ID is ``ref``, or None when Novita's answer says it is not one."""
     try:
-        return novita.get_instance(ref)
-    except NotFound:
-        pass
-    named = novita.find_instances_by_name(ref)
-    if not named:
-        raise InstanceNotFound(f"no Novita instance has the ID or the exact name {ref!r}")
-    if len(named) > 1:
-        ids = ", ".join(sorted(i.id for i in named))
-        raise AmbiguousInstanceName(
-            f"{len(named)} Novita instances are named {ref!r} ({ids}); start one by its ID"
-        )
-    return novita.get_instance(named[0].id)
+        instance = novita.get_instance(ref)
+    except (NotFound, UnexpectedResponse):
+        return None
+    except NovitaError as error:
+        status = error.status
+        if status is not None and 400 <= status < 500 and status not in {401, 403, 408, 429}:
+            return None
+        raise
+    return instance if instance.id == ref else None

@@ -41,6 +41,12 @@ class InstanceNotFound(WorkflowError):
     code = "INSTANCE_NOT_FOUND"
 
 
+class InstanceRemoved(InstanceNotFound):
+    """The instance addressed by ID is deleted or being deleted (Novita keeps listing such rows)."""
+
+    code = "INSTANCE_REMOVED"
+
+
 class AmbiguousInstanceName(WorkflowError):
     code = "AMBIGUOUS_INSTANCE_NAME"
 

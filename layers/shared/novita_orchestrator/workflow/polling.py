@@ -1,19 +1,44 @@
-"""How long to wait before the next status poll.
+"""How long to wait before the next status poll, and before the next health probe.
 
-With a history of recent startups of the same product, poll sparsely while the instance cannot be
-ready yet (halving the gap to the earliest expected ready time), densely across the range the
-history spans, then back off. Without history, an exponential schedule between the bounds.
+The adaptive schedule treats the time a startup takes (request -> ``running``) as a distribution:
+one log-normal kernel per recent startup of the same product, plus a broad prior worth one startup,
+which is all a product's first start has. Each wait is the longest, within the bounds, whose
+expected share of the delay in noticing ``running`` (given that the instance is not running yet)
+stays within ``EXPECTED_DELAY_PER_WAIT_SECONDS``. So polls are sparse where a startup rarely ends
+(the first seconds, far in the tail) and dense where it often does, and a product whose startups
+change is still followed: the prior and the kernels' width leave some probability everywhere.
+
+The ``exponential`` schedule ignores history: the minimum, doubled on every poll, up to the maximum.
+With ``POLL_MIN_SECONDS`` = ``POLL_MAX_SECONDS`` either schedule is a fixed interval.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-# Polls spread across the range of recent startup durations (earliest .. latest).
-DENSE_POLLS_ACROSS_RANGE = 5
-LATE_BACKOFF_FACTOR = 1.5
+Schedule = Literal["adaptive", "exponential"]
+SCHEDULES: tuple[Schedule, ...] = ("adaptive", "exponential")
+
+#: The budget of each wait: its expected contribution, in seconds, to the time between the instance
+#: running and a poll seeing it. Lower polls more. Chosen with ``make bench`` (docs/BENCHMARKS.md): on a
+#: 2-minute log-normal spread of startups, a p90 ready delay under 5 s at under half the status calls
+#: of a fixed 5 s poll.
+EXPECTED_DELAY_PER_WAIT_SECONDS = 0.46
+#: What a first start assumes: GPU instances take from well under a minute (cached image) to several
+#: minutes (pulled image). Log-normal, median 90 s, sigma 0.9: 90 % between about 20 s and 6 min.
+PRIOR_MEDIAN_SECONDS = 90.0
+PRIOR_SIGMA = 0.9
+#: The prior counts as this many recent startups once there is history.
+PRIOR_WEIGHT = 1.0
+#: Narrowest kernel (log-seconds) around one recent startup: five equal durations say "about this
+#: long", not "exactly this long" (0.15 is about +/- 30 % at two sigma).
+KERNEL_SIGMA_FLOOR = 0.15
+#: The expected delay of a candidate wait is integrated in at most this many steps (>= 1 s each).
+_INTEGRATION_STEPS = 120
 
 
 @dataclass(frozen=True)
@@ -32,33 +57,99 @@ def next_poll_delay(
     recent_durations: Sequence[float],
     bounds: PollBounds,
     remaining: float,
+    schedule: Schedule = "adaptive",
 ) -> float:
     """Seconds to wait before the next poll.
 
-    ``elapsed``: seconds since the start/create request; ``remaining``: seconds left before the
+    ``elapsed``: seconds since the start/create request; ``recent_durations``: seconds from request to
+    ``running`` of recent startups of the same product; ``remaining``: seconds left before the
     operation's deadline (the wait never passes it, so the deadline is noticed on time).
     """
-    if recent_durations:
-        delay = _delay_from_history(elapsed, recent_durations, bounds)
+    if bounds.min_seconds >= bounds.max_seconds:
+        delay = bounds.min_seconds
+    elif schedule == "exponential":
+        delay = bounds.clamp(bounds.min_seconds * 2 ** min(polls_so_far, 64))
     else:
-        delay = bounds.clamp(bounds.min_seconds * (2**polls_so_far))
+        delay = _adaptive_delay(elapsed, StartupModel.from_history(recent_durations), bounds)
     return max(0.0, min(delay, remaining))
 
 
-def _delay_from_history(elapsed: float, durations: Sequence[float], bounds: PollBounds) -> float:
-    earliest, latest = min(durations), max(durations)
-    spacing = bounds.clamp((latest - earliest) / DENSE_POLLS_ACROSS_RANGE)
-    gap = earliest - elapsed
-    if gap > 2 * spacing:
-        # Far from ready: halve the gap, so a startup faster than history is still caught early.
-        return bounds.clamp(gap / 2)
-    if gap > 0:
-        return gap  # land on the earliest expected ready time
-    if elapsed <= latest:
-        return spacing
-    # Later than every recent startup: back off from the dense spacing.
-    overdue_steps = (elapsed - latest) / spacing
-    return bounds.clamp(spacing * LATE_BACKOFF_FACTOR ** max(1.0, overdue_steps))
+def still_booting_probability(*, elapsed: float, wait: float, recent_durations: Sequence[float]) -> float:
+    """How likely an instance not running ``elapsed`` seconds after the request still is not running
+    ``wait`` seconds later, by the same startup model the adaptive schedule uses."""
+    model = StartupModel.from_history(recent_durations)
+    alive = model.survival(elapsed)
+    return 1.0 if alive <= 0 else min(1.0, model.survival(elapsed + wait) / alive)
+
+
+def next_health_check_delay(*, interval: float, remaining: float) -> float:
+    """Seconds before probing an unhealthy app again: the interval, cut short at the deadline."""
+    return max(0.0, min(interval, remaining))
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    weight: float
+    log_median: float
+    sigma: float
+
+    def survival(self, seconds: float) -> float:
+        if seconds <= 0:
+            return 1.0
+        z = (math.log(seconds) - self.log_median) / self.sigma
+        return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+@dataclass(frozen=True)
+class StartupModel:
+    """The distribution of a product's startup duration: a weighted mixture of log-normals."""
+
+    kernels: tuple[_Kernel, ...]
+
+    @classmethod
+    def from_history(cls, durations: Sequence[float]) -> StartupModel:
+        prior = _Kernel(1.0, math.log(PRIOR_MEDIAN_SECONDS), PRIOR_SIGMA)
+        logs = [math.log(max(1.0, d)) for d in durations]
+        if not logs:
+            return cls((prior,))
+        if len(logs) == 1:
+            sigma = PRIOR_SIGMA  # one startup says where, not how widely startups spread
+        else:
+            # Silverman's rule of thumb for the kernels' width, on the log durations.
+            sigma = max(KERNEL_SIGMA_FLOOR, 1.06 * statistics.stdev(logs) * len(logs) ** -0.2)
+        kernels = tuple(_Kernel(1.0, log, sigma) for log in logs)
+        return cls((*kernels, _Kernel(PRIOR_WEIGHT, prior.log_median, prior.sigma)))
+
+    def survival(self, seconds: float) -> float:
+        """Probability that a startup takes longer than ``seconds``."""
+        total = sum(k.weight for k in self.kernels)
+        return sum(k.weight * k.survival(seconds) for k in self.kernels) / total
+
+    def longest_wait_within(self, elapsed: float, *, longest: float, budget: float) -> float:
+        """The longest wait (<= ``longest``; 0 if even 1 s is too long) after which a poll's expected
+        delay in seeing ``running`` stays within ``budget`` seconds, given no ``running`` by
+        ``elapsed``. That delay is the integral, over the wait, of P(running by then | not yet)."""
+        alive = self.survival(elapsed)
+        if alive <= 0:
+            return longest
+        step = max(1.0, longest / _INTEGRATION_STEPS)
+        wait, expected, previous, chosen = 0.0, 0.0, 0.0, 0.0
+        while wait < longest:
+            width = min(step, longest - wait)
+            wait += width
+            ended = 1.0 - self.survival(elapsed + wait) / alive
+            expected += (previous + ended) / 2 * width  # trapezoids
+            if expected > budget:
+                break
+            previous, chosen = ended, wait
+        return chosen
+
+
+def _adaptive_delay(elapsed: float, model: StartupModel, bounds: PollBounds) -> float:
+    wait = model.longest_wait_within(
+        elapsed, longest=bounds.max_seconds, budget=EXPECTED_DELAY_PER_WAIT_SECONDS
+    )
+    return bounds.clamp(wait)
 
 
 def wait_seconds(delay: float) -> int:

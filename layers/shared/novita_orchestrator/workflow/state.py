@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator
 from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
-from novita_orchestrator.novita.models import PortMapping
+from novita_orchestrator.novita.models import Instance, PortMapping
 from novita_orchestrator.workflow.errors import InvalidRequest
+from novita_orchestrator.workflow.phases import status_error_record
 from novita_orchestrator.workflow.request import OperationId, OperationRequest, describe_validation_error
 
 #: A queue message (``{"webhook": ..., "event": ...}``) a step hands the state machine to send.
@@ -75,6 +76,9 @@ class Target(StateModel):
     started_at: float
     #: The template's registry-auth ID (create from a private image); never a password.
     template_image_auth_id: str | None = None
+    #: The ``statusError`` the instance showed before this operation started it (redacted): seeing
+    #: it again during the start is an old failure, not this start's (Novita may not clear it).
+    prior_status_error: dict[str, Any] | None = None
 
 
 class RegistryAuthResult(StateModel):
@@ -88,6 +92,26 @@ class LaunchResult(StateModel):
 
     instance_id: str
     notification: Notification | None
+    #: Epoch seconds when Novita took the start or create (the first poll waits POLL_MIN_SECONDS
+    #: from here). Absent in a state written before the field existed.
+    launched_at: float | None = None
+
+
+class RunningInstance(StateModel):
+    """``$.poll.instance``: the running instance as the poll that saw it read it (by GET), so the
+    first health check need not read Novita again. Name and port mappings only: no credentials."""
+
+    name: str | None = None
+    port_mappings: list[PortMapping] = []
+
+    @classmethod
+    def of(cls, instance: Instance) -> RunningInstance:
+        return cls(
+            name=instance.name,
+            port_mappings=[
+                PortMapping(port=m.port, type=m.type, endpoint=m.endpoint) for m in instance.port_mappings
+            ],
+        )
 
 
 class PollResult(StateModel):
@@ -99,6 +123,13 @@ class PollResult(StateModel):
     delay_seconds: int
     polls: int
     notification: Notification | None = None
+    #: The Novita status this poll saw (the next poll logs an undocumented status only when it changes).
+    status: str | None = None
+    #: Epoch seconds when Novita last answered this operation itself (a GET, or the launch): shared
+    #: snapshot rows are used only while that is recent.
+    confirmed_at: float | None = None
+    #: Once running and read by GET: what the first health check needs (None when malformed).
+    instance: Annotated[RunningInstance | None, Lenient] = None
 
 
 class HealthResult(StateModel):
@@ -123,11 +154,48 @@ class FinishResult(StateModel):
 # --- inputs: the document as each step reads it -------------------------------------------------------
 
 
+class AcceptedInstance(StateModel):
+    """``$.accepted``: the instance the API resolved a start to and named in its 202 (no secrets).
+
+    ``status_fresh`` says whether its status (and ``statusError``, redacted) was read within the
+    shared snapshot's bound; an older one names the instance but not what it showed before the start.
+    """
+
+    instance_id: str
+    instance_name: str | None = None
+    product_id: str | None = None
+    status: str = ""
+    status_error: dict[str, Any] | None = None
+    status_fresh: bool = False
+
+    @classmethod
+    def of(cls, instance: Instance, *, status_fresh: bool) -> AcceptedInstance:
+        return cls(
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            status=instance.status,
+            status_error=status_error_record(instance.status_error),
+            status_fresh=status_fresh,
+        )
+
+    def instance(self) -> Instance:
+        """The instance as the API saw it (identity and status; no port mappings)."""
+        return Instance(
+            id=self.instance_id,
+            name=self.instance_name or "",
+            product_id=self.product_id,
+            status=self.status,
+        )
+
+
 class OperationState(StateModel):
     """What ResolveTarget reads: the execution's input."""
 
     operation_id: OperationId
     request: OperationRequest
+    #: Set by the API for a start it resolved (ignored when malformed: the step looks the ref up).
+    accepted: Annotated[AcceptedInstance | None, Lenient] = None
 
     @classmethod
     def parse(cls, event: Any) -> Self:

@@ -1,0 +1,158 @@
+// lib/client.js against a scripted loopback server: retries after Retry-After with one
+// Idempotency-Key, the bound on retries and waits, API Gateway's own refusals, no redirects followed,
+// and the settings read from the environment.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import { test } from "node:test";
+import { ApiError, ConfigError, OrchestratorClient, configFromEnv, retryAfterSeconds } from "../lib/client.js";
+
+/** A loopback server answering the scripted [status, headers, body] in turn (the last one forever). */
+async function scripted(...answers) {
+  const received = [];
+  const server = createServer((request, response) => {
+    const [status, headers, body] = answers[Math.min(received.length, answers.length - 1)];
+    received.push({ method: request.method, url: request.url, headers: request.headers });
+    response.writeHead(status, { "content-type": "application/json", ...headers });
+    response.end(JSON.stringify(body));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { url: `http://127.0.0.1:${server.address().port}`, received, close: () => server.close() };
+}
+
+const accepted = [202, {}, { operationId: `op-${"a".repeat(32)}`, status: "running" }];
+const unavailable = (seconds) => [
+  503,
+  { "retry-after": String(seconds) },
+  { error: { code: "NOVITA_UNAVAILABLE", message: "Novita is unavailable", retryAfterSeconds: seconds } },
+];
+
+function recordingClient(url, options = {}) {
+  const waits = [];
+  const client = new OrchestratorClient({ url, sleep: async (ms) => waits.push(ms), ...options });
+  return { client, waits };
+}
+
+test("a 503 is retried after its Retry-After, with the same Idempotency-Key", async () => {
+  const server = await scripted(unavailable(2), unavailable(1), accepted);
+  try {
+    const { client, waits } = recordingClient(server.url);
+    const answer = await client.start("dev-box");
+    assert.equal(answer.operationId, `op-${"a".repeat(32)}`);
+    assert.deepEqual(waits, [2000, 1000]);
+    const keys = server.received.map((r) => r.headers["idempotency-key"]);
+    assert.equal(keys.length, 3);
+    assert.equal(new Set(keys).size, 1);
+  } finally {
+    server.close();
+  }
+});
+
+test("retries stop after the limit; a longer Retry-After than allowed is raised at once", async () => {
+  const always = await scripted(unavailable(1));
+  const long = await scripted([
+    429,
+    { "retry-after": "120" },
+    { error: { code: "RATE_LIMITED", message: "slow down" } },
+  ]);
+  try {
+    const { client, waits } = recordingClient(always.url, { retries: 2 });
+    await assert.rejects(client.instance("dev-box"), (error) => error instanceof ApiError && error.status === 503);
+    assert.equal(always.received.length, 3);
+    assert.deepEqual(waits, [1000, 1000]);
+
+    const impatient = recordingClient(long.url);
+    await assert.rejects(impatient.client.instance("dev-box"), (error) => {
+      assert.equal(error.code, "RATE_LIMITED");
+      assert.equal(error.retryAfterSeconds, 120);
+      return true;
+    });
+    assert.equal(long.received.length, 1);
+    assert.deepEqual(impatient.waits, []);
+  } finally {
+    always.close();
+    long.close();
+  }
+});
+
+test("a 4xx is not retried and keeps the API's fields and operationId", async () => {
+  const server = await scripted([
+    409,
+    {},
+    { error: { code: "INSTANCE_BUSY", message: "busy", operationId: `op-${"b".repeat(32)}` } },
+  ]);
+  try {
+    const { client, waits } = recordingClient(server.url);
+    await assert.rejects(client.start("dev-box"), (error) => {
+      assert.equal(error.code, "INSTANCE_BUSY");
+      assert.equal(error.operationId, `op-${"b".repeat(32)}`);
+      return true;
+    });
+    assert.equal(server.received.length, 1);
+    assert.deepEqual(waits, []);
+  } finally {
+    server.close();
+  }
+});
+
+test("API Gateway's own refusal is typed by x-amzn-ErrorType", async () => {
+  const server = await scripted([
+    403,
+    { "x-amzn-errortype": "MissingAuthenticationTokenException" },
+    { message: "Missing Authentication Token" },
+  ]);
+  try {
+    await assert.rejects(new OrchestratorClient({ url: server.url }).instance("x"), (error) => {
+      assert.equal(error.code, "MissingAuthenticationTokenException");
+      assert.equal(error.detail, "Missing Authentication Token");
+      return true;
+    });
+  } finally {
+    server.close();
+  }
+});
+
+test("a redirect is not followed (it would carry the key elsewhere)", async () => {
+  const elsewhere = await scripted([200, {}, {}]);
+  const redirecting = await scripted([302, { location: `${elsewhere.url}/steal` }, {}]);
+  try {
+    const client = new OrchestratorClient({ url: redirecting.url, auth: { headers: () => ({ "x-api-key": "k" }) } });
+    await assert.rejects(client.instance("x"), (error) => error instanceof ApiError && error.status === 302);
+    assert.equal(elsewhere.received.length, 0);
+  } finally {
+    elsewhere.close();
+    redirecting.close();
+  }
+});
+
+test("settings come from the environment, named in every refusal", () => {
+  const base = { ORCHESTRATOR_URL: "https://abc123.execute-api.eu-west-2.amazonaws.com/v1/" };
+  assert.equal(configFromEnv(base).url, "https://abc123.execute-api.eu-west-2.amazonaws.com/v1");
+  const signed = configFromEnv({
+    ...base,
+    ORCHESTRATOR_AUTH: "sigv4",
+    AWS_ACCESS_KEY_ID: "a",
+    AWS_SECRET_ACCESS_KEY: "s",
+  });
+  const headers = signed.auth.headers({ method: "GET", url: `${base.ORCHESTRATOR_URL}health`, headers: {}, body: "" });
+  assert.match(headers.authorization, /\/eu-west-2\/execute-api\/aws4_request/); // the region from the URL
+  assert.deepEqual(configFromEnv({ ...base, ORCHESTRATOR_API_KEY: "k" }).auth.headers({}), { "x-api-key": "k" });
+  assert.throws(
+    () => configFromEnv({}),
+    (e) => e instanceof ConfigError && /ORCHESTRATOR_URL is not set/.test(e.message),
+  );
+  assert.throws(() => configFromEnv({ ORCHESTRATOR_URL: "ftp://x" }), /ORCHESTRATOR_URL: must be http/);
+  assert.throws(
+    () => configFromEnv({ ORCHESTRATOR_URL: "http://127.0.0.1", ORCHESTRATOR_AUTH: "sigv4" }),
+    /AWS_ACCESS_KEY_ID/,
+  );
+});
+
+test("Retry-After is read as seconds or as an HTTP date", () => {
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  assert.equal(retryAfterSeconds("7", now), 7);
+  assert.equal(retryAfterSeconds("Thu, 01 Jan 2026 00:00:30 GMT", now), 30);
+  assert.equal(retryAfterSeconds("soon", now), null);
+  assert.equal(retryAfterSeconds(null, now), null);
+});
