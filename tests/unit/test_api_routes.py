@@ -73,8 +73,17 @@ def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iter
     app.dependency_overrides.clear()
 
 
-def call(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    raw = json.dumps(body).encode() if body is not None else b""
+def call(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    raw: bytes | None = None,
+) -> dict[str, Any]:
+    """The API's answer to one request (``raw``: the body's bytes as sent, instead of ``body`` as JSON)."""
+    if raw is None:
+        raw = json.dumps(body).encode() if body is not None else b""
     event = proxy_event(
         method=method,
         target=path,
@@ -134,6 +143,20 @@ def test_a_start_while_an_operation_holds_the_instance_is_409_naming_it(service:
     assert answer["statusCode"] == 409
     assert answer["json"]["error"]["code"] == "INSTANCE_BUSY"
     assert answer["json"]["error"]["operationId"] == "op-holder"
+
+
+@pytest.mark.parametrize("raw", [b"\xff", b"\xa0{}"], ids=["not-utf8", "latin1-space"])
+def test_a_body_that_is_not_utf8_is_400_not_a_server_error(
+    service: ApiService, stepfunctions: RecordingStepFunctions, raw: bytes
+) -> None:
+    # API Gateway hands such a body over base64-encoded; Powertools' validation cannot decode it.
+    for path in ("/instances", "/instances/dev-box/start"):
+        answer = call("POST", path, raw=raw)
+
+        assert answer["statusCode"] == 400, answer
+        assert answer["json"]["error"]["code"] == "BAD_REQUEST"
+        assert "not valid JSON" in answer["json"]["error"]["message"]
+    assert stepfunctions.started == {}
 
 
 def test_an_unknown_operation_is_404(service: ApiService) -> None:

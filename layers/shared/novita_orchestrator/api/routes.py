@@ -302,6 +302,13 @@ def invalid_request(error: RequestValidationError) -> Response[Any]:
     return _error(InvalidInput(f"invalid request: {messages}", fields=fields))
 
 
+@app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+def undecodable_body(_: UnicodeDecodeError) -> Response[Any]:
+    # Powertools' validation decodes the body before any route or middleware of ours runs: bytes that
+    # are not UTF-8 are the caller's mistake, not a server error.
+    return _error(BadRequest("the request body is not valid JSON (it is not UTF-8 text)"))
+
+
 @app.not_found
 def not_found(_: NotFoundError) -> Response[Any]:
     return _json(404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}})
