@@ -63,5 +63,8 @@ def test_every_function_gets_the_variables_its_settings_require() -> None:
         own = set(function["Properties"].get("Environment", {}).get("Variables", {}))
         required = {name for name, field in model.model_fields.items() if field.is_required()}
         assert required <= globals_ | own, f"{logical_id} lacks {sorted(required - globals_ - own)}"
-        # Every other variable the template sets is one the code reads (no dead settings).
+        # Every other variable the template sets is one the code reads (no dead settings), and what a
+        # function is given on its own is read by that function's model (not ignored by it).
         assert (globals_ | own) - LIBRARY_VARIABLES <= set(setting_names()), logical_id
+        ignored = own - LIBRARY_VARIABLES - set(model.model_fields)
+        assert not ignored, f"{logical_id} is given {sorted(ignored)} but its settings never read them"
