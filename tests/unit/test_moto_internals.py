@@ -3,6 +3,7 @@ them fails here, naming the engine file to update, instead of deep inside a work
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -14,10 +15,16 @@ from moto.sqs.models import Message, Queue, SQSBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+from novita_local.engine.interpreter_cache import CLIENT_USERS
 
 LAMBDA_PATCH = "local/novita_local/engine/lambda_patch.py"
 TIMING = "local/novita_local/engine/timing.py"
 ENGINE = "local/novita_local/engine/engine.py"
+INTERPRETER_CACHE = "local/novita_local/engine/interpreter_cache.py"
 
 #: (engine file, what it relies on, the callable, its parameters as the engine calls them)
 SIGNATURES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
@@ -48,6 +55,19 @@ SIGNATURES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
     (TIMING, "Environment.is_running", Environment.is_running, ["self"]),
     (ENGINE, "SQSBackend.get_queue", SQSBackend.get_queue, ["self", "queue_name"]),
     (ENGINE, "Message.__init__", Message.__init__, ["self", "message_id", "body", "system_attributes"]),
+    (
+        INTERPRETER_CACHE,
+        "ExecutionWorker._get_evaluation_entrypoint (replaced)",
+        ExecutionWorker._get_evaluation_entrypoint,
+        ["self"],
+    ),
+    (INTERPRETER_CACHE, "AmazonStateLanguageParser.parse", AmazonStateLanguageParser.parse, ["definition"]),
+    (
+        INTERPRETER_CACHE,
+        "boto_client_for (replaced where imported)",
+        boto_client.boto_client_for,
+        ["region", "service", "state_credentials"],
+    ),
 ]
 
 #: (engine file, what it relies on, the class or module, the source text that must be there)
@@ -68,6 +88,12 @@ SOURCES: list[tuple[str, str, Any, str]] = [
     (ENGINE, "Message.message_attributes", Message.__init__, "self.message_attributes"),
     (LAMBDA_PATCH, "LambdaFunction.function_arn", LambdaFunction.__init__, "self.function_arn"),
     (LAMBDA_PATCH, "LambdaFunction.function_name", LambdaFunction.__init__, "self.function_name"),
+    (
+        INTERPRETER_CACHE,
+        "each execution parses its definition in _get_evaluation_entrypoint",
+        ExecutionWorker._get_evaluation_entrypoint,
+        "self._evaluation_details.state_machine_details.definition",
+    ),
 ]
 
 
@@ -91,4 +117,11 @@ def test_the_internals_the_engine_reads_are_still_there(
 def test_the_retrier_module_still_has_a_time_to_replace() -> None:
     assert inspect.ismodule(getattr(retrier_decl, "time", None)), (
         f"moto's retrier_decl.time moved: update {TIMING}"
+    )
+
+
+@pytest.mark.parametrize("module", CLIENT_USERS)
+def test_the_task_modules_still_import_boto_client_for_by_name(module: str) -> None:
+    assert importlib.import_module(module).__dict__.get("boto_client_for") is boto_client.boto_client_for, (
+        f"moto's {module} no longer imports boto_client_for by name: update {INTERPRETER_CACHE}"
     )
