@@ -14,9 +14,11 @@ import pytest
 from pydantic import BaseModel
 
 from novita_local.template import TEMPLATE_PATH
+from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.request import OperationRequest, new_operation_id
 from novita_orchestrator.workflow.state import (
+    AcceptedInstance,
     CaughtError,
     FinishResult,
     FinishState,
@@ -25,6 +27,7 @@ from novita_orchestrator.workflow.state import (
     OperationState,
     PollResult,
     RegistryAuthResult,
+    RunningInstance,
     StepState,
     Target,
 )
@@ -114,6 +117,61 @@ def test_results_dump_with_the_camel_case_keys_of_the_document() -> None:
         "endpoints": [{"port": 8888, "type": "http", "endpoint": None}],
         "instanceName": None,
     }
+
+
+def test_the_running_instance_a_poll_carries_has_only_what_a_probe_needs() -> None:
+    instance = Instance.model_validate(
+        {
+            "id": "inst-1",
+            "name": "dev-box",
+            "status": "running",
+            "portMappings": [{"port": 8888, "type": "http", "endpoint": "http://127.0.0.1:9"}],
+            "connectComponentSSH": {"sshCommand": "ssh root@x", "password": "never-in-the-state"},
+        }
+    )
+    poll = PollResult(
+        outcome="running", phase="running", delay_seconds=0, polls=3, instance=RunningInstance.of(instance)
+    )
+    assert poll.to_state()["instance"] == {
+        "name": "dev-box",
+        "portMappings": [{"port": 8888, "type": "http", "endpoint": "http://127.0.0.1:9"}],
+    }
+    assert "never-in-the-state" not in json.dumps(poll.to_state())
+    # A malformed one is ignored (the first health check then reads Novita itself).
+    state = StepState.parse(
+        {
+            "operationId": new_operation_id(),
+            "request": {"start": {"ref": "dev-box"}},
+            "target": TARGET,
+            "poll": {**poll.to_state(), "instance": {"portMappings": "8888"}},
+        }
+    )
+    assert state.poll is not None and state.poll.instance is None
+
+
+def test_the_instance_the_api_accepted_round_trips_and_a_malformed_one_is_ignored() -> None:
+    instance = Instance.model_validate(
+        {
+            "id": "inst-1",
+            "name": "dev-box",
+            "status": "exited",
+            "productId": "prod-1",
+            "statusError": {"state": "failed", "message": "pull failed"},
+        }
+    )
+    accepted = AcceptedInstance.of(instance, status_fresh=False)
+    document = {"operationId": new_operation_id(), "request": {"start": {"ref": "dev-box"}}}
+    assert accepted.to_state() == {
+        "instanceId": "inst-1",
+        "instanceName": "dev-box",
+        "productId": "prod-1",
+        "status": "exited",
+        "statusError": {"state": "failed", "message": "pull failed"},
+        "statusFresh": False,
+    }
+    assert OperationState.parse({**document, "accepted": accepted.to_state()}).accepted == accepted
+    assert OperationState.parse({**document, "accepted": {"status": "exited"}}).accepted is None
+    assert OperationState.parse(document).accepted is None
 
 
 def test_the_seed_the_state_machine_puts_before_the_first_poll_parses() -> None:
