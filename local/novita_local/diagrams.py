@@ -57,6 +57,8 @@ def _condition(rule: dict[str, Any]) -> str:
             return f"{variable} {symbol} {value if isinstance(value, str) else json.dumps(value)}"
     if rule.get("IsNull") is False:
         return f"{variable} set"
+    if rule.get("IsString") is True:
+        return f"{variable} is text"
     if rule.get("IsNumeric") is True:
         return ""  # a guard of the comparison next to it
     return ""
