@@ -29,7 +29,7 @@ from tests.support.clock import FakeClock
 from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
 from tests.support.ports import free_port
 from tests.support.simulator import Simulator
-from tests.support.steps import Run, StepKit, novita_for
+from tests.support.steps import ACCEPTED, Run, StepKit, novita_for
 
 pytestmark = pytest.mark.integration
 
@@ -414,14 +414,7 @@ def test_a_start_the_api_accepted_drives_the_instance_it_named_without_looking_i
     kit: StepKit, simulator: Simulator
 ) -> None:
     run = Run(kit, simulator, {"start": {"ref": "dev-box"}})
-    run.state["accepted"] = {
-        "instanceId": "inst-dev-box",
-        "instanceName": "dev-box",
-        "productId": "prod-rtx4090-24g",
-        "status": "exited",
-        "statusError": None,
-        "statusFresh": True,
-    }
+    run.state["accepted"] = ACCEPTED
     target = run.step(run.kit.resolve_target, "target")
     assert (target["instanceId"], target["productId"], target["alreadyRunning"]) == (
         "inst-dev-box",

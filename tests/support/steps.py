@@ -54,6 +54,16 @@ TARGET: dict[str, Any] = {
     "priorStatusError": None,
 }
 
+#: ``$.accepted`` as the API leaves it for a start of the seeded ``dev-box`` (read just now, by GET).
+ACCEPTED: dict[str, Any] = {
+    "instanceId": "inst-dev-box",
+    "instanceName": "dev-box",
+    "productId": "prod-rtx4090-24g",
+    "status": "exited",
+    "statusError": None,
+    "statusFresh": True,
+}
+
 
 def novita_for(simulator: Simulator, clock: FakeClock) -> NovitaClient:
     session = requests.Session()

@@ -22,7 +22,7 @@ from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusRe
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
 from tests.support.simulator import Simulator
-from tests.support.steps import novita_for
+from tests.support.steps import ACCEPTED, novita_for
 from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
@@ -121,14 +121,7 @@ def test_a_start_is_accepted_and_its_execution_started(
         "operationId": accepted["operationId"],
         "request": {"start": {"ref": "dev-box"}, "timeoutSeconds": 600.0},
         # The instance this answer names, which the workflow then drives (no snapshot: read just now).
-        "accepted": {
-            "instanceId": "inst-dev-box",
-            "instanceName": "dev-box",
-            "productId": "prod-rtx4090-24g",
-            "status": "exited",
-            "statusError": None,
-            "statusFresh": True,
-        },
+        "accepted": ACCEPTED,
     }
 
 
