@@ -157,7 +157,12 @@ def _world() -> Iterator[dict[str, Any]]:
     try:
         tables = {
             logical_id: db.create_table_from_template(logical_id)
-            for logical_id in ("OperationsTable", "ResilienceTable", "IdempotencyTable")
+            for logical_id in (
+                "OperationsTable",
+                "ResilienceTable",
+                "IdempotencyTable",
+                "StatusSnapshotTable",
+            )
         }
         with Simulator(api_key=NOVITA_KEY) as simulator, Receiver() as receiver, AwsStub(secrets) as aws:
             yield {
@@ -180,6 +185,7 @@ def _environments(world: dict[str, Any]) -> dict[str, dict[str, str]]:
         "OPERATIONS_TABLE_NAME": tables["OperationsTable"],
         "RESILIENCE_TABLE_NAME": tables["ResilienceTable"],
         "IDEMPOTENCY_TABLE_NAME": tables["IdempotencyTable"],
+        "STATUS_SNAPSHOT_TABLE_NAME": tables["StatusSnapshotTable"],
         "DYNAMODB_ENDPOINT_URL": world["db"].endpoint_url,
         "NOVITA_BASE_URL": world["simulator"].base_url,
         "ALLOW_PRIVATE_NETWORK_TARGETS": "true",  # the simulator's apps and the receiver are on loopback
