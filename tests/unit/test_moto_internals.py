@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import BaseResponse
+from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import Message, Queue, SQSBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -25,6 +27,7 @@ LAMBDA_PATCH = "local/novita_local/engine/lambda_patch.py"
 TIMING = "local/novita_local/engine/timing.py"
 ENGINE = "local/novita_local/engine/engine.py"
 INTERPRETER_CACHE = "local/novita_local/engine/interpreter_cache.py"
+ATOMIC_DYNAMODB = "local/novita_local/engine/atomic_dynamodb.py"
 
 #: (engine file, what it relies on, the callable, its parameters as the engine calls them)
 SIGNATURES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
@@ -61,6 +64,7 @@ SIGNATURES: list[tuple[str, str, Callable[..., Any], list[str]]] = [
         ExecutionWorker._get_evaluation_entrypoint,
         ["self"],
     ),
+    (ATOMIC_DYNAMODB, "DynamoHandler.call_action (wrapped)", DynamoHandler.call_action, ["self"]),
     (INTERPRETER_CACHE, "AmazonStateLanguageParser.parse", AmazonStateLanguageParser.parse, ["definition"]),
     (
         INTERPRETER_CACHE,
@@ -88,6 +92,12 @@ SOURCES: list[tuple[str, str, Any, str]] = [
     (ENGINE, "Message.message_attributes", Message.__init__, "self.message_attributes"),
     (LAMBDA_PATCH, "LambdaFunction.function_arn", LambdaFunction.__init__, "self.function_arn"),
     (LAMBDA_PATCH, "LambdaFunction.function_name", LambdaFunction.__init__, "self.function_name"),
+    (
+        ATOMIC_DYNAMODB,
+        "every request is served through call_action",
+        BaseResponse._dispatch,
+        "self.call_action()",
+    ),
     (
         INTERPRETER_CACHE,
         "each execution parses its definition in _get_evaluation_entrypoint",

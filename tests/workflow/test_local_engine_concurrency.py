@@ -1,5 +1,6 @@
 """Concurrent executions: each handler call gets its own function's environment, calls run at the same
-time (no process-wide lock), and os.environ is left alone for every other thread."""
+time (no process-wide lock), os.environ is left alone for every other thread, and a conditional
+DynamoDB write stays atomic among them, as on AWS."""
 
 from __future__ import annotations
 
@@ -127,3 +128,45 @@ def test_stop_restores_the_environment_from_before_start(monkeypatch: pytest.Mon
     assert outcome["status"] == "SUCCEEDED"
     assert outcome["output"]["seen"][0]["GREETING"] == "hello from the template"
     assert dict(os.environ) == before
+
+
+def test_conditional_writes_stay_atomic_while_handlers_run_concurrently():
+    # What the shared limiter, the breaker and the locks rely on: of callers racing to move one item
+    # from version n to n + 1, exactly one wins each version (moto alone lets two win now and then).
+    with LocalEngine(FIXTURE_TEMPLATE, wait_scale=0.0) as engine:
+        dynamodb = engine.boto_client("dynamodb")
+        dynamodb.create_table(
+            TableName="race",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        key = {"pk": {"S": "item"}}
+        dynamodb.put_item(TableName="race", Item={**key, "version": {"N": "0"}})
+        wins: list[str] = []
+
+        def race() -> None:
+            for _ in range(40):
+                seen = dynamodb.get_item(TableName="race", Key=key, ConsistentRead=True)["Item"]["version"][
+                    "N"
+                ]
+                try:
+                    dynamodb.update_item(
+                        TableName="race",
+                        Key=key,
+                        UpdateExpression="SET version = :next",
+                        ConditionExpression="version = :seen",
+                        ExpressionAttributeValues={":next": {"N": str(int(seen) + 1)}, ":seen": {"N": seen}},
+                    )
+                except dynamodb.exceptions.ConditionalCheckFailedException:
+                    continue
+                wins.append(seen)
+
+        racers = [threading.Thread(target=race) for _ in range(16)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        final = dynamodb.get_item(TableName="race", Key=key, ConsistentRead=True)["Item"]["version"]["N"]
+
+    assert sorted(wins, key=int) == [str(n) for n in range(int(final))]  # each version won once

@@ -28,6 +28,7 @@ import boto3
 from moto import mock_aws
 from moto.sqs.models import sqs_backends
 
+from novita_local.engine.atomic_dynamodb import atomic_dynamodb_requests
 from novita_local.engine.interpreter_cache import cached_interpreter
 from novita_local.engine.lambda_patch import (
     InjectedFailure,
@@ -156,6 +157,7 @@ class LocalEngine:
             stack.enter_context(in_process_lambda_backend(self._lambdas))
             stack.enter_context(scaled_waits(self.wait_scale))
             stack.enter_context(cached_interpreter())
+            stack.enter_context(atomic_dynamodb_requests())
             stack.callback(self._lambdas.unload_all)
             stack.enter_context(self._layer_paths())
             self._stack = stack
