@@ -168,6 +168,9 @@ def test_a_repeated_idempotency_key_returns_the_same_operation_and_starts_one_ex
 
 
 def test_a_start_while_an_operation_drives_the_instance_is_409_naming_it(api: ServedApi):
+    # It stays starting until the end, so the first operation holds the instance however slowly the
+    # machine serves the requests below.
+    api.simulator.admin.set_config(starting=100_000)
     first = api.post("/instances/dev-box/start").json()["operationId"]
     api.wait_until(first, lambda op: op["phase"] != "resolving" or op["status"] != "running")
 
@@ -180,6 +183,7 @@ def test_a_start_while_an_operation_drives_the_instance_is_409_naming_it(api: Se
     assert first in error_of(again)["message"]
     assert stop.status_code == 409
     assert error_of(stop)["operationId"] == first
+    api.simulator.admin.advance(100_000)  # now it boots
     assert api.finished(first)["status"] == "ready"
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from novita_orchestrator.novita.errors import NotFound, NovitaError, RateLimited, UpstreamError
 from novita_orchestrator.novita.retry import RetryAttempt, RetryPolicy
+from novita_orchestrator.resilience.errors import RateLimitExhausted
 from novita_orchestrator.settings import NovitaSettings
 from tests.support.clock import FakeClock
 
@@ -140,3 +141,33 @@ def test_no_sleep_ends_past_the_budget() -> None:
 
     assert clock.now() - start <= 5.0
     assert len(calls) < 10
+
+
+def test_a_retry_refused_by_the_limiter_ends_with_the_error_that_caused_it() -> None:
+    # An outage's retries that run out of rate-limit slots are still the outage (503), not a 429.
+    clock = SleepLog()
+    policy = RetryPolicy(settings(), clock)
+    calls: list[int] = []
+    outage = UpstreamError("Novita get_instance failed: 503", status=503)
+
+    def attempt() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RetryAttempt(outage)
+        raise RateLimitExhausted(next_slot_at=99.0, deadline=30.0, rate=1, burst=1, operation="get_instance")
+
+    with pytest.raises(UpstreamError) as raised:
+        policy.run("get_instance", policy.deadline(), attempt)
+
+    assert raised.value is outage
+    assert len(calls) == 2
+
+
+def test_a_first_attempt_refused_by_the_limiter_stays_a_limiter_refusal() -> None:
+    policy = RetryPolicy(settings(), SleepLog())
+
+    def attempt() -> str:
+        raise RateLimitExhausted(next_slot_at=99.0, deadline=30.0, rate=1, burst=1, operation="get_instance")
+
+    with pytest.raises(RateLimitExhausted):
+        policy.run("get_instance", policy.deadline(), attempt)

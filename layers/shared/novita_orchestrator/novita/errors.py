@@ -72,6 +72,13 @@ class ValidationFailed(NovitaError):
     code = "VALIDATION"
 
 
+class NoRequestSlot(NovitaError):
+    """The deployment's rate limit has no slot for this request before its deadline: nothing was
+    sent. (The shared guard raises its subclass; the retry loop needs only this much of it.)"""
+
+    code = "RATE_LIMIT_BUDGET_EXHAUSTED"
+
+
 class Unauthorized(NovitaError):
     code = "UNAUTHORIZED"
 

@@ -8,7 +8,9 @@ start/stop after a state check, create after a name lookup) and *how* to wait is
   ``NOVITA_RETRY_BASE_SECONDS`` and ``min(NOVITA_RETRY_MAX_SECONDS, base * 2**n)``;
 * a 429 waits at least the server's ``Retry-After``;
 * at most ``NOVITA_MAX_ATTEMPTS`` attempts, and never a sleep that would end past the call's
-  deadline (``NOVITA_RETRY_BUDGET_SECONDS`` after it started): then the last error is raised as is.
+  deadline (``NOVITA_RETRY_BUDGET_SECONDS`` after it started): then the last error is raised as is;
+* a retry the guard refuses (no rate-limit slot before the deadline) also ends the call with the
+  error that caused the retry: the caller's problem is that Novita failed, not our limiter.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.novita.errors import NovitaError, RateLimited
+from novita_orchestrator.novita.errors import NoRequestSlot, NovitaError, RateLimited
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import NovitaSettings
 
@@ -89,8 +91,21 @@ class RetryPolicy:
             before_sleep=log_retry,
             reraise=True,
         )
+        failed: list[NovitaError] = []
+
+        def remembering_attempt() -> T:
+            try:
+                return attempt()
+            except RetryAttempt as retry:
+                failed.append(retry.error)
+                raise
+            except NoRequestSlot:
+                if failed:
+                    raise failed[-1] from None
+                raise
+
         try:
-            return retrying(attempt)
+            return retrying(remembering_attempt)
         except RetryAttempt as exhausted:
             raise exhausted.error from None
 

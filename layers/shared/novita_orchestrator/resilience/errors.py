@@ -6,7 +6,7 @@ retrying would only hammer an open breaker or queue behind a budget that is alre
 
 from __future__ import annotations
 
-from novita_orchestrator.novita.errors import NovitaError
+from novita_orchestrator.novita.errors import NoRequestSlot, NovitaError
 from novita_orchestrator.times import iso
 
 
@@ -43,7 +43,7 @@ class BreakerOpen(_Picklable):
         self.retry_at = retry_at
 
 
-class RateLimitExhausted(_Picklable):
+class RateLimitExhausted(_Picklable, NoRequestSlot):
     """No Novita rate-limit slot is free before the caller's deadline; nothing was sent."""
 
     code = "RATE_LIMIT_BUDGET_EXHAUSTED"
