@@ -15,6 +15,7 @@ import argparse
 import base64
 import contextlib
 import json
+import signal
 import sys
 import threading
 import uuid
@@ -164,6 +165,8 @@ class ApiServer:
             thread.join(timeout=10)
 
     def serve_until_interrupted(self) -> None:
+        # A background job starts with SIGINT ignored (and Python keeps it so): Ctrl-C must stop it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         self.start()
         try:
             while not self._stopping.wait(0.5):
