@@ -5,8 +5,6 @@ the in-process simulator, and a recording stand-in for the Step Functions client
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -198,14 +196,3 @@ def test_the_docs_page_is_swagger_ui_over_this_apis_document_at_its_stage(servic
     assert "SwaggerUIBundle" in page  # Powertools' bundled Swagger UI, inline
     assert '"/operations/{operation_id}"' in page  # this API's document
     assert '"url": "/prod"' in page  # "Try it out" calls the API on its stage
-
-
-def test_importing_the_api_leaves_the_openapi_document_models_for_docs_requests() -> None:
-    # Cold start (docs/BENCHMARKS.md): the models enable_swagger would import at init, in a fresh process.
-    program = (
-        "import sys\n"
-        "import novita_orchestrator.api.routes\n"
-        "print('aws_lambda_powertools.event_handler.openapi.models' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
