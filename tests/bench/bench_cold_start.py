@@ -25,7 +25,7 @@ alike; the figures are medians, as ratios to the baseline:
   baseline's: what the process itself computed, which other work on a shared machine barely moves
   (it leaves out the waits for I/O that the wall-clock headline includes).
 * ``cold_start.spread_per_function``: the headline's distribution: each run's ``init + first - warm``
-  over the baseline run of its round, as mean, median, min and max (``repeats`` runs).
+  over the baseline's median, as mean, median, min and max (``repeats`` runs).
 * ``cold_start.where.<function>``: where the function's init goes, from one ``-X importtime`` run:
   each group of packages' import time, and ``function_init`` (the entry's own code: settings,
   clients, secrets), as shares of the measured init in baseline units (they add up to
@@ -328,7 +328,7 @@ def _where(program: str, environment: dict[str, str], events: str, init: float) 
 
 
 def _spread(ratios: list[float]) -> dict[str, float]:
-    """Mean, median and range of one function's runs, each as a ratio to its round's baseline."""
+    """Mean, median and range of one function's runs, each as a ratio to the baseline's median."""
     return {
         "mean": round(statistics.fmean(ratios), 3),
         "median": round(statistics.median(ratios), 3),
@@ -382,11 +382,9 @@ def measure(repeats: int = REPEATS) -> dict[str, Any]:
             return sample["cpu_init"] + sample["cpu_first"] - sample["cpu_warm"]
 
         cold = {name: ratio(name, cold_start) for name in functions}
-        # Each run over the baseline run of its round (they ran side by side, under the same load).
-        paired = {
-            name: [cold_start(run) / b["init"] for run, b in zip(samples[name], baseline, strict=True)]
-            for name in functions
-        }
+        # Each run over the baseline's median: the function's own run-to-run spread (a single baseline
+        # run, a fifth of a second, moves too much with the machine's load to pair each run with).
+        runs = {name: [cold_start(run) / base for run in samples[name]] for name in functions}
         init = {name: ratio(name, lambda s: s["init"]) for name in functions}
         where = {
             name: _where(programs[name], environments[name], events_file(name), init[name])
@@ -402,7 +400,7 @@ def measure(repeats: int = REPEATS) -> dict[str, Any]:
             name: ratio(name, lambda s: s["first"] - s["warm"]) for name in functions
         },
         "warm_event_per_function": {name: ratio(name, lambda s: s["warm"]) for name in functions},
-        "spread_per_function": {name: _spread(ratios) for name, ratios in paired.items()},
+        "spread_per_function": {name: _spread(ratios) for name, ratios in runs.items()},
         "cpu_per_function": {name: ratio(name, cold_start_cpu, base_cpu) for name in functions},
         "repeats": repeats,
         "where": where,
