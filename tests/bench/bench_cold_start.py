@@ -21,6 +21,11 @@ alike; the figures are medians, as ratios to the baseline:
 * ``cold_start.init_per_function`` / ``init_max_ratio``: ``init`` alone.
 * ``cold_start.first_event_extra_per_function``: ``first - warm`` (what the first event still loads).
 * ``cold_start.warm_event_per_function``: ``warm`` (the event's own work, for context).
+* ``cold_start.cpu_per_function``: the headline in CPU time (``time.process_time``) over the
+  baseline's: what the process itself computed, which other work on a shared machine barely moves
+  (it leaves out the waits for I/O that the wall-clock headline includes).
+* ``cold_start.spread_per_function``: the headline's distribution: each run's ``init + first - warm``
+  over the baseline's median, as mean, median, min and max (``repeats`` runs).
 * ``cold_start.where.<function>``: where the function's init goes, from one ``-X importtime`` run:
   each group of packages' import time, and ``function_init`` (the entry's own code: settings,
   clients, secrets), as shares of the measured init in baseline units (they add up to
@@ -55,7 +60,7 @@ from tests.support.aws_stub import AwsStub
 from tests.support.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal, started
 from tests.support.receiver import Receiver
 
-REPEATS = 7
+REPEATS = 9
 ROOT = Path(TEMPLATE_PATH).resolve().parent
 LAYER = ROOT / "layers" / "shared"
 BASELINE = "import boto3\nboto3.client('dynamodb')\n"
@@ -76,12 +81,12 @@ PACKAGE_GROUPS = {
 _PROGRAM = """\
 import json, sys, time
 sys.path[:0] = {paths}
-__started = time.perf_counter()
+__started, __started_cpu = time.perf_counter(), time.process_time()
 {body}
 """
 _FUNCTION_BODY = """\
 import app
-__init = time.perf_counter()
+__init, __init_cpu = time.perf_counter(), time.process_time()
 
 
 class Context:
@@ -106,11 +111,15 @@ def check(answer):
 
 first, second = json.load(open(sys.argv[1]))
 check(app.handler(first, Context()))
-__first = time.perf_counter()
+__first, __first_cpu = time.perf_counter(), time.process_time()
 check(app.handler(second, Context()))
-__warm = time.perf_counter()
+__warm, __warm_cpu = time.perf_counter(), time.process_time()
 print("COLD_START", json.dumps(
-    {"init": __init - __started, "first": __first - __init, "warm": __warm - __first}
+    {
+        "init": __init - __started, "first": __first - __init, "warm": __warm - __first,
+        "cpu_init": __init_cpu - __started_cpu, "cpu_first": __first_cpu - __init_cpu,
+        "cpu_warm": __warm_cpu - __first_cpu,
+    }
 ))
 """
 
@@ -318,6 +327,16 @@ def _where(program: str, environment: dict[str, str], events: str, init: float) 
     return {group: round(init * spent / total, 3) for group, spent in by_group.items()}
 
 
+def _spread(ratios: list[float]) -> dict[str, float]:
+    """Mean, median and range of one function's runs, each as a ratio to the baseline's median."""
+    return {
+        "mean": round(statistics.fmean(ratios), 3),
+        "median": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+    }
+
+
 def measure(repeats: int = REPEATS) -> dict[str, Any]:
     functions = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
     with _world() as world, tempfile.TemporaryDirectory() as scratch:
@@ -328,7 +347,10 @@ def measure(repeats: int = REPEATS) -> dict[str, Any]:
         programs = {name: _program([ROOT / "functions" / name, LAYER], _FUNCTION_BODY) for name in functions}
         baseline_env = {"AWS_REGION": AwsPlace().region, "AWS_DEFAULT_REGION": AwsPlace().region}
         baseline_program = _program(
-            [LAYER], BASELINE + "print('COLD_START', json.dumps({'init': time.perf_counter() - __started}))\n"
+            [LAYER],
+            BASELINE
+            + "print('COLD_START', json.dumps({'init': time.perf_counter() - __started,"
+            + " 'cpu_init': time.process_time() - __started_cpu}))\n",
         )
 
         def events_file(name: str) -> str:
@@ -341,18 +363,28 @@ def measure(repeats: int = REPEATS) -> dict[str, Any]:
         _run(baseline_program, baseline_env)
         for name in functions:
             _run(programs[name], environments[name], events_file(name))
-        baseline: list[float] = []
+        baseline: list[dict[str, float]] = []
         samples: dict[str, list[dict[str, float]]] = {name: [] for name in functions}
         for _ in range(repeats):
-            baseline.append(_timings(_run(baseline_program, baseline_env))["init"])
+            baseline.append(_timings(_run(baseline_program, baseline_env)))
             for name in functions:
                 samples[name].append(_timings(_run(programs[name], environments[name], events_file(name))))
-        base = statistics.median(baseline)
+        base = statistics.median(b["init"] for b in baseline)
+        base_cpu = statistics.median(b["cpu_init"] for b in baseline)
 
-        def ratio(name: str, figure: Callable[[dict[str, float]], float]) -> float:
-            return round(statistics.median(figure(s) for s in samples[name]) / base, 3)
+        def ratio(name: str, figure: Callable[[dict[str, float]], float], over: float = base) -> float:
+            return round(statistics.median(figure(s) for s in samples[name]) / over, 3)
 
-        cold = {name: ratio(name, lambda s: s["init"] + s["first"] - s["warm"]) for name in functions}
+        def cold_start(sample: dict[str, float]) -> float:
+            return sample["init"] + sample["first"] - sample["warm"]
+
+        def cold_start_cpu(sample: dict[str, float]) -> float:
+            return sample["cpu_init"] + sample["cpu_first"] - sample["cpu_warm"]
+
+        cold = {name: ratio(name, cold_start) for name in functions}
+        # Each run over the baseline's median: the function's own run-to-run spread (a single baseline
+        # run, a fifth of a second, moves too much with the machine's load to pair each run with).
+        runs = {name: [cold_start(run) / base for run in samples[name]] for name in functions}
         init = {name: ratio(name, lambda s: s["init"]) for name in functions}
         where = {
             name: _where(programs[name], environments[name], events_file(name), init[name])
@@ -368,6 +400,9 @@ def measure(repeats: int = REPEATS) -> dict[str, Any]:
             name: ratio(name, lambda s: s["first"] - s["warm"]) for name in functions
         },
         "warm_event_per_function": {name: ratio(name, lambda s: s["warm"]) for name in functions},
+        "spread_per_function": {name: _spread(ratios) for name, ratios in runs.items()},
+        "cpu_per_function": {name: ratio(name, cold_start_cpu, base_cpu) for name in functions},
+        "repeats": repeats,
         "where": where,
     }
 

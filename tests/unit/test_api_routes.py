@@ -174,3 +174,25 @@ def test_an_idempotency_key_without_a_table_is_refused(
     answer = call("POST", "/instances/dev-box/start", {}, headers={"Idempotency-Key": "k-1"})
     assert (answer["statusCode"], answer["json"]["error"]["code"]) == (400, "BAD_REQUEST")
     assert stepfunctions.started == {}
+
+
+def test_the_docs_page_is_swagger_ui_over_this_apis_document_at_its_stage(service: ApiService) -> None:
+    event = proxy_event(
+        method="GET",
+        target="/docs",
+        headers={"Host": "api.example.com"},
+        body=b"",
+        source_ip="127.0.0.1",
+        host="api.example.com",
+        api_key=None,
+    )
+    event["requestContext"]["path"] = "/prod/docs"  # as API Gateway sends it on the stage's URL
+
+    answer = app.resolve(event, cast(Any, None))
+
+    assert answer["statusCode"] == 200
+    assert answer["multiValueHeaders"]["Content-Type"] == ["text/html"]
+    page = answer["body"]
+    assert "SwaggerUIBundle" in page  # Powertools' bundled Swagger UI, inline
+    assert '"/operations/{operation_id}"' in page  # this API's document
+    assert '"url": "/prod"' in page  # "Try it out" calls the API on its stage

@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
+from novita_orchestrator.api.docs import swagger_page
 from novita_orchestrator.api.errors import BadRequest, InvalidInput, PayloadTooLarge, error_answer
 from novita_orchestrator.api.models import (
     CreateInstanceBody,
@@ -55,8 +56,9 @@ _ALWAYS = (400, 413, 422, 500)
 _NOVITA = (404, 409, 429, 502, 503)
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(
-    path="/docs",
+# The document's metadata, for /openapi.json and /docs alike. Not enable_swagger: it would import the
+# OpenAPI document models at init; /docs builds its page when asked (novita_orchestrator.api.docs).
+app.configure_openapi(
     title=API_TITLE,
     version=API_VERSION,
     description="Start or create Novita.ai GPU instances and learn when their app really answers.",
@@ -100,10 +102,15 @@ def status_base() -> str:
     headers = {name.lower(): value for name, value in (event.headers or {}).items()}
     proto = headers.get("x-forwarded-proto", "https")
     host = event.request_context.domain_name or headers.get("host", "localhost")
+    return f"{proto}://{host}{base_path()}"
+
+
+def base_path() -> str:
+    """The stage (or custom domain's base path) in front of the resource path: ``/prod``, or ""."""
+    event = app.current_event
     # requestContext.path carries the stage (or base path) in front of the resource path.
     full_path = event.request_context.path or event.path
-    prefix = full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
-    return f"{proto}://{host}{prefix}"
+    return full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
 
 
 Service = Annotated[ApiService, Depends(api_service)]
@@ -281,10 +288,13 @@ def health(service: Service) -> HealthView:
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[Any]:
     return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION),
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema()
     )
+
+
+@app.get("/docs", include_in_schema=False)
+def docs() -> Response[Any]:
+    return swagger_page(app, base_path())
 
 
 # --- errors ----------------------------------------------------------------------------------------

@@ -18,15 +18,14 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import GetParameterError
-from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from novita_orchestrator.clock import Clock, clock_for_scale
 from novita_orchestrator.observability import logger
@@ -87,34 +86,44 @@ def _resume_collecting() -> None:
 
 @dataclass
 class Aws:
-    """The function's AWS clients, all from one boto3 session: one botocore loader, models read once."""
+    """The function's AWS clients, all from one botocore session: one loader, each model read once.
 
-    session: boto3.session.Session = field(default_factory=boto3.session.Session)
+    botocore itself, not boto3: the functions use clients only, and importing boto3 (its resources and
+    s3transfer, which imports multiprocessing) cost about a tenth of bare boto3's cold start
+    (``make bench``, docs/BENCHMARKS.md). botocore reads the same variables and credential chain.
+    """
+
+    session: botocore.session.Session = field(default_factory=botocore.session.get_session)
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+    _secrets: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def client(self, service: str, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
         key = (service, endpoint_url)
         if key not in self._clients:
-            self._clients[key] = self.session.client(service, endpoint_url=endpoint_url, config=config)
+            self._clients[key] = self.session.create_client(service, endpoint_url=endpoint_url, config=config)
         return self._clients[key]
 
     def dynamodb(self, endpoint_url: str | None) -> Any:
         """DynamoDB with short timeouts (DYNAMODB_ENDPOINT_URL: DynamoDB Local, the local stack)."""
         return self.client("dynamodb", endpoint_url=endpoint_url, config=_DYNAMODB_CONFIG)
 
-    @cached_property
-    def _secrets(self) -> SecretsProvider:
-        return SecretsProvider(boto3_client=self.client("secretsmanager"))
-
     def secret(self, secret_id: str, *, max_age: int, setting: str) -> str:
-        """A secret's text (Powertools Parameters, cached ``max_age`` s); ``setting`` names its variable."""
+        """A secret's text, read again once it is ``max_age`` s old; ``setting`` names its variable.
+
+        (Powertools Parameters' SecretsProvider caches the same way, but it imports boto3.)
+        """
+        cached = self._secrets.get(secret_id)
+        if cached is not None and time.monotonic() - cached[1] < max_age:
+            return cached[0]
         try:
-            value = self._secrets.get(secret_id, max_age=max_age)
-        except GetParameterError:
+            answer = self.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        except (ClientError, BotoCoreError):
             # The cause may quote the request; the message names the setting only.
             raise ConfigurationError(f"{setting}: the secret could not be read") from None
+        value = answer.get("SecretString")
         if not isinstance(value, str) or value.strip() in {"", UNSET_SECRET_VALUE}:
             raise ConfigurationError(f"{setting}: the secret holds no value yet; put it into the secret")
+        self._secrets[secret_id] = (value.strip(), time.monotonic())
         return value.strip()
 
 

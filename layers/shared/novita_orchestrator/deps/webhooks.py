@@ -14,7 +14,7 @@ def webhook_dispatcher(settings: WebhookDispatcherSettings) -> WebhookDispatcher
     aws = Aws()
 
     def signing_secrets() -> SigningSecrets:
-        # Read through Powertools' cache (WEBHOOK_SECRET_CACHE_SECONDS): a rotation reaches warm Lambdas.
+        # Read through Aws.secret's cache (WEBHOOK_SECRET_CACHE_SECONDS): a rotation reaches warm Lambdas.
         return load_signing_secrets(
             settings, lambda name, max_age: aws.secret(name, max_age=max_age, setting="WEBHOOK_SECRET_ARN")
         )
