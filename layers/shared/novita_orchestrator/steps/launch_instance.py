@@ -42,7 +42,7 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
             phase = phases.STARTING
     else:
         assert request.create is not None
-        instance_id = _create(operation_id, request.create, image_auth_id, deps)
+        instance_id = _create(operation_id, request.create, target.existing_instance_ids, image_auth_id, deps)
         phase = phases.CREATING
 
     subject = Subject(operation_id, instance_id, target.instance_name, state.webhook_url)
@@ -59,14 +59,26 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
 
 
 def _create(
-    operation_id: str, create: CreateSpec, image_auth_id: str | None, deps: LaunchInstanceDeps
+    operation_id: str,
+    create: CreateSpec,
+    existing_ids: list[str] | None,
+    image_auth_id: str | None,
+    deps: LaunchInstanceDeps,
 ) -> str:
     record = deps.operations.get(operation_id)
     if record is not None and record.instance_id:
         return record.instance_id  # created by an earlier attempt of this step
     with novita_errors_translated(refused=LaunchRefused):
-        template = deps.novita.get_template(create.templateId)
-        instance_id = deps.novita.create_instance(create_request(create, template, image_auth_id))
+        # An earlier attempt may have created it and failed before recording it (a Lambda retry).
+        instance_id = (
+            deps.novita.created_instance(create.name, existing_ids) if existing_ids is not None else None
+        )
+        if instance_id is not None:
+            logger.warning("an earlier attempt created the instance", extra={"instance_id": instance_id})
+        else:
+            template = deps.novita.get_template(create.templateId)
+            body = create_request(create, template, image_auth_id)
+            instance_id = deps.novita.create_instance(body, known_ids=existing_ids)
     deps.operations.set_instance(
         operation_id,
         instance_id=instance_id,

@@ -120,6 +120,11 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
             f"instance {what} is being driven by operation {held.holder}; try again when it has finished",
             holder=held.holder,
         ) from None
+    if target.kind == "create":
+        # Listed under the lock: no other operation can add an instance of this name from now on.
+        with novita_errors_translated():
+            existing = novita.find_instances_by_name(target.instance_name)
+        target = target.model_copy(update={"existing_instance_ids": sorted(i.id for i in existing)})
     logger.info(
         "target resolved",
         extra={

@@ -79,6 +79,9 @@ class Target(StateModel):
     #: The ``statusError`` the instance showed before this operation started it (redacted): seeing
     #: it again during the start is an old failure, not this start's (Novita may not clear it).
     prior_status_error: dict[str, Any] | None = None
+    #: A create: the IDs of the instances that had its name before it (listed under the lock), so a
+    #: retried LaunchInstance knows the instance its earlier attempt made. None: not listed.
+    existing_instance_ids: list[str] | None = None
 
 
 class RegistryAuthResult(StateModel):
