@@ -39,6 +39,9 @@ OPERATION_FIELDS = (
     "phases",
     "notifications",
     "outcome",
+    "productId",
+    "offer",
+    "offersTried",
 )
 _DESERIALIZER = TypeDeserializer()
 _FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -100,8 +103,9 @@ def parse_envs(pairs: Iterable[str]) -> dict[str, str]:
 def create_request(
     *,
     template_id: str,
-    product_id: str,
     name: str,
+    product_id: str | None = None,
+    gpu: Mapping[str, Any] | None = None,
     gpus: int | None = None,
     disk: int | None = None,
     ports: str | None = None,
@@ -111,9 +115,14 @@ def create_request(
     health_path: str | None = None,
     timeout: float | None = None,
 ) -> OperationRequest:
-    """Create a new instance from a Novita template."""
-    create: dict[str, Any] = {"templateId": template_id, "productId": product_id, "name": name}
-    if gpus is not None:
+    """Create a new instance from a Novita template, on ``product_id`` or on the first offer with
+    capacity for ``gpu`` (``{"type", "regions", "maxPricePerHour", "billing"}``; ``gpus`` is its count)."""
+    create: dict[str, Any] = {"templateId": template_id, "name": name}
+    if product_id is not None:
+        create["productId"] = product_id
+    if gpu is not None:
+        create["gpu"] = {**gpu, **({"count": gpus} if gpus is not None else {})}
+    elif gpus is not None:
         create["gpuNum"] = gpus
     if disk is not None:
         create["rootfsSize"] = disk

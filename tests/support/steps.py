@@ -53,6 +53,7 @@ TARGET: dict[str, Any] = {
     "templateImageAuthId": None,
     "priorStatusError": None,
     "existingInstanceIds": None,
+    "offers": None,
 }
 
 #: ``$.accepted`` as the API leaves it for a start of the seeded ``dev-box`` (read just now, by GET).

@@ -13,10 +13,19 @@ _DESERIALIZER = TypeDeserializer()
 
 
 def to_attr(value: Any) -> dict[str, Any]:
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    result: dict[str, Any] = _SERIALIZER.serialize(value)
+    result: dict[str, Any] = _SERIALIZER.serialize(_decimals(value))
     return result
+
+
+def _decimals(value: Any) -> Any:
+    """Floats as Decimals (DynamoDB's number type), inside maps and lists too."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,25 @@ LenientList = WrapValidator(_empty_when_invalid)
 # --- results: what each step adds to the document ----------------------------------------------------
 
 
+class Offer(StateModel):
+    """One place a create may land: a product in a cluster (None: Novita picks), at a price."""
+
+    product_id: str
+    product_name: str = ""
+    cluster_id: str | None = None
+    gpu_num: int = 1
+    billing: str | None = None
+    #: USD per hour for the whole instance (None: Novita gave no usable price).
+    price_per_hour: float | None = None
+
+    def describe(self) -> str:
+        """``"RTX 4090 24GB (prod-rtx4090-24g) x1 in cl-eu-de-1 at $0.35/h"``"""
+        where = self.cluster_id or "any cluster"
+        price = "price unknown" if self.price_per_hour is None else f"${self.price_per_hour:.2f}/h"
+        what = f"{self.product_name} ({self.product_id})" if self.product_name else self.product_id
+        return f"{what} x{self.gpu_num} in {where} at {price}"
+
+
 class Target(StateModel):
     """``$.target``: what ResolveTarget found and decided."""
 
@@ -82,6 +101,8 @@ class Target(StateModel):
     #: A create: the IDs of the instances that had its name before it (listed under the lock), so a
     #: retried LaunchInstance knows the instance its earlier attempt made. None: not listed.
     existing_instance_ids: list[str] | None = None
+    #: A create by GPU type: the matching offers, in the order to try them.
+    offers: list[Offer] | None = None
 
 
 class RegistryAuthResult(StateModel):
