@@ -43,6 +43,7 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
     target, request, novita, clock = state.target, state.request, deps.novita, deps.clock
     operation_id = state.operation_id
     image_auth_id = (state.registry_auth.image_auth_id if state.registry_auth else None) or None
+    product_id = None  # known to ResolveTarget, except for a create by GPU type
     if target.kind == "start":
         assert target.instance_id is not None
         instance_id = target.instance_id
@@ -54,7 +55,7 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
             phase = phases.STARTING
     else:
         assert request.create is not None
-        instance_id = _create(operation_id, request.create, target, image_auth_id, deps)
+        instance_id, product_id = _create(operation_id, request.create, target, image_auth_id, deps)
         phase = phases.CREATING
 
     subject = Subject(operation_id, instance_id, target.instance_name, state.webhook_url)
@@ -67,23 +68,27 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
         now=clock.now(),
     )
     logger.info("instance launched", extra={"instance_id": instance_id})
-    return LaunchResult(instance_id=instance_id, notification=message, launched_at=round(clock.now(), 3))
+    return LaunchResult(
+        instance_id=instance_id,
+        notification=message,
+        launched_at=round(clock.now(), 3),
+        product_id=product_id if target.product_id is None else None,
+    )
 
 
 def _create(
     operation_id: str, create: CreateSpec, target: Target, image_auth_id: str | None, deps: LaunchInstanceDeps
-) -> str:
+) -> tuple[str, str | None]:
+    """The instance and its product."""
     record = deps.operations.get(operation_id)
     if record is not None and record.instance_id:
-        return record.instance_id  # created by an earlier attempt of this step
+        return record.instance_id, record.product_id  # created by an earlier attempt of this step
     novita, existing_ids = deps.novita, target.existing_instance_ids
     with novita_errors_translated(refused=LaunchRefused):
         # An earlier attempt may have created it and failed before recording it (a Lambda retry).
         found = _created_earlier(novita, create.name, existing_ids)
         if found is not None:
-            instance = novita.get_instance(found)
-            _record(deps, operation_id, create, found, instance.product_id)
-            return found
+            return _adopt(deps, operation_id, create, found)
         template = novita.get_template(create.templateId)
     if create.gpu is None:
         offer = requested_offer(create)
@@ -91,7 +96,7 @@ def _create(
             body = create_request(create, template, image_auth_id, offer)
             instance_id = novita.create_instance(body, known_ids=existing_ids)
         _record(deps, operation_id, create, instance_id, offer.product_id)
-        return instance_id
+        return instance_id, offer.product_id
     return _create_on_first_free_offer(operation_id, create, target, template, image_auth_id, deps)
 
 
@@ -102,7 +107,7 @@ def _create_on_first_free_offer(
     template: Template,
     image_auth_id: str | None,
     deps: LaunchInstanceDeps,
-) -> str:
+) -> tuple[str, str | None]:
     """Try the offers in order; a sold-out one (INSUFFICIENT_RESOURCE, named or in the message) moves
     on to the next, anything else fails the launch. One instance at most: before each next offer the
     name is looked up again, so an answer lost on the way is never taken for "not created"."""
@@ -113,8 +118,7 @@ def _create_on_first_free_offer(
         with novita_errors_translated(refused=LaunchRefused):
             found = _created_earlier(novita, create.name, existing_ids) if tried else None
             if found is not None:
-                _record(deps, operation_id, create, found, None, offers_tried=tried)
-                return found
+                return _adopt(deps, operation_id, create, found, tried)
             body = create_request(create, template, image_auth_id, offer)
         try:
             instance_id = novita.create_instance(body, known_ids=existing_ids)
@@ -127,7 +131,7 @@ def _create_on_first_free_offer(
             raise translate_novita_error(error, refused=LaunchRefused) from None
         tried.append({**offer.to_state(), "outcome": "created"})
         _record(deps, operation_id, create, instance_id, offer.product_id, offer, tried)
-        return instance_id
+        return instance_id, offer.product_id
     every = "; ".join(f"{Offer.model_validate(t).describe()}: {t['outcome']}" for t in tried)
     raise CapacityUnavailable(
         f"every Novita offer for {describe_request(create.gpu)} was sold out: {every or 'no offers'}"
@@ -141,6 +145,19 @@ def _created_earlier(novita: NovitaClient, name: str, existing_ids: list[str] | 
     if found is not None:
         logger.warning("an earlier attempt created the instance", extra={"instance_id": found})
     return found
+
+
+def _adopt(
+    deps: LaunchInstanceDeps,
+    operation_id: str,
+    create: CreateSpec,
+    instance_id: str,
+    offers_tried: list[dict[str, Any]] | None = None,
+) -> tuple[str, str | None]:
+    """Record an instance an earlier create made (its answer lost), with the product it runs on."""
+    product_id = deps.novita.get_instance(instance_id).product_id
+    _record(deps, operation_id, create, instance_id, product_id, offers_tried=offers_tried)
+    return instance_id, product_id
 
 
 def _record(

@@ -119,6 +119,8 @@ class LaunchResult(StateModel):
     #: Epoch seconds when Novita took the start or create (the first poll waits POLL_MIN_SECONDS
     #: from here). Absent in a state written before the field existed.
     launched_at: float | None = None
+    #: The product the instance runs on when ResolveTarget could not know it (a create by GPU type).
+    product_id: str | None = None
 
 
 class RunningInstance(StateModel):
@@ -254,6 +256,11 @@ class StepState(OperationState):
         if self.target.instance_id:
             return self.target.instance_id
         raise InvalidRequest("the state names no instance: ResolveTarget/LaunchInstance did not run")
+
+    @property
+    def product_id(self) -> str | None:
+        """The instance's product (startup statistics are per product): as resolved, else as launched."""
+        return self.target.product_id or (self.launch.product_id if self.launch is not None else None)
 
 
 class CaughtError(BaseModel):
