@@ -39,10 +39,9 @@ OPERATION_FIELDS = (
     "phases",
     "notifications",
     "outcome",
-    "productId",
-    "offer",
-    "offersTried",
 )
+#: Shown too when a create by GPU type landed on an offer: the product, the offer and the offers tried.
+OFFER_FIELDS = ("productId", "offer", "offersTried")
 _DESERIALIZER = TypeDeserializer()
 _FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -240,6 +239,8 @@ class Operation:
         """The final operation: the stored item's public fields, completed from what was seen here."""
         record = self.record or {}
         shown = {name: record.get(name) for name in OPERATION_FIELDS}
+        if record.get("offer"):
+            shown.update({name: record.get(name) for name in OFFER_FIELDS})
         shown["operationId"] = self.operation_id
         shown["kind"] = shown["kind"] or self.request.kind
         shown["target"] = shown["target"] or self.request.target

@@ -102,7 +102,7 @@ def test_the_price_unit_is_the_setting_not_a_guess() -> None:
 @pytest.mark.parametrize(
     ("create", "problem"),
     [
-        ({"templateId": "t", "name": "n"}, "create: name exactly one of productId or gpu"),
+        ({"templateId": "t", "name": "n"}, "create.productId: name exactly one of productId or gpu"),
         ({"templateId": "t", "name": "n", "productId": "p", "gpu": {"type": "x"}}, "exactly one"),
         ({"templateId": "t", "name": "n", "gpuNum": 2, "gpu": {"type": "x"}}, "gpuNum cannot be combined"),
         ({"templateId": "t", "name": "n", "gpu": {"type": "x", "count": 9}}, "create.gpu.count"),

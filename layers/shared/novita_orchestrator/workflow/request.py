@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -79,9 +80,11 @@ class GpuSpec(_Strict):
 
 class CreateSpec(_Strict):
     templateId: str = Field(min_length=1, max_length=255)
-    #: The Novita product to create on; or ``gpu`` to pick one by GPU type.
-    productId: str | None = Field(default=None, min_length=1, max_length=255)
+    #: Pick the product by GPU type (instead of ``productId``). Declared first: ``productId``'s check
+    #: reads it.
     gpu: GpuSpec | None = None
+    #: The Novita product to create on; or ``gpu`` to pick one by GPU type.
+    productId: str | None = Field(default=None, min_length=1, max_length=255, validate_default=True)
     name: str = Field(min_length=1, max_length=255)
     #: GPUs of ``productId`` (default 1); with ``gpu``, ``gpu.count`` says it.
     gpuNum: int | None = Field(default=None, ge=1, le=8)
@@ -110,10 +113,16 @@ class CreateSpec(_Strict):
                 raise ValueError("environment variable names must be 1-511 characters")
         return value
 
-    @model_validator(mode="after")
-    def _product_or_gpu(self) -> CreateSpec:
-        if (self.productId is None) == (self.gpu is None):
+    @field_validator("productId")
+    @classmethod
+    def _product_or_gpu(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A gpu that failed its own checks is absent here and already reported.
+        if "gpu" in info.data and (value is None) == (info.data["gpu"] is None):
             raise ValueError("name exactly one of productId or gpu")
+        return value
+
+    @model_validator(mode="after")
+    def _offer_decides(self) -> CreateSpec:
         if self.gpu is not None:
             # The offer decides these: gpu.count and gpu.regions say what the caller wants.
             clashes = [f for f in ("gpuNum", "clusterId") if getattr(self, f) is not None]
