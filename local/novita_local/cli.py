@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from novita_local.demo import run_demo
 from novita_local.dlq import add_dlq_command
@@ -75,7 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Create a Novita instance from a template (private images included).",
     )
     create.add_argument("--template", required=True, metavar="ID", help="Novita template ID")
-    create.add_argument("--product", required=True, metavar="ID", help="Novita product (GPU type) ID")
+    _add_product_choice(create)
     create.add_argument("--name", required=True, help="name of the new instance")
     create.add_argument("--gpus", type=int, metavar="N", help="GPU count (default 1)")
     create.add_argument("--disk", type=int, metavar="GB", help="root disk size (default: the template's)")
@@ -86,6 +87,55 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common_options(create)
     create.set_defaults(handler=_run_create)
     return parser
+
+
+def _add_product_choice(create: argparse.ArgumentParser) -> None:
+    """``--product ID``, or ``--gpu-type`` with its failover options (create by GPU type)."""
+    which = create.add_mutually_exclusive_group(required=True)
+    which.add_argument("--product", metavar="ID", help="Novita product ID")
+    which.add_argument(
+        "--gpu-type",
+        metavar="TYPE",
+        help='GPU type, e.g. "RTX 4090": the cheapest deployable offer, the next one if sold out',
+    )
+    create.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="CLUSTER",
+        help="with --gpu-type: a Novita cluster ID to try, in order at equal price (repeatable)",
+    )
+    create.add_argument(
+        "--max-price", type=float, metavar="USD", help="with --gpu-type: the most per hour for the instance"
+    )
+    create.add_argument(
+        "--spot", action="store_true", help="with --gpu-type: spot billing (default on-demand)"
+    )
+
+
+def _gpu_choice(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``gpu`` part of a create from the flags; BadInput for a failover flag without --gpu-type."""
+    if args.gpu_type is None:
+        stray = [
+            flag
+            for flag, value in (
+                ("--region", args.region),
+                ("--max-price", args.max_price),
+                ("--spot", args.spot),
+            )
+            if value
+        ]
+        if stray:
+            raise BadInput(f"{', '.join(stray)}: only with --gpu-type")
+        return None
+    gpu: dict[str, Any] = {
+        "type": args.gpu_type,
+        "regions": args.region,
+        "billing": "spot" if args.spot else "onDemand",
+    }
+    if args.max_price is not None:
+        gpu["maxPricePerHour"] = args.max_price
+    return gpu
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +181,7 @@ def _run_create(args: argparse.Namespace) -> int:
         request = create_request(
             template_id=args.template,
             product_id=args.product,
+            gpu=_gpu_choice(args),
             name=args.name,
             gpus=args.gpus,
             disk=args.disk,

@@ -40,6 +40,8 @@ OPERATION_FIELDS = (
     "notifications",
     "outcome",
 )
+#: Shown too when a create by GPU type landed on an offer: the product, the offer and the offers tried.
+OFFER_FIELDS = ("productId", "offer", "offersTried")
 _DESERIALIZER = TypeDeserializer()
 _FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -100,8 +102,9 @@ def parse_envs(pairs: Iterable[str]) -> dict[str, str]:
 def create_request(
     *,
     template_id: str,
-    product_id: str,
     name: str,
+    product_id: str | None = None,
+    gpu: Mapping[str, Any] | None = None,
     gpus: int | None = None,
     disk: int | None = None,
     ports: str | None = None,
@@ -111,9 +114,14 @@ def create_request(
     health_path: str | None = None,
     timeout: float | None = None,
 ) -> OperationRequest:
-    """Create a new instance from a Novita template."""
-    create: dict[str, Any] = {"templateId": template_id, "productId": product_id, "name": name}
-    if gpus is not None:
+    """Create a new instance from a Novita template, on ``product_id`` or on the first offer with
+    capacity for ``gpu`` (``{"type", "regions", "maxPricePerHour", "billing"}``; ``gpus`` is its count)."""
+    create: dict[str, Any] = {"templateId": template_id, "name": name}
+    if product_id is not None:
+        create["productId"] = product_id
+    if gpu is not None:
+        create["gpu"] = {**gpu, **({"count": gpus} if gpus is not None else {})}
+    elif gpus is not None:
         create["gpuNum"] = gpus
     if disk is not None:
         create["rootfsSize"] = disk
@@ -231,6 +239,8 @@ class Operation:
         """The final operation: the stored item's public fields, completed from what was seen here."""
         record = self.record or {}
         shown = {name: record.get(name) for name in OPERATION_FIELDS}
+        if record.get("offer"):
+            shown.update({name: record.get(name) for name in OFFER_FIELDS})
         shown["operationId"] = self.operation_id
         shown["kind"] = shown["kind"] or self.request.kind
         shown["target"] = shown["target"] or self.request.target

@@ -108,6 +108,33 @@ def test_create_from_a_template_answers_202_and_ends_ready(api: ServedApi):
     assert api.simulator.admin.journal(path="/gpu/instance/create", method="POST")
 
 
+def test_create_by_gpu_type_falls_over_and_shows_the_offers_tried(api: ServedApi):
+    api.simulator.admin.set_stock("prod-rtx4090-24g", "cl-us-ca-1", 0)
+    body = {
+        "templateId": "tpl-public-nginx",
+        "name": "api-gpu",
+        "gpu": {"type": "RTX 4090", "regions": ["cl-us-ca-1", "cl-eu-de-1"], "maxPricePerHour": 1},
+    }
+    response = api.post("/instances", json=body)
+
+    assert response.status_code == 202, response.text
+    operation = api.finished(response.json()["operationId"])
+    assert operation["status"] == "ready", operation
+    assert (operation["productId"], operation["offer"]["clusterId"]) == ("prod-rtx4090-24g", "cl-eu-de-1")
+    assert [t["clusterId"] for t in operation["offersTried"]] == ["cl-us-ca-1", "cl-eu-de-1"]
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    assert {"type", "count", "regions", "maxPricePerHour", "billing"} <= set(schema["GpuSpec"]["properties"])
+
+
+def test_a_create_naming_both_product_and_gpu_is_422_naming_them(api: ServedApi):
+    body = {"templateId": "t", "name": "n", "productId": "p", "gpu": {"type": "RTX 4090"}}
+    response = api.post("/instances", json=body)
+
+    assert response.status_code == 422, response.text
+    assert "productId or gpu" in response.text
+    assert not api.simulator.admin.journal(path="/gpu/instance/create")
+
+
 def test_get_instance_shows_it_without_secrets(api: ServedApi):
     response = api.get("/instances/dev-box")
 

@@ -93,6 +93,27 @@ def test_start_of_an_unknown_instance_exits_1_with_the_reason(env: dict[str, str
     assert operation["notifications"] == ["instance.startup.failed"]
 
 
+def test_create_by_gpu_type_exits_0_on_the_offer_with_capacity(env: dict[str, str], simulator: Simulator):
+    simulator.admin.set_stock("prod-rtx4090-24g", "cl-us-ca-1", 0)
+    flags = ["--gpu-type", "RTX 4090", "--region", "cl-us-ca-1", "--region", "cl-eu-de-1", "--gpus", "2"]
+    result = cli("create", "--template", "tpl-public-nginx", "--name", "cli-gpu", *flags, "--json", env=env)
+
+    assert result.returncode == 0, result.stderr
+    operation = only_json(result.stdout)
+    assert operation["status"] == "ready"
+    assert operation["offer"]["clusterId"] == "cl-eu-de-1" and operation["offer"]["gpuNum"] == 2
+    bodies = [e["body"] for e in simulator.admin.journal(path="/gpu/instance/create", method="POST")]
+    assert [(b["clusterId"], b["gpuNum"]) for b in bodies] == [("cl-us-ca-1", 2), ("cl-eu-de-1", 2)]
+
+
+def test_a_failover_flag_without_gpu_type_exits_2_naming_it(env: dict[str, str], simulator: Simulator):
+    result = cli("create", "--template", "t", "--product", "p", "--name", "n", "--spot", env=env)
+
+    assert result.returncode == 2
+    assert "--spot: only with --gpu-type" in result.stderr
+    assert not simulator.admin.journal(path="/gpu/instance/create")
+
+
 def test_start_without_json_prints_a_readable_outcome(env: dict[str, str]):
     result = cli("start", "inference", env=env)
 

@@ -108,6 +108,21 @@ def test_create_from_a_private_template_ends_ready_with_the_private_image(stack:
     assert instance.status == "running"
 
 
+def test_create_by_gpu_type_fails_saying_why_when_no_offer_matches(stack: ClientKitStack) -> None:
+    client = OrchestratorClient(stack.url)
+    # The seed's A100 and H100 live in cl-us-ca-1 only; the H100 is listed as not deployable.
+    accepted = client.create(
+        template_id="tpl-public-nginx", name="py-gpu", gpu={"type": "H100", "regions": ["cl-us-ca-1"]}
+    )
+
+    with pytest.raises(OperationFailed) as failed:
+        client.wait(accepted, timeout=WAIT, poll_interval=0.2)
+
+    outcome = failed.value.operation.outcome
+    assert outcome is not None and outcome.code == "NO_MATCHING_OFFER"
+    assert "prod-h100-80g" in outcome.message and "availableDeploy" in outcome.message
+
+
 def test_follow_yields_each_change_and_ends_with_the_final_state(stack: ClientKitStack) -> None:
     client = OrchestratorClient(stack.url)
 

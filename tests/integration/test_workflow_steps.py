@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from novita_orchestrator.store.lock_store import DynamoLockStore
-from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.store.operations_store import DynamoOperationsStore, OperationsStore
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
 from novita_orchestrator.workflow.errors import (
     AmbiguousInstanceName,
@@ -408,6 +408,55 @@ def test_a_retried_launch_does_not_create_a_second_instance(kit: StepKit, simula
     again = run.step(run.kit.launch_instance, "launch")
     assert first["instanceId"] == again["instanceId"]
     assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1
+
+
+class _CrashBeforeRecording(Exception):
+    """The Lambda dying between Novita's answer and the operation record's write."""
+
+
+class _OperationsFailingOnce:
+    """The real operations store, except that the first ``set_instance`` dies before writing."""
+
+    def __init__(self, inner: OperationsStore) -> None:
+        self._inner = inner
+        self.crashed = False
+
+    def set_instance(self, operation_id: str, **fields: Any) -> None:
+        if not self.crashed:
+            self.crashed = True
+            raise _CrashBeforeRecording("the Lambda died before recording the instance")
+        self._inner.set_instance(operation_id, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_launch_retried_after_creating_but_before_recording_finds_its_own_instance(
+    make_kit: Callable[..., StepKit], simulator: Simulator
+) -> None:
+    """Step Functions retries LaunchInstance on Lambda.ServiceException: an attempt that created the
+    instance and died before recording it must not make a second one on the retry."""
+    kit = make_kit()
+    failing = _OperationsFailingOnce(kit.operations)
+    kit.operations = cast(OperationsStore, failing)
+    run = Run(
+        kit,
+        simulator,
+        {"create": {"templateId": "tpl-public-nginx", "productId": "prod-rtx4090-24g", "name": "twin"}},
+    )
+    target = run.step(run.kit.resolve_target, "target")
+    assert target["existingInstanceIds"] == ["inst-twin-a", "inst-twin-b"]  # the seed's, not ours
+    with pytest.raises(_CrashBeforeRecording):
+        run.step(run.kit.launch_instance, "launch")
+    assert failing.crashed
+    again = run.step(run.kit.launch_instance, "launch")
+
+    assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1  # one POST in all
+    assert again["instanceId"] not in {"inst-twin-a", "inst-twin-b"}
+    record = kit.operations.get(run.operation_id)
+    assert record is not None and record.instance_id == again["instanceId"]
+    named = [i for i in simulator.admin.state()["instances"] if i["name"] == "twin"]
+    assert len(named) == 3, named
 
 
 def test_a_start_the_api_accepted_drives_the_instance_it_named_without_looking_it_up_again(

@@ -206,6 +206,27 @@ def test_finish_records_an_operation_that_was_never_created(operations: Operatio
     assert record.phases == {"failed": iso(NOW)}
 
 
+def test_a_create_by_gpu_type_records_the_offer_used_and_the_offers_tried(
+    operations: OperationsStore,
+) -> None:
+    _new(operations, "op-offers")
+    offer = {"productId": "prod-a", "clusterId": "cl-b", "gpuNum": 2, "pricePerHour": 0.7}
+    tried = [{**offer, "clusterId": "cl-a", "outcome": "sold out"}, {**offer, "outcome": "created"}]
+    operations.set_instance(
+        "op-offers",
+        instance_id="inst-offers",
+        instance_name="n",
+        product_id="prod-a",
+        now=NOW,
+        offer=offer,
+        offers_tried=tried,
+    )
+    record = operations.get("op-offers")
+    assert record is not None
+    assert (record.offer, record.offers_tried) == (offer, tried)
+    assert record.to_json()["offersTried"][0]["outcome"] == "sold out"
+
+
 def test_updates_of_an_unknown_operation_say_so(operations: OperationsStore) -> None:
     with pytest.raises(OperationNotFound):
         operations.record_counters("op-nowhere", now=NOW, counters={"polls": 1})

@@ -606,6 +606,50 @@ def test_a_lambda_timing_out_once(
         assert len(posts(simulator, "/gpu/instance/create")) == (1 if retried else 0)
 
 
+# --- create by GPU type: the first offer sold out -----------------------------------------------------
+
+US, EU = "cl-us-ca-1", "cl-eu-de-1"
+GPU_FAILOVER_FAULTS = [
+    pytest.param("drop", 3, id="sold-out-answer-lost"),
+    pytest.param("launch-answer-lost", 2, id="launch-answer-lost"),
+]
+
+
+@pytest.mark.parametrize(("fault", "create_posts"), GPU_FAILOVER_FAULTS)
+def test_a_create_by_gpu_type_falls_over_once_under_faults(
+    world: World, simulator: Simulator, row: MatrixRow, fault: str, create_posts: int
+):
+    """Create by GPU type: the first offer sold out, and a fault on the way"""
+    if fault == "drop":
+        how = f"the sold-out `POST /gpu/instance/create` ({US}) connection dropped after Novita answered"
+        simulator.admin.add_fault(
+            kind="drop", method="POST", path="/gpu/instance/create", when="after", count=1
+        )
+    else:
+        how = "`Lambda.ServiceException` once from LaunchInstanceFunction after its handler ran"
+        world.engine.fail_next_invocation("LaunchInstanceFunction", after_handler=True)
+    describe(row, f"{PRODUCT} sold out in {US}; {how}", [READY])
+    simulator.admin.set_stock(PRODUCT, US, 0)
+    name = f"gpu-{fault}"
+    request = create_request(
+        template_id=PRIVATE_TEMPLATE,
+        name=name,
+        gpu={"type": "RTX 4090", "regions": [US, EU]},
+        webhook_url=world.hook(),
+    )
+
+    operations = run_operations(world, [request])
+
+    check(world, row, operations, [READY])
+    bodies = [e["body"] for e in simulator.admin.journal(path="/gpu/instance/create", method="POST")]
+    # The sold-out offer (sent again only when its answer was lost and no instance had appeared), then
+    # the next one, once; exactly one instance.
+    assert [b["clusterId"] for b in bodies] == [US] * (create_posts - 1) + [EU], bodies
+    (made,) = [i for i in simulator.admin.state()["instances"] if i["name"] == name]
+    assert made["clusterId"] == EU
+    assert (operations[0].record or {}).get("offer", {}).get("clusterId") == EU
+
+
 # --- the same request twice --------------------------------------------------------------------------
 
 

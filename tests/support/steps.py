@@ -52,6 +52,8 @@ TARGET: dict[str, Any] = {
     "startedAt": 1_800_000_000.0,
     "templateImageAuthId": None,
     "priorStatusError": None,
+    "existingInstanceIds": None,
+    "offers": None,
 }
 
 #: ``$.accepted`` as the API leaves it for a start of the seeded ``dev-box`` (read just now, by GET).

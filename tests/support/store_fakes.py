@@ -6,6 +6,7 @@ cannot drift from DynamoDB; step tests in the unit tier then run on these.
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
@@ -88,6 +89,8 @@ class InMemoryOperationsStore:
         instance_name: str | None,
         product_id: str | None,
         now: float,
+        offer: dict[str, Any] | None = None,
+        offers_tried: list[dict[str, Any]] | None = None,
     ) -> None:
         with self._lock:
             item = self._existing(operation_id)
@@ -96,6 +99,10 @@ class InMemoryOperationsStore:
                 item["instanceName"] = instance_name
             if product_id:
                 item["productId"] = product_id
+            if offer:
+                item["offer"] = copy.deepcopy(offer)
+            if offers_tried:
+                item["offersTried"] = copy.deepcopy(offers_tried)
 
     def change_phase(
         self,

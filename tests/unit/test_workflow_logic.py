@@ -30,6 +30,7 @@ from novita_orchestrator.workflow.errors import (
     code_for_error_name,
     novita_errors_translated,
 )
+from novita_orchestrator.workflow.offers import requested_offer
 from novita_orchestrator.workflow.outcome import failure_from_error
 from novita_orchestrator.workflow.polling import wait_seconds
 from novita_orchestrator.workflow.request import (
@@ -343,7 +344,8 @@ def test_the_create_body_uses_the_template_image_and_only_the_auth_id() -> None:
         }
     )
     assert request.create is not None
-    body = create_request(request.create, template, "auth-team-registry").to_body()
+    offer = requested_offer(request.create)
+    body = create_request(request.create, template, "auth-team-registry", offer).to_body()
     assert body["imageUrl"] == "registry.example.com/team/app:1"
     assert body["imageAuthId"] == "auth-team-registry"
     assert "imageAuth" not in body

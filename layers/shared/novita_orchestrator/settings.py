@@ -228,6 +228,13 @@ class ResolveTargetSettings(
 ):
     """ResolveTargetFunction."""
 
+    NOVITA_PRICE_UNIT_USD: float = Field(
+        default=0.00001,
+        gt=0,
+        le=1,
+        description="USD per unit of Novita's product prices (create by GPU type; undocumented, see README).",
+    )
+
 
 class ResolveRegistryAuthSettings(NovitaSettings):
     """ResolveRegistryAuthFunction."""

@@ -36,7 +36,8 @@ to its other plausible answer, see ``dialects.py``: ``zero-pages``, ``capped-pag
 
 Admin API under ``/__admin`` (no auth; see ``SimulatorAdmin``): ``POST reset`` (optional seed),
 ``GET state``, ``POST instances``, ``GET/POST/DELETE faults``, ``PUT rate-limit``,
-``GET/PUT config``, ``GET/PUT dialects``, ``POST clock/advance``, ``GET/DELETE journal``. A reset
+``GET/PUT config``, ``GET/PUT dialects``, ``PUT stock`` (GPUs left per product and cluster),
+``POST clock/advance``, ``GET/DELETE journal``. A reset
 restores the seed, the starting time scale, dialects and default timings, and clears faults,
 journal and rate limit.
 

@@ -53,6 +53,12 @@ class SimulatorAdmin:
         ids: list[str] = self._call("POST", "/instances", {"instances": instances})["ids"]
         return ids
 
+    def set_stock(self, product_id: str, cluster_id: str, gpus: int | None) -> list[dict[str, Any]]:
+        """GPUs of ``product_id`` left in ``cluster_id`` (None: unlimited); a create beyond it is sold out."""
+        body = {"productId": product_id, "clusterId": cluster_id, "gpus": gpus}
+        stock: list[dict[str, Any]] = self._call("PUT", "/stock", body)["stock"]
+        return stock
+
     def add_fault(self, **fault: Any) -> str:
         """e.g. ``add_fault(kind="error", path="/gpu/instance/start", status=503, count=2)``."""
         fault_id: str = self._call("POST", "/faults", {_camel(k): v for k, v in fault.items()})["id"]

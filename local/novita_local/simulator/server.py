@@ -111,6 +111,8 @@ class SimulatorCore:
             return self.world.config()
         if route == ("PUT", "/config"):
             return self.world.set_config(body)
+        if route == ("PUT", "/stock"):
+            return self.world.set_stock(body)
         if route == ("GET", "/dialects"):
             return self._dialects()
         if route == ("PUT", "/dialects"):

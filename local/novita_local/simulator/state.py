@@ -240,9 +240,34 @@ class World:
         self.private_registries: list[str] = list(seed["privateRegistries"])
         self.templates: list[JSON] = list(seed["templates"])
         self.instances: dict[str, Instance] = {}
+        #: GPUs left per (product, cluster), set by the admin API; a pair not listed is unlimited.
+        self.stock: dict[tuple[str, str], int] = {}
         self.add_seed_instances(seed["instances"])
 
     # ----------------------------------------------------------------- config and seeding
+
+    def set_stock(self, body: Any) -> JSON:
+        """``{"productId", "clusterId", "gpus"}``: GPUs of that product left in that cluster (``null``:
+        unlimited again). A create that needs more fails ``INSUFFICIENT_RESOURCE``, whatever the
+        listing's ``availableDeploy`` says (as a real listing can be stale)."""
+        data = require_object(body)
+        product_id, cluster_id = str(data.get("productId")), str(data.get("clusterId"))
+        gpus = data.get("gpus")
+        with self.lock:
+            if product_id not in self.products:
+                raise invalid("productId", f"no product {product_id!r}")
+            if all(c.get("id") != cluster_id for c in self.clusters):
+                raise invalid("clusterId", f"no cluster {cluster_id!r}")
+            if gpus is None:
+                self.stock.pop((product_id, cluster_id), None)
+            elif isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+                raise invalid("gpus", "must be an integer >= 0, or null for unlimited")
+            else:
+                self.stock[(product_id, cluster_id)] = gpus
+            return {"stock": self._stock_view()}
+
+    def _stock_view(self) -> list[JSON]:
+        return [{"productId": p, "clusterId": c, "gpus": n} for (p, c), n in sorted(self.stock.items())]
 
     def set_config(self, body: Any) -> JSON:
         data = require_object(body)
@@ -583,6 +608,11 @@ class World:
             auth = next((a for a in self.auths if a.get("id") == req.image_auth_id), None)
             if req.image_auth_id and auth is None:
                 raise invalid("imageAuthId", f"no registry auth {req.image_auth_id!r}")
+            left = self.stock.get((req.product_id, cluster_id))
+            if left is not None:
+                if left < req.gpu_num:
+                    raise insufficient(f"product {req.product_id} has no capacity in {cluster_id} now")
+                self.stock[(req.product_id, cluster_id)] = left - req.gpu_num
             inst = Instance(
                 id=_new_id(),
                 name=req.name,
@@ -703,6 +733,7 @@ class World:
                 "registryAuths": copy.deepcopy(self.auths),
                 "products": copy.deepcopy(list(self.products.values())),
                 "clusters": copy.deepcopy(self.clusters),
+                "stock": self._stock_view(),
                 "privateRegistries": list(self.private_registries),
             }
 

@@ -57,6 +57,24 @@ class OperationError(BaseModel):
     message: str
 
 
+class OfferView(BaseModel):
+    """A place a create by GPU type tried: a product in a cluster, at a price (USD per hour)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    productId: str
+    productName: str = ""
+    clusterId: str | None = None
+    gpuNum: int = 1
+    billing: str | None = None
+    pricePerHour: float | None = None
+
+
+class OfferTriedView(OfferView):
+    #: ``created``, or ``sold out (INSUFFICIENT_RESOURCE): <Novita's message>``.
+    outcome: str
+
+
 class OperationView(BaseModel):
     """One operation: phase, phase timings (ISO time each phase was entered), outcome, notifications."""
 
@@ -74,6 +92,9 @@ class OperationView(BaseModel):
     instanceId: str | None = None
     instanceName: str | None = None
     productId: str | None = None
+    #: A create by GPU type: the offer it created on, and each offer tried in order with its outcome.
+    offer: OfferView | None = None
+    offersTried: list[OfferTriedView] = []
     polls: int = 0
     healthChecks: int = 0
     webhookUrl: str | None = None

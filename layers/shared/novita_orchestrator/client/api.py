@@ -96,8 +96,9 @@ class OrchestratorClient:
         self,
         *,
         template_id: str,
-        product_id: str,
         name: str,
+        product_id: str | None = None,
+        gpu: Mapping[str, Any] | None = None,
         gpu_num: int | None = None,
         rootfs_size: int | None = None,
         ports: str | None = None,
@@ -108,10 +109,13 @@ class OrchestratorClient:
         timeout_seconds: float | None = None,
         idempotency_key: str | None = None,
     ) -> Accepted:
-        """Create an instance from a Novita template (a private image's registry auth comes from it)."""
+        """Create an instance from a Novita template (a private image's registry auth comes from it), on
+        ``product_id`` or on the first offer with capacity for ``gpu`` (e.g. ``{"type": "RTX 4090",
+        "count": 1, "regions": ["cl-us-ca-1"], "maxPricePerHour": 1.5, "billing": "onDemand"}``)."""
         spec = {
             "templateId": template_id,
             "productId": product_id,
+            "gpu": dict(gpu) if gpu is not None else None,
             "name": name,
             "gpuNum": gpu_num,
             "rootfsSize": rootfs_size,

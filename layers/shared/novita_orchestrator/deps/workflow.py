@@ -46,6 +46,7 @@ def resolve_target_deps(settings: ResolveTargetSettings) -> ResolveTargetDeps:
         clock=clock,
         url_policy=UrlPolicy.from_settings(settings),
         startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS,
+        price_unit_usd=settings.NOVITA_PRICE_UNIT_USD,
     )
 
 

@@ -140,7 +140,9 @@ class NovitaClient:
         """
         self._lifecycle_action("stop_instance", "/gpu/instance/stop", instance_id, STOPPING_STATUSES)
 
-    def create_instance(self, request: CreateInstanceRequest) -> str:
+    def create_instance(
+        self, request: CreateInstanceRequest, known_ids: Collection[str] | None = None
+    ) -> str:
         """Create an instance and return its ID. Never creates two for one call.
 
         A 429 or a connection that was never made (nothing reached Novita) is retried. After a 5xx,
@@ -149,9 +151,11 @@ class NovitaClient:
         -> :class:`DuplicateInstanceName`; none -> the POST is sent again after a 5xx or a lost
         connection, but *not* after a timeout: Novita may still be creating it, so the name is looked
         up again with growing waits until the instance appears or the call's budget runs out
-        (then NovitaTimeout). Instances that already had the name before the call are not counted (they are
-        listed once up front). Without a name nothing can be looked up, so such a failure is raised
-        at once. If the lookup itself fails, its error is raised and nothing is re-sent.
+        (then NovitaTimeout). Instances that already had the name before the call are not counted (they
+        are listed once up front, unless the caller passes ``known_ids``: what it listed before its
+        first attempt, so a repeated call never takes its own earlier instance for an old one).
+        Without a name nothing can be looked up, so such a failure is raised at once. If the lookup
+        itself fails, its error is raised and nothing is re-sent.
         At most ``NOVITA_MAX_ATTEMPTS`` POSTs are sent.
         """
         operation = "create_instance"
@@ -159,7 +163,9 @@ class NovitaClient:
         body = request.to_body()
         secrets = self._secrets | secret_values(body)
         name = request.name or None
-        known_ids = {i.id for i in self._named(name, deadline)} if name else set()
+        if known_ids is None:
+            known_ids = {i.id for i in self._named(name, deadline)} if name else set()
+        existing = frozenset(known_ids)
 
         def attempt() -> str:
             try:
@@ -171,11 +177,11 @@ class NovitaClient:
                     raise RetryAttempt(error) from error
                 if not (_outcome_unknown(error) and name):
                     raise
-                found = self._created_by_name(name, known_ids, deadline, error)
+                found = self._created_by_name(name, existing, deadline, error)
                 if found is None and isinstance(error, NovitaTimeout):
                     # Novita may still be working on it: a second POST could create a twin, so wait
                     # for the instance to appear instead, within the call's budget.
-                    found = self._await_created(name, known_ids, deadline, error)
+                    found = self._await_created(name, existing, deadline, error)
                     if found is None:
                         raise NovitaTimeout(
                             f"Novita {operation} timed out and no instance named {name!r} appeared before"
@@ -199,21 +205,32 @@ class NovitaClient:
 
         return self._retry.run(operation, deadline, attempt)
 
+    def created_instance(self, name: str, known_ids: Collection[str]) -> str | None:
+        """The one instance named ``name`` that is not in ``known_ids`` (an earlier create made it), if
+        any; several are :class:`DuplicateInstanceName` (never guessed)."""
+        return self._new_named(name, known_ids, self._retry.deadline())
+
     def _created_by_name(
-        self, name: str, known_ids: set[str], deadline: float, error: NovitaError
+        self, name: str, known_ids: Collection[str], deadline: float, error: NovitaError
     ) -> str | None:
         """The ID of the one instance named ``name`` that did not exist before the create, if any."""
+        try:
+            return self._new_named(name, known_ids, deadline)
+        except DuplicateInstanceName as duplicate:
+            raise duplicate from error
+
+    def _new_named(self, name: str, known_ids: Collection[str], deadline: float) -> str | None:
         created = [i for i in self._named(name, deadline) if i.id not in known_ids]
         if len(created) > 1:
             raise DuplicateInstanceName(
                 f"Novita create_instance: {len(created)} new instances named {name!r}; not guessing",
                 operation="create_instance",
                 reason="DUPLICATE_INSTANCE_NAME",
-            ) from error
+            )
         return created[0].id if created else None
 
     def _await_created(
-        self, name: str, known_ids: set[str], deadline: float, error: NovitaError
+        self, name: str, known_ids: Collection[str], deadline: float, error: NovitaError
     ) -> str | None:
         """Look the name up again, with growing waits, until the instance appears or the budget ends."""
         delay = self._retry.base_seconds

@@ -121,11 +121,11 @@ def poll_status(state: StepState, deps: PollStatusDeps) -> PollResult:
             now=now,
             counters=counters,
         )
-        if phase == phases.RUNNING and change.notify and target.product_id:
+        if phase == phases.RUNNING and change.notify and state.product_id:
             running_at = change.phases.get(phases.RUNNING, iso(now))
             running_epoch = epoch_of_iso(running_at) or now
             deps.stats.record(
-                target.product_id,
+                state.product_id,
                 operation_id=operation_id,
                 running_at=running_at,
                 duration_seconds=max(0.0, running_epoch - target.started_at),
@@ -154,7 +154,7 @@ def poll_status(state: StepState, deps: PollStatusDeps) -> PollResult:
             f"instance {instance_id} is still {instance.status} after {elapsed:.0f} s "
             f"(deadline passed after {poll_number} polls)"
         )
-    history = deps.stats.recent(target.product_id, deps.history_size) if target.product_id else []
+    history = deps.stats.recent(state.product_id, deps.history_size) if state.product_id else []
     delay = wait_seconds(
         next_poll_delay(
             elapsed=elapsed,

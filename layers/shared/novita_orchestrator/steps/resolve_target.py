@@ -22,11 +22,13 @@ from novita_orchestrator.workflow.errors import (
     InstanceBusy,
     InstanceNotFound,
     InstanceRemoved,
+    NoMatchingOffer,
     TemplateNotFound,
     novita_errors_translated,
 )
-from novita_orchestrator.workflow.request import check_webhook_target
-from novita_orchestrator.workflow.state import AcceptedInstance, OperationState, Target
+from novita_orchestrator.workflow.offers import DEFAULT_PRICE_UNIT_USD, choose_offers, describe_request
+from novita_orchestrator.workflow.request import CreateSpec, check_webhook_target
+from novita_orchestrator.workflow.state import AcceptedInstance, Offer, OperationState, Target
 
 #: A lock outlives the operation's deadline by this much, so a crashed operation frees it on its own.
 LOCK_GRACE_SECONDS = 600.0
@@ -43,6 +45,8 @@ class ResolveTargetDeps:
     url_policy: UrlPolicy
     #: STARTUP_TIMEOUT_SECONDS: the longest an operation may take (a request may only lower it).
     startup_timeout_seconds: float
+    #: NOVITA_PRICE_UNIT_USD: what one unit of a Novita product price is worth (create by GPU type).
+    price_unit_usd: float = DEFAULT_PRICE_UNIT_USD
 
 
 def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
@@ -97,11 +101,13 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
                 template = novita.get_template(create.templateId)
             except NotFound:
                 raise TemplateNotFound(f"Novita template {create.templateId!r} does not exist") from None
+        offers = _offers(novita, create, deps.price_unit_usd) if create.gpu is not None else None
         target = Target(
             kind="create",
             instance_id=None,
             instance_name=create.name,
             product_id=create.productId,
+            offers=offers,
             status=None,
             already_running=False,
             lock_key=f"name:{create.name}",
@@ -120,6 +126,11 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
             f"instance {what} is being driven by operation {held.holder}; try again when it has finished",
             holder=held.holder,
         ) from None
+    if target.kind == "create":
+        # Listed under the lock: no other operation can add an instance of this name from now on.
+        with novita_errors_translated():
+            existing = novita.find_instances_by_name(target.instance_name)
+        target = target.model_copy(update={"existing_instance_ids": sorted(i.id for i in existing)})
     logger.info(
         "target resolved",
         extra={
@@ -129,6 +140,20 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
         },
     )
     return target
+
+
+def _offers(novita: NovitaClient, create: CreateSpec, unit_usd: float) -> list[Offer]:
+    """The offers a create by GPU type tries, in order; NoMatchingOffer (saying why) if none."""
+    gpu = create.gpu
+    assert gpu is not None
+    with novita_errors_translated():
+        products = novita.list_products(gpu_num=gpu.count, billing_method=gpu.billing)
+    offers, rejected = choose_offers(products, gpu, unit_usd=unit_usd, rootfs_gb=create.rootfsSize)
+    if not offers:
+        why = "; ".join(r.describe() for r in rejected) or "Novita lists no product of that type"
+        raise NoMatchingOffer(f"no Novita offer matches {describe_request(gpu)}: {why}")
+    logger.info("offers chosen", extra={"offers": len(offers), "left_out": len(rejected)})
+    return offers
 
 
 def _accepted(accepted: AcceptedInstance | None) -> tuple[Instance, dict[str, Any] | None] | None:

@@ -55,6 +55,9 @@ class OperationRecord:
     instance_id: str | None = None
     instance_name: str | None = None
     product_id: str | None = None
+    #: A create by GPU type: the offer it created on, and every offer it tried (with the outcome).
+    offer: dict[str, Any] | None = None
+    offers_tried: list[dict[str, Any]] = field(default_factory=list)
     outcome: dict[str, str] | None = None
     polls: int = 0
     health_checks: int = 0
@@ -81,6 +84,8 @@ class OperationRecord:
             instance_id=data.get("instanceId"),
             instance_name=data.get("instanceName"),
             product_id=data.get("productId"),
+            offer=data.get("offer"),
+            offers_tried=list(data.get("offersTried") or []),
             outcome=data.get("outcome"),
             polls=int(data.get("polls", 0)),
             health_checks=int(data.get("healthChecks", 0)),
@@ -98,6 +103,8 @@ class OperationRecord:
             "instanceId": self.instance_id,
             "instanceName": self.instance_name,
             "productId": self.product_id,
+            "offer": self.offer,
+            "offersTried": list(self.offers_tried),
             "status": self.status,
             "phase": self.phase,
             "phases": dict(self.phases),
@@ -161,8 +168,11 @@ class OperationsStore(Protocol):
         instance_name: str | None,
         product_id: str | None,
         now: float,
+        offer: dict[str, Any] | None = None,
+        offers_tried: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Attach the instance (and index the operation under it) once its ID is known."""
+        """Attach the instance (and index the operation under it) once its ID is known; a create by
+        GPU type also records the offer it landed on and the offers it tried."""
         ...
 
     def change_phase(
@@ -259,8 +269,11 @@ class DynamoOperationsStore:
         instance_name: str | None,
         product_id: str | None,
         now: float,
+        offer: dict[str, Any] | None = None,
+        offers_tried: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Attach the instance (and index the operation under it) once its ID is known."""
+        """Attach the instance (and index the operation under it) once its ID is known; a create by
+        GPU type also records the offer it landed on and the offers it tried."""
         names = {
             "#iid": "instanceId",
             "#upd": "updatedAt",
@@ -279,6 +292,11 @@ class DynamoOperationsStore:
             names["#prod"] = "productId"
             values[":prod"] = to_attr(product_id)
             sets.append("#prod = :prod")
+        for attr, value in (("offer", offer), ("offersTried", offers_tried)):
+            if value:
+                names[f"#{attr}"] = attr
+                values[f":{attr}"] = to_attr(value)
+                sets.append(f"#{attr} = :{attr}")
         self._update(operation_id, "SET " + ", ".join(sets), names, values)
 
     def change_phase(

@@ -75,6 +75,19 @@ class LaunchRefused(WorkflowError):
     code = "LAUNCH_REFUSED"
 
 
+class NoMatchingOffer(WorkflowError):
+    """No deployable Novita product matches a create's ``gpu`` request (the message says why each
+    product of that type was left out)."""
+
+    code = "NO_MATCHING_OFFER"
+
+
+class CapacityUnavailable(WorkflowError):
+    """Every offer of a create by GPU type was sold out; the message names each offer tried."""
+
+    code = "NO_CAPACITY"
+
+
 class StartupFailed(WorkflowError):
     code = "STARTUP_FAILED"
 

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -54,11 +55,39 @@ class StartSpec(_Strict):
     ref: str = Field(min_length=1, max_length=255)
 
 
+class GpuSpec(_Strict):
+    """Create on the cheapest matching offer that has capacity (instead of naming a ``productId``)."""
+
+    #: Matched against Novita's product names as whole words, case-insensitively ("RTX 4090").
+    type: str = Field(min_length=1, max_length=100)
+    count: int = Field(default=1, ge=1, le=8)
+    #: Novita cluster IDs, in the order to try them at equal price; empty = any cluster.
+    regions: list[str] = Field(default_factory=list, max_length=20)
+    #: The most the whole instance may cost per hour, in USD (count x the per-GPU price).
+    maxPricePerHour: float | None = Field(default=None, gt=0, le=10_000)
+    billing: Literal["onDemand", "spot"] = "onDemand"
+
+    @field_validator("regions")
+    @classmethod
+    def _region_ids(cls, value: list[str]) -> list[str]:
+        cleaned = [region.strip() for region in value]
+        if any(not region or len(region) > 255 for region in cleaned):
+            raise ValueError("each region must be a Novita cluster ID of 1-255 characters")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("regions must not repeat")
+        return cleaned
+
+
 class CreateSpec(_Strict):
     templateId: str = Field(min_length=1, max_length=255)
-    productId: str = Field(min_length=1, max_length=255)
+    #: Pick the product by GPU type (instead of ``productId``). Declared first: ``productId``'s check
+    #: reads it.
+    gpu: GpuSpec | None = None
+    #: The Novita product to create on; or ``gpu`` to pick one by GPU type.
+    productId: str | None = Field(default=None, min_length=1, max_length=255, validate_default=True)
     name: str = Field(min_length=1, max_length=255)
-    gpuNum: int = Field(default=1, ge=1, le=8)
+    #: GPUs of ``productId`` (default 1); with ``gpu``, ``gpu.count`` says it.
+    gpuNum: int | None = Field(default=None, ge=1, le=8)
     rootfsSize: int | None = Field(default=None, ge=10, le=6144)
     #: ``"8000/http,22/tcp"``; unset = the template's ports.
     ports: str | None = Field(default=None, max_length=1000)
@@ -83,6 +112,25 @@ class CreateSpec(_Strict):
             if not key or len(key) > 511:
                 raise ValueError("environment variable names must be 1-511 characters")
         return value
+
+    @field_validator("productId")
+    @classmethod
+    def _product_or_gpu(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A gpu that failed its own checks is absent here and already reported.
+        if "gpu" in info.data and (value is None) == (info.data["gpu"] is None):
+            raise ValueError("name exactly one of productId or gpu")
+        return value
+
+    @model_validator(mode="after")
+    def _offer_decides(self) -> CreateSpec:
+        if self.gpu is not None:
+            # The offer decides these: gpu.count and gpu.regions say what the caller wants.
+            clashes = [f for f in ("gpuNum", "clusterId") if getattr(self, f) is not None]
+            if clashes:
+                raise ValueError(
+                    f"{' and '.join(clashes)} cannot be combined with gpu (use gpu.count, gpu.regions)"
+                )
+        return self
 
 
 class WebhookSpec(_Strict):

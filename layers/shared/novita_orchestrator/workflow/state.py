@@ -60,6 +60,25 @@ LenientList = WrapValidator(_empty_when_invalid)
 # --- results: what each step adds to the document ----------------------------------------------------
 
 
+class Offer(StateModel):
+    """One place a create may land: a product in a cluster (None: Novita picks), at a price."""
+
+    product_id: str
+    product_name: str = ""
+    cluster_id: str | None = None
+    gpu_num: int = 1
+    billing: str | None = None
+    #: USD per hour for the whole instance (None: Novita gave no usable price).
+    price_per_hour: float | None = None
+
+    def describe(self) -> str:
+        """``"RTX 4090 24GB (prod-rtx4090-24g) x1 in cl-eu-de-1 at $0.35/h"``"""
+        where = self.cluster_id or "any cluster"
+        price = "price unknown" if self.price_per_hour is None else f"${self.price_per_hour:.2f}/h"
+        what = f"{self.product_name} ({self.product_id})" if self.product_name else self.product_id
+        return f"{what} x{self.gpu_num} in {where} at {price}"
+
+
 class Target(StateModel):
     """``$.target``: what ResolveTarget found and decided."""
 
@@ -79,6 +98,11 @@ class Target(StateModel):
     #: The ``statusError`` the instance showed before this operation started it (redacted): seeing
     #: it again during the start is an old failure, not this start's (Novita may not clear it).
     prior_status_error: dict[str, Any] | None = None
+    #: A create: the IDs of the instances that had its name before it (listed under the lock), so a
+    #: retried LaunchInstance knows the instance its earlier attempt made. None: not listed.
+    existing_instance_ids: list[str] | None = None
+    #: A create by GPU type: the matching offers, in the order to try them.
+    offers: list[Offer] | None = None
 
 
 class RegistryAuthResult(StateModel):
@@ -95,6 +119,8 @@ class LaunchResult(StateModel):
     #: Epoch seconds when Novita took the start or create (the first poll waits POLL_MIN_SECONDS
     #: from here). Absent in a state written before the field existed.
     launched_at: float | None = None
+    #: The product the instance runs on when ResolveTarget could not know it (a create by GPU type).
+    product_id: str | None = None
 
 
 class RunningInstance(StateModel):
@@ -230,6 +256,11 @@ class StepState(OperationState):
         if self.target.instance_id:
             return self.target.instance_id
         raise InvalidRequest("the state names no instance: ResolveTarget/LaunchInstance did not run")
+
+    @property
+    def product_id(self) -> str | None:
+        """The instance's product (startup statistics are per product): as resolved, else as launched."""
+        return self.target.product_id or (self.launch.product_id if self.launch is not None else None)
 
 
 class CaughtError(BaseModel):
