@@ -6,11 +6,17 @@ workflow's fake clock."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from novita_orchestrator.invocation import ANSWER_MARGIN_SECONDS, invocation_deadline
+from novita_orchestrator.steps.check_health import RESERVED_AFTER_PROBES_SECONDS
 from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
@@ -247,6 +253,65 @@ def test_a_probe_that_cannot_connect_reads_the_instance_again(kit: StepKit, simu
     run.advance(10)
     assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
     assert _instance_reads(simulator) == before + 1
+
+
+def test_slow_probes_end_within_the_invocation_and_the_operation_waits(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    # Two ports of an app that answers 200 only after 8 s, probed with a 60 s timeout each, in an
+    # invocation with little time left: one after the other they would outlive the Lambda (its
+    # timeout matches no retrier, so the operation would fail); at once and within the window they
+    # end in time, and the operation waits for the next check instead.
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}, "healthCheck": {"timeoutSeconds": 60}})
+    _running(run)
+    with _slow_app(answer_after_seconds=8) as (url, asked):
+        run.state["health"] = {
+            "outcome": "waiting",
+            "delaySeconds": 2,
+            "checks": 1,
+            "notification": None,
+            "instanceName": "dev-box",
+            "endpoints": [
+                {"port": 8888, "type": "http", "endpoint": f"{url}/a"},
+                {"port": 8889, "type": "http", "endpoint": f"{url}/b"},
+            ],
+        }
+        probing_left = 1.5
+        started = time.monotonic()
+        with invocation_deadline(ANSWER_MARGIN_SECONDS + RESERVED_AFTER_PROBES_SECONDS + probing_left):
+            checked = run.step(run.kit.check_health, "health")
+        took = time.monotonic() - started
+        assert checked["outcome"] == "waiting"
+        # Both probes were sent (at once), and the step did not wait for either answer.
+        assert sorted(asked) == ["/a/", "/b/"]
+        assert took < ANSWER_MARGIN_SECONDS + RESERVED_AFTER_PROBES_SECONDS + probing_left
+        assert took < 8
+
+
+@contextmanager
+def _slow_app(*, answer_after_seconds: float) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP app on loopback that answers every GET 200, late; yields its URL and the paths asked."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            time.sleep(answer_after_seconds)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_instance_stopped_during_health_checks_fails_fast(kit: StepKit, simulator: Simulator) -> None:
