@@ -11,17 +11,22 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+import requests
 
 from novita_local.engine.lambda_patch import LambdaContext
 from novita_local.serve import proxy_event
 from novita_orchestrator.api.routes import api_service, app
 from novita_orchestrator.api.service import ApiDeps, ApiService
 from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.invocation import bounded_by_invocation
+from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.guard import NoGuard
+from novita_orchestrator.settings import NovitaSettings
 from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
-from tests.support.simulator import Simulator
+from tests.support.simulator import TEST_API_KEY, Simulator
 from tests.support.steps import ACCEPTED, novita_for
 from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
 
@@ -80,8 +85,10 @@ def call(
     headers: dict[str, str] | None = None,
     *,
     raw: bytes | None = None,
+    remaining_seconds: float = 30,
 ) -> dict[str, Any]:
-    """The API's answer to one request (``raw``: the body's bytes as sent, instead of ``body`` as JSON)."""
+    """The API's answer to one request (``raw``: the body's bytes as sent, instead of ``body`` as JSON),
+    as the entry answers it: bounded by an invocation with ``remaining_seconds`` left."""
     if raw is None:
         raw = json.dumps(body).encode() if body is not None else b""
     event = proxy_event(
@@ -101,9 +108,10 @@ def call(
         aws_request_id=str(uuid.uuid4()),
         log_group_name="/aws/lambda/api",
         log_stream_name="test",
-        deadline_monotonic=time.monotonic() + 30,
+        deadline_monotonic=time.monotonic() + remaining_seconds,
     )
-    response: dict[str, Any] = app.resolve(event, cast(Any, context))  # the runtime's context, duck-typed
+    # The runtime's context, duck-typed; bounded as functions/api/app.py bounds its handler.
+    response: dict[str, Any] = bounded_by_invocation(app.resolve)(event, cast(Any, context))
     response["json"] = json.loads(response["body"]) if response.get("body") else None
     return response
 
@@ -173,4 +181,43 @@ def test_an_idempotency_key_without_a_table_is_refused(
 ) -> None:
     answer = call("POST", "/instances/dev-box/start", {}, headers={"Idempotency-Key": "k-1"})
     assert (answer["statusCode"], answer["json"]["error"]["code"]) == (400, "BAD_REQUEST")
+    assert stepfunctions.started == {}
+
+
+def test_a_slow_novita_is_answered_with_our_json_error_within_the_functions_time(
+    simulator: Simulator, stepfunctions: RecordingStepFunctions
+) -> None:
+    # Novita answers after 40 s; the API function has 8 s left of its invocation. API Gateway would
+    # answer a bare 504 past the function's time: the caller gets our 503 with its code before it.
+    simulator.admin.add_fault(kind="delay", method="GET", path="/gpu/instance", seconds=40, count=None)
+    session = requests.Session()
+    session.trust_env = False
+    settings = NovitaSettings(
+        NOVITA_API_KEY=TEST_API_KEY, NOVITA_BASE_URL=simulator.base_url, NOVITA_RETRY_BASE_SECONDS=0
+    )
+    novita = NovitaClient(settings, session=session, clock=SYSTEM_CLOCK)
+    built = ApiService(
+        ApiDeps(
+            novita=novita,
+            reader=StatusReader(novita, None, SYSTEM_CLOCK, SharedReadSettings(2.0, 0, 50)),
+            guard=NoGuard(),
+            operations=InMemoryOperationsStore(),
+            locks=InMemoryLockStore(),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            url_policy=UrlPolicy(allow_private=True),
+            clock=SYSTEM_CLOCK,
+            max_body_bytes=512,
+        )
+    )
+    app.dependency_overrides[api_service] = lambda: built
+    try:
+        started = time.monotonic()
+        answer = call("POST", "/instances/dev-box/start", {"timeoutSeconds": 600}, remaining_seconds=8)
+        took = time.monotonic() - started
+    finally:
+        app.dependency_overrides.clear()
+
+    assert answer["statusCode"] == 503, answer
+    assert answer["json"]["error"]["code"] == "NOVITA_UNAVAILABLE"
+    assert took < 8
     assert stepfunctions.started == {}
