@@ -136,7 +136,14 @@ def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
     if remaining <= 0:
         raise AppNeverHealthy(_never_healthy_message(instance_id, check_number, verdict))
     return result(
-        "waiting", wait_seconds(next_health_check_delay(interval=deps.interval_seconds, remaining=remaining))
+        "waiting",
+        wait_seconds(
+            next_health_check_delay(
+                interval=deps.interval_seconds,
+                remaining=remaining,
+                window=target.deadline - target.started_at,
+            )
+        ),
     )
 
 
