@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.invocation import ANSWER_MARGIN_SECONDS, invocation_deadline
 from novita_orchestrator.steps.check_health import RESERVED_AFTER_PROBES_SECONDS
 from novita_orchestrator.store.lock_store import DynamoLockStore
@@ -26,11 +27,13 @@ from novita_orchestrator.workflow.errors import (
     HealthTargetRefused,
     InstanceBusy,
     InstanceNotFound,
+    InvalidRequest,
     StartupFailed,
     StartupTimeout,
     TemplateNotFound,
     WorkflowError,
 )
+from novita_orchestrator.workflow.request import parse_request
 from tests.support.clock import FakeClock
 from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
 from tests.support.ports import free_port
@@ -494,3 +497,55 @@ def test_a_start_the_api_accepted_drives_the_instance_it_named_without_looking_i
     again.state["accepted"] = run.state["accepted"] | {"status": "running"}
     assert again.step(run.kit.resolve_target, "target")["alreadyRunning"] is False
     assert [e["path"] for e in simulator.admin.journal()] == ["/gpu/instance"]
+
+
+# --- a create's env values: stored, never in the state ---------------------------------------------
+
+ENV_SECRET = "hf-env-value-in-store-9Zq"
+
+
+def _create_with_envs(kit: StepKit, simulator: Simulator, name: str) -> Run:
+    """A create with envs, its input built as the API and the trigger build it."""
+    request = parse_request(
+        {
+            "create": {
+                "templateId": "tpl-public-nginx",
+                "productId": "prod-rtx4090-24g",
+                "name": name,
+                "envs": {"HF_TOKEN": ENV_SECRET, "MODE": "serve"},
+            }
+        }
+    )
+    run = Run(kit, simulator, request.to_state())
+    starter = WorkflowStarter(None, "unused", kit.env_values, kit.clock)
+    run.state = starter.execution_input(request, run.operation_id)
+    return run
+
+
+def test_a_creates_env_values_reach_novita_from_the_store_and_never_the_state(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    run = _create_with_envs(kit, simulator, "envs-1")
+    assert ENV_SECRET not in json.dumps(run.state)
+    assert run.state["storedEnvs"] == {"names": ["HF_TOKEN", "MODE"]}
+
+    run.step(run.kit.resolve_target, "target")
+    launch = run.step(run.kit.launch_instance, "launch")
+
+    (created,) = simulator.admin.journal(path="/gpu/instance/create")
+    sent = {e["key"]: e["value"] for e in created["body"]["envs"]}
+    assert (sent["HF_TOKEN"], sent["MODE"]) == (ENV_SECRET, "serve")
+    # Novita has them: the stored item is gone, and a retried launch needs it no more.
+    assert kit.env_values.get(run.operation_id) is None
+    assert run.step(run.kit.launch_instance, "launch")["instanceId"] == launch["instanceId"]
+    assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1
+    assert ENV_SECRET not in json.dumps(run.state) + json.dumps(run.sent)
+
+
+def test_a_create_whose_env_values_are_gone_fails_naming_them(kit: StepKit, simulator: Simulator) -> None:
+    run = _create_with_envs(kit, simulator, "envs-2")
+    kit.env_values.delete(run.operation_id)  # expired
+    run.step(run.kit.resolve_target, "target")
+    with pytest.raises(InvalidRequest, match="HF_TOKEN, MODE"):
+        run.step(run.kit.launch_instance, "launch")
+    assert simulator.admin.journal(path="/gpu/instance/create") == []

@@ -28,7 +28,7 @@ from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
 from tests.support.simulator import TEST_API_KEY, Simulator
 from tests.support.steps import ACCEPTED, novita_for
-from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
+from tests.support.store_fakes import InMemoryEnvValuesStore, InMemoryLockStore, InMemoryOperationsStore
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
 
@@ -67,7 +67,7 @@ def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iter
             guard=NoGuard(),
             operations=InMemoryOperationsStore(),
             locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, InMemoryEnvValuesStore()),
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
@@ -203,7 +203,7 @@ def test_a_slow_novita_is_answered_with_our_json_error_within_the_functions_time
             guard=NoGuard(),
             operations=InMemoryOperationsStore(),
             locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, InMemoryEnvValuesStore()),
             url_policy=UrlPolicy(allow_private=True),
             clock=SYSTEM_CLOCK,
             max_body_bytes=512,
@@ -221,3 +221,18 @@ def test_a_slow_novita_is_answered_with_our_json_error_within_the_functions_time
     assert answer["json"]["error"]["code"] == "NOVITA_UNAVAILABLE"
     assert took < 8
     assert stepfunctions.started == {}
+
+
+def test_a_creates_env_values_are_stored_and_only_their_names_start_the_execution(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    create = {"templateId": "tpl-public-nginx", "productId": "prod-rtx4090-24g", "name": "with-envs"}
+    answer = call("POST", "/instances", {**create, "envs": {"HF_TOKEN": "hf-kept-out-77"}})
+
+    assert answer["statusCode"] == 202, answer
+    operation_id = answer["json"]["operationId"]
+    started = stepfunctions.started[operation_id]
+    assert "hf-kept-out-77" not in json.dumps(started)
+    assert started["storedEnvs"] == {"names": ["HF_TOKEN"]}
+    assert "envs" not in started["request"]["create"]
+    assert service.deps.starter.env_values.get(operation_id) == {"HF_TOKEN": "hf-kept-out-77"}

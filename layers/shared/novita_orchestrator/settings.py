@@ -308,7 +308,7 @@ class ApiSettings(
     )
 
 
-class StartTriggerSettings(OutboundSettings, StateMachineSettings):
+class StartTriggerSettings(OutboundSettings, StateMachineSettings, OperationsTableSettings):
     """StartTriggerFunction."""
 
 

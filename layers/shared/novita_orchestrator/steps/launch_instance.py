@@ -10,12 +10,13 @@ from novita_orchestrator.clock import Clock
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.observability import logger
 from novita_orchestrator.steps.progress import Subject, change_phase
+from novita_orchestrator.store.env_values_store import EnvValuesStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.create_body import create_request
-from novita_orchestrator.workflow.errors import LaunchRefused, novita_errors_translated
+from novita_orchestrator.workflow.errors import InvalidRequest, LaunchRefused, novita_errors_translated
 from novita_orchestrator.workflow.request import CreateSpec
-from novita_orchestrator.workflow.state import LaunchResult, StepState
+from novita_orchestrator.workflow.state import LaunchResult, StepState, StoredEnvs
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class LaunchInstanceDeps:
     novita: NovitaClient
     operations: OperationsStore
     clock: Clock
+    #: The create's environment values, stored by whoever started the execution.
+    env_values: EnvValuesStore
 
 
 def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
@@ -42,7 +45,7 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
             phase = phases.STARTING
     else:
         assert request.create is not None
-        instance_id = _create(operation_id, request.create, image_auth_id, deps)
+        instance_id = _create(operation_id, request.create, state.stored_envs, image_auth_id, deps)
         phase = phases.CREATING
 
     subject = Subject(operation_id, instance_id, target.instance_name, state.webhook_url)
@@ -59,11 +62,17 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
 
 
 def _create(
-    operation_id: str, create: CreateSpec, image_auth_id: str | None, deps: LaunchInstanceDeps
+    operation_id: str,
+    create: CreateSpec,
+    stored_envs: StoredEnvs | None,
+    image_auth_id: str | None,
+    deps: LaunchInstanceDeps,
 ) -> str:
     record = deps.operations.get(operation_id)
     if record is not None and record.instance_id:
         return record.instance_id  # created by an earlier attempt of this step
+    if stored_envs is not None:
+        create = create.model_copy(update={"envs": _stored_values(operation_id, stored_envs, deps)})
     with novita_errors_translated(refused=LaunchRefused):
         template = deps.novita.get_template(create.templateId)
         instance_id = deps.novita.create_instance(create_request(create, template, image_auth_id))
@@ -74,4 +83,17 @@ def _create(
         product_id=create.productId,
         now=deps.clock.now(),
     )
+    if stored_envs is not None:
+        # Novita has them now, and a retry of this step uses the recorded instance.
+        deps.env_values.delete(operation_id)
     return instance_id
+
+
+def _stored_values(operation_id: str, stored: StoredEnvs, deps: LaunchInstanceDeps) -> dict[str, str]:
+    values = deps.env_values.get(operation_id)
+    if values is None or sorted(values) != sorted(stored.names):
+        raise InvalidRequest(
+            f"the values of the create's envs ({', '.join(stored.names)}) are no longer stored: "
+            "they expire two days after the request; send it again"
+        )
+    return values

@@ -154,6 +154,13 @@ class FinishResult(StateModel):
 # --- inputs: the document as each step reads it -------------------------------------------------------
 
 
+class StoredEnvs(StateModel):
+    """``$.storedEnvs``: the create's environment variables are stored server-side (their values
+    never travel in the execution's input or history); only their names are here."""
+
+    names: list[str]
+
+
 class AcceptedInstance(StateModel):
     """``$.accepted``: the instance the API resolved a start to and named in its 202 (no secrets).
 
@@ -196,6 +203,8 @@ class OperationState(StateModel):
     request: OperationRequest
     #: Set by the API for a start it resolved (ignored when malformed: the step looks the ref up).
     accepted: Annotated[AcceptedInstance | None, Lenient] = None
+    #: Set by the API, the trigger and the CLI for a create with ``envs`` (the values are stored).
+    stored_envs: StoredEnvs | None = None
 
     @classmethod
     def parse(cls, event: Any) -> Self:
