@@ -15,6 +15,7 @@ ones), so the verdicts here are decided without I/O of their own.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -210,7 +211,9 @@ def judge_health(
     pool = ThreadPoolExecutor(max_workers=min(len(probes), MAX_CONCURRENT_PROBES))
     try:
         futures = [
+            # Each probe in a copy of this context: what the caller's thread sees, its thread sees.
             pool.submit(
+                contextvars.copy_context().run,
                 run_probe,
                 probe,
                 timeout=timeout,
