@@ -18,7 +18,7 @@ from novita_local.serve import proxy_event
 from novita_orchestrator.api.routes import api_service, app
 from novita_orchestrator.api.service import ApiDeps, ApiService
 from novita_orchestrator.api.starter import WorkflowStarter
-from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
 from novita_orchestrator.invocation import bounded_by_invocation
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.guard import NoGuard
@@ -56,11 +56,9 @@ def stepfunctions() -> RecordingStepFunctions:
     return RecordingStepFunctions()
 
 
-@pytest.fixture
-def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
-    clock = FakeClock()
-    novita = novita_for(simulator, clock)
-    built = ApiService(
+def service_over(novita: NovitaClient, clock: Clock, stepfunctions: RecordingStepFunctions) -> ApiService:
+    """The API's service over this Novita client, the in-memory stores and the recording Step Functions."""
+    return ApiService(
         ApiDeps(
             novita=novita,
             reader=StatusReader(novita, None, clock, SharedReadSettings(2.0, 0, 50)),
@@ -73,6 +71,12 @@ def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iter
             max_body_bytes=512,
         )
     )
+
+
+@pytest.fixture
+def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
+    clock = FakeClock()
+    built = service_over(novita_for(simulator, clock), clock, stepfunctions)
     app.dependency_overrides[api_service] = lambda: built
     yield built
     app.dependency_overrides.clear()
@@ -195,19 +199,9 @@ def test_a_slow_novita_is_answered_with_our_json_error_within_the_functions_time
     settings = NovitaSettings(
         NOVITA_API_KEY=TEST_API_KEY, NOVITA_BASE_URL=simulator.base_url, NOVITA_RETRY_BASE_SECONDS=0
     )
-    novita = NovitaClient(settings, session=session, clock=SYSTEM_CLOCK)
-    built = ApiService(
-        ApiDeps(
-            novita=novita,
-            reader=StatusReader(novita, None, SYSTEM_CLOCK, SharedReadSettings(2.0, 0, 50)),
-            guard=NoGuard(),
-            operations=InMemoryOperationsStore(),
-            locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, InMemoryEnvValuesStore()),
-            url_policy=UrlPolicy(allow_private=True),
-            clock=SYSTEM_CLOCK,
-            max_body_bytes=512,
-        )
+    # The system clock: the budget is cut by real time passing, as in the function.
+    built = service_over(
+        NovitaClient(settings, session=session, clock=SYSTEM_CLOCK), SYSTEM_CLOCK, stepfunctions
     )
     app.dependency_overrides[api_service] = lambda: built
     try:
