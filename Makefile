@@ -25,7 +25,7 @@ PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v p
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install check lint typecheck validate sam-validate checkov build test test-unit test-integration demo bench soak docs reliability-report clean python312
+.PHONY: install check lint typecheck validate sam-validate checkov build test test-unit test-integration demo bench soak docs reliability-report permissions clean python312
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -108,8 +108,10 @@ check: lint typecheck validate sam-validate checkov
 test-unit: $(VENV)/.installed $(SAM) $(CHECKOV)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# PERMISSION_PROOF=full: every tier runs, so every granted action must be used by some recorded call
+# or explained in tools/permissions-unused.yaml (tests/conftest.py; a call a role denies always fails).
 test: install check build
-	DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(PYTEST_ARGS)
+	PERMISSION_PROOF=full DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed
 	$(BIN)/novita-orchestrator demo
@@ -130,6 +132,13 @@ docs: $(VENV)/.installed
 reliability-report: install
 	RELIABILITY_REPORT=docs/RELIABILITY.md DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) \
 		$(BIN)/pytest tests/reliability/test_fault_matrix.py $(PYTEST_ARGS)
+
+# docs/PERMISSIONS.md from the AWS calls the engine tiers make (workflow, API and CLI, trigger,
+# dispatcher, fault matrix): each role's grants with the calls that used them.
+permissions: install
+	PERMISSION_CALLS=$(TOOLS)/permission-calls.json DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) \
+		$(BIN)/pytest tests/workflow tests/e2e tests/reliability $(PYTEST_ARGS)
+	$(BIN)/python -m novita_local.permissions $(TOOLS)/permission-calls.json docs/PERMISSIONS.md
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench examples/nodejs/node_modules

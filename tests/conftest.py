@@ -3,13 +3,49 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from novita_local.permissions import (
+    check,
+    load_skips,
+    session_recorder,
+    start_session_recording,
+    template_grants,
+)
+from novita_local.template import TEMPLATE_PATH
 from tests.support.dialects import BOTH, EVERY, dialect_id, forget_learned_paging
 from tests.support.dynamodb_local import DynamoDBLocal, started
 from tests.support.simulator import Simulator, session_simulator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Record every AWS call the functions and state machines make on the local engine."""
+    start_session_recording()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The permission proof: each recorded call must be allowed by its runner's role in the translated
+    template; with PERMISSION_PROOF=full (``make test``, every tier ran) each granted action must
+    also be used by some call or explained in tools/permissions-unused.yaml. PERMISSION_CALLS=<path>
+    keeps the calls (``make permissions`` renders docs/PERMISSIONS.md from them)."""
+    recorder = session_recorder()
+    if recorder is None or not recorder.calls:
+        return
+    if os.environ.get("PERMISSION_CALLS"):
+        recorder.save(Path(os.environ["PERMISSION_CALLS"]))
+    full = os.environ.get("PERMISSION_PROOF") == "full" and exitstatus == 0
+    verdict = check(recorder.calls, template_grants(TEMPLATE_PATH), skips=load_skips(), require_use=full)
+    if verdict.ok:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = ["least privilege proof failed:", *verdict.lines()]
+    if reporter is not None:
+        reporter.write_line("\n".join(lines), red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -10,6 +10,7 @@ import novita_orchestrator.cold_start  # noqa: F401  # first of the layer: the G
 from novita_orchestrator.api.trigger import start_from_event
 from novita_orchestrator.deps import Once
 from novita_orchestrator.deps.trigger import start_trigger_deps
+from novita_orchestrator.invocation import bounded_by_invocation
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.settings import StartTriggerSettings
 
@@ -19,5 +20,6 @@ deps = Once(lambda: start_trigger_deps(StartTriggerSettings.load())).build_now()
 
 @logger.inject_lambda_context(correlation_id_path="id")
 @metrics.log_metrics
+@bounded_by_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return start_from_event(event, deps()).model_dump(by_alias=True)

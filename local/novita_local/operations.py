@@ -21,8 +21,10 @@ from novita_local.engine import LocalEngine
 from novita_local.engine.engine import ExecutionOutcome
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
+from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.request import OperationRequest, parse_request, start_input
+from novita_orchestrator.workflow.request import OperationRequest, new_operation_id, parse_request
 
 STATE_MACHINE = "StartInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
@@ -263,10 +265,15 @@ class Operation:
 def start_operation(
     engine: LocalEngine, request: OperationRequest, operation_id: str | None = None
 ) -> Operation:
-    """Start one execution (named by the operation ID) and return at once."""
-    execution_input = start_input(request, operation_id)
-    op_id: str = execution_input["operationId"]
-    arn = engine.start_execution(STATE_MACHINE, execution_input, name=op_id)
+    """Start one execution (named by the operation ID) and return at once; a create's env values are
+    stored as the API stores them, out of the execution's input."""
+    op_id = operation_id or new_operation_id()
+    starter = WorkflowStarter(
+        engine.boto_client("stepfunctions"),
+        engine.resource_arn(STATE_MACHINE),
+        DynamoEnvValuesStore(engine.boto_client("dynamodb"), engine.resource_name("OperationsTable")),
+    )
+    arn = engine.start_execution(STATE_MACHINE, starter.execution_input(request, op_id), name=op_id)
     return Operation(operation_id=op_id, request=request, execution_arn=arn)
 
 

@@ -26,7 +26,7 @@ from novita_local.serve import ApiServer
 from novita_orchestrator.settings import setting_names
 from tests.e2e.api_support import ServedApi
 from tests.support.ports import free_port
-from tests.support.simulator import TEST_API_KEY, api_session
+from tests.support.simulator import TEST_API_KEY, Simulator, api_session
 from tests.support.workflow import SECRETS, TIME_SCALE
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
@@ -422,6 +422,37 @@ def test_a_start_instance_requested_event_starts_one_operation(api: ServedApi):
     assert executions_named(api.engine, first["operationId"]) == 1
     assert refused["started"] is False and "start or create" in refused["reason"]
     assert api.finished(first["operationId"])["status"] == "ready"
+
+
+def test_a_create_event_keeps_its_env_values_out_of_the_execution(api: ServedApi, simulator: Simulator):
+    value = "trigger-env-value-5Tz"
+    event = {
+        "id": "5c8a1f3e-0000-4000-8000-000000000002",
+        "detail-type": "StartInstanceRequested",
+        "source": "my.scheduler",
+        "detail": {"create": {**CREATE, "name": "trigger-made", "envs": {"HF_TOKEN": value}}},
+    }
+    client = api.engine.boto_client("lambda")
+    name = api.engine.resource_name("StartTriggerFunction")
+
+    started = json.loads(client.invoke(FunctionName=name, Payload=json.dumps(event))["Payload"].read())
+
+    assert started["started"] is True, started
+    assert api.finished(started["operationId"])["status"] == "ready"
+    stepfunctions = api.engine.boto_client("stepfunctions")
+    [execution] = [
+        e
+        for e in stepfunctions.list_executions(
+            stateMachineArn=api.engine.resource_arn("StartInstanceStateMachine")
+        )["executions"]
+        if e["name"] == started["operationId"]
+    ]
+    history = json.dumps(api.engine.execution_history(execution["executionArn"]), default=str)
+    assert value not in history and "HF_TOKEN" in history
+    [created] = [
+        c for c in simulator.admin.journal(path="/gpu/instance/create") if c["body"]["name"] == "trigger-made"
+    ]
+    assert {"key": "HF_TOKEN", "value": value} in created["body"]["envs"]
 
 
 # --- the command -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from novita_orchestrator.clock import SystemClock
+from novita_orchestrator.invocation import ANSWER_MARGIN_SECONDS, invocation_deadline
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import (
     Conflict,
@@ -568,3 +569,31 @@ def test_create_rate_limited_is_sent_again(sim: Simulator) -> None:
 
     assert instances_named(sim, "patient") == [instance_id]
     assert [c["status"] for c in calls(sim, "/gpu/instance/create", "POST")] == [429, 200]
+
+
+# --- the invocation's time -------------------------------------------------------------------------
+
+
+def test_a_slow_novita_call_ends_with_the_invocation_attempt_in_flight_included(sim: Simulator) -> None:
+    # Every answer takes 20 s; a read timeout of 15 s and a 30 s budget would run one call to ~35 s,
+    # past a 29 s function. With 6 s of the invocation left, the attempt in flight is cut to that.
+    sim.admin.add_fault(kind="delay", method="GET", path=GET, seconds=20, count=None)
+    client = make_client(sim, NOVITA_READ_TIMEOUT_SECONDS=15, NOVITA_RETRY_BUDGET_SECONDS=30)
+    started = time.monotonic()
+
+    with invocation_deadline(6), pytest.raises(NovitaTimeout):
+        client.get_instance("inst-dev-box")
+
+    assert time.monotonic() - started < 6 - ANSWER_MARGIN_SECONDS + 1
+
+
+def test_outside_an_invocation_the_budget_alone_bounds_a_call(sim: Simulator) -> None:
+    sim.admin.add_fault(kind="delay", method="GET", path=GET, seconds=20, count=None)
+    client = make_client(sim, NOVITA_READ_TIMEOUT_SECONDS=15, NOVITA_RETRY_BUDGET_SECONDS=1.5)
+    started = time.monotonic()
+
+    with pytest.raises(NovitaTimeout):
+        client.get_instance("inst-dev-box")
+
+    # The budget cuts the read timeout too (15 s before): the call ends by it.
+    assert time.monotonic() - started < 1.5 + 1

@@ -6,11 +6,18 @@ workflow's fake clock."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import pytest
 
+from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.invocation import ANSWER_MARGIN_SECONDS, invocation_deadline
+from novita_orchestrator.steps.check_health import RESERVED_AFTER_PROBES_SECONDS
 from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore, OperationsStore
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
@@ -20,11 +27,13 @@ from novita_orchestrator.workflow.errors import (
     HealthTargetRefused,
     InstanceBusy,
     InstanceNotFound,
+    InvalidRequest,
     StartupFailed,
     StartupTimeout,
     TemplateNotFound,
     WorkflowError,
 )
+from novita_orchestrator.workflow.request import parse_request
 from tests.support.clock import FakeClock
 from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
 from tests.support.ports import free_port
@@ -247,6 +256,65 @@ def test_a_probe_that_cannot_connect_reads_the_instance_again(kit: StepKit, simu
     run.advance(10)
     assert run.step(run.kit.check_health, "health")["outcome"] == "healthy"
     assert _instance_reads(simulator) == before + 1
+
+
+def test_slow_probes_end_within_the_invocation_and_the_operation_waits(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    # Two ports of an app that answers 200 only after 8 s, probed with a 60 s timeout each, in an
+    # invocation with little time left: one after the other they would outlive the Lambda (its
+    # timeout matches no retrier, so the operation would fail); at once and within the window they
+    # end in time, and the operation waits for the next check instead.
+    run = Run(kit, simulator, {"start": {"ref": "dev-box"}, "healthCheck": {"timeoutSeconds": 60}})
+    _running(run)
+    with _slow_app(answer_after_seconds=8) as (url, asked):
+        run.state["health"] = {
+            "outcome": "waiting",
+            "delaySeconds": 2,
+            "checks": 1,
+            "notification": None,
+            "instanceName": "dev-box",
+            "endpoints": [
+                {"port": 8888, "type": "http", "endpoint": f"{url}/a"},
+                {"port": 8889, "type": "http", "endpoint": f"{url}/b"},
+            ],
+        }
+        probing_left = 1.5
+        started = time.monotonic()
+        with invocation_deadline(ANSWER_MARGIN_SECONDS + RESERVED_AFTER_PROBES_SECONDS + probing_left):
+            checked = run.step(run.kit.check_health, "health")
+        took = time.monotonic() - started
+        assert checked["outcome"] == "waiting"
+        # Both probes were sent (at once), and the step did not wait for either answer.
+        assert sorted(asked) == ["/a/", "/b/"]
+        assert took < ANSWER_MARGIN_SECONDS + RESERVED_AFTER_PROBES_SECONDS + probing_left
+        assert took < 8
+
+
+@contextmanager
+def _slow_app(*, answer_after_seconds: float) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP app on loopback that answers every GET 200, late; yields its URL and the paths asked."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            time.sleep(answer_after_seconds)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_instance_stopped_during_health_checks_fails_fast(kit: StepKit, simulator: Simulator) -> None:
@@ -478,3 +546,55 @@ def test_a_start_the_api_accepted_drives_the_instance_it_named_without_looking_i
     again.state["accepted"] = run.state["accepted"] | {"status": "running"}
     assert again.step(run.kit.resolve_target, "target")["alreadyRunning"] is False
     assert [e["path"] for e in simulator.admin.journal()] == ["/gpu/instance"]
+
+
+# --- a create's env values: stored, never in the state ---------------------------------------------
+
+ENV_SECRET = "hf-env-value-in-store-9Zq"
+
+
+def _create_with_envs(kit: StepKit, simulator: Simulator, name: str) -> Run:
+    """A create with envs, its input built as the API and the trigger build it."""
+    request = parse_request(
+        {
+            "create": {
+                "templateId": "tpl-public-nginx",
+                "productId": "prod-rtx4090-24g",
+                "name": name,
+                "envs": {"HF_TOKEN": ENV_SECRET, "MODE": "serve"},
+            }
+        }
+    )
+    run = Run(kit, simulator, request.to_state())
+    starter = WorkflowStarter(None, "unused", kit.env_values, kit.clock)
+    run.state = starter.execution_input(request, run.operation_id)
+    return run
+
+
+def test_a_creates_env_values_reach_novita_from_the_store_and_never_the_state(
+    kit: StepKit, simulator: Simulator
+) -> None:
+    run = _create_with_envs(kit, simulator, "envs-1")
+    assert ENV_SECRET not in json.dumps(run.state)
+    assert run.state["storedEnvs"] == {"names": ["HF_TOKEN", "MODE"]}
+
+    run.step(run.kit.resolve_target, "target")
+    launch = run.step(run.kit.launch_instance, "launch")
+
+    (created,) = simulator.admin.journal(path="/gpu/instance/create")
+    sent = {e["key"]: e["value"] for e in created["body"]["envs"]}
+    assert (sent["HF_TOKEN"], sent["MODE"]) == (ENV_SECRET, "serve")
+    # Novita has them: the stored item is gone, and a retried launch needs it no more.
+    assert kit.env_values.get(run.operation_id) is None
+    assert run.step(run.kit.launch_instance, "launch")["instanceId"] == launch["instanceId"]
+    assert len(simulator.admin.journal(path="/gpu/instance/create")) == 1
+    assert ENV_SECRET not in json.dumps(run.state) + json.dumps(run.sent)
+
+
+def test_a_create_whose_env_values_are_gone_fails_naming_them(kit: StepKit, simulator: Simulator) -> None:
+    run = _create_with_envs(kit, simulator, "envs-2")
+    kit.env_values.delete(run.operation_id)  # expired
+    run.step(run.kit.resolve_target, "target")
+    with pytest.raises(InvalidRequest, match="HF_TOKEN, MODE"):
+        run.step(run.kit.launch_instance, "launch")
+    assert simulator.admin.journal(path="/gpu/instance/create") == []

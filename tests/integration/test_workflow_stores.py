@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore, EnvValuesStore
 from novita_orchestrator.store.lock_store import DynamoLockStore, LockHeld, LockStore
 from novita_orchestrator.store.operations_store import (
     ChangeResult,
@@ -18,7 +19,12 @@ from novita_orchestrator.store.operations_store import (
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore, StartupStatsStore
 from novita_orchestrator.times import iso
 from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
-from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore, InMemoryStartupStatsStore
+from tests.support.store_fakes import (
+    InMemoryEnvValuesStore,
+    InMemoryLockStore,
+    InMemoryOperationsStore,
+    InMemoryStartupStatsStore,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +56,13 @@ def stats(request: pytest.FixtureRequest, table: str) -> StartupStatsStore:
     if request.param == "in-memory":
         return InMemoryStartupStatsStore()
     return DynamoStartupStatsStore(request.getfixturevalue("dynamodb_local").client(), table)
+
+
+@pytest.fixture(params=STORES)
+def env_values(request: pytest.FixtureRequest, table: str) -> EnvValuesStore:
+    if request.param == "in-memory":
+        return InMemoryEnvValuesStore()
+    return DynamoEnvValuesStore(request.getfixturevalue("dynamodb_local").client(), table)
 
 
 def _new(operations: OperationsStore, operation_id: str, now: float = NOW) -> None:
@@ -347,3 +360,26 @@ def test_recording_the_same_startup_twice_keeps_one_entry(stats: StartupStatsSto
             "prod-stats-3", operation_id="op-once", running_at=iso(NOW), duration_seconds=42.0, now=NOW
         )
     assert stats.recent("prod-stats-3", 5) == [42.0]
+
+
+# --- a create's env values ---------------------------------------------------------------------------
+
+
+def test_env_values_read_back_until_deleted(env_values: EnvValuesStore) -> None:
+    values = {"HF_TOKEN": "hf-abc", "EMPTY": "", "MODE": "serve"}
+    env_values.put("op-envs-1", values, expires_at=NOW + 3600)
+    assert env_values.get("op-envs-1") == values
+    assert env_values.get("op-envs-other") is None
+    env_values.delete("op-envs-1")
+    assert env_values.get("op-envs-1") is None
+    env_values.delete("op-envs-1")  # deleting again is no error (a retried step)
+
+
+def test_env_values_leave_the_operation_alone(
+    env_values: EnvValuesStore, operations: OperationsStore
+) -> None:
+    _new(operations, "op-envs-2")
+    env_values.put("op-envs-2", {"A": "1"}, expires_at=NOW + 3600)
+    env_values.delete("op-envs-2")
+    record = operations.get("op-envs-2")
+    assert record is not None and record.target == "dev-box"

@@ -711,6 +711,9 @@ def test_two_starts_of_one_instance(world: World, simulator: Simulator, row: Mat
 
 # --- the secret scan ---------------------------------------------------------------------------------
 
+#: A create's env value: Novita gets it, the execution's input and history never do.
+CREATE_ENV_VALUE = "env-value-hf-token-3Kp8"
+
 SECRETS = {
     "Novita API key": TEST_API_KEY,
     "registry password": "fake-registry-pass-7Qx9",
@@ -718,6 +721,7 @@ SECRETS = {
     "web-terminal password": "term-pass-",
     "webhook secret": SIGNING_SECRET,
     "webhook secret key": SIGNING_SECRET.removeprefix("whsec_"),
+    "create env value": CREATE_ENV_VALUE,
 }
 
 
@@ -735,8 +739,10 @@ def test_nothing_the_service_emitted_holds_a_secret(
 ):
     """Runs after the matrix (same module, same engine): scans logs, execution histories, queue
     messages, webhook bodies, DynamoDB items and API responses of every case, plus a private-image
-    create and the API's instance view (the places the secrets come closest to)."""
-    operations = run_operations(world, [create(world, "scan-create")])
+    create with env values and the API's instance view (the places the secrets come closest to)."""
+    operations = run_operations(
+        world, [create(world, "scan-create", envs={"HF_TOKEN": CREATE_ENV_VALUE, "MODE": "serve"})]
+    )
     assert operations[0].status == "ready", operations[0].summary()
     server = api_server(world)
     http = requests.Session()
@@ -757,4 +763,10 @@ def test_nothing_the_service_emitted_holds_a_secret(
         assert collected.get(source, 0) > 0, f"nothing collected from {source}: {collected}"
     assert collected.get("api responses", 0) > 0, collected
     assert "imageAuthId" in "".join(world.emitted.parts["execution history"])  # it sees the state
+    history = "".join(world.emitted.parts["execution history"])
+    assert "storedEnvs" in history and "HF_TOKEN" in history  # the names are there, the value is not
+    (created,) = [
+        c for c in simulator.admin.journal(path="/gpu/instance/create") if c["body"]["name"] == "scan-create"
+    ]
+    assert {"key": "HF_TOKEN", "value": CREATE_ENV_VALUE} in created["body"]["envs"]  # Novita got it
     assert secret_findings(world.emitted, SECRETS) == []

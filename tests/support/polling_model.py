@@ -210,6 +210,7 @@ class _World:
             recent_durations=self.startup.history if self.policy.use_history else (),
             bounds=self.policy.bounds,
             remaining=self._remaining,
+            window=self.settings.timeout_seconds,
             schedule=self.policy.schedule,
         )
         # Still starting, as at the launch: no phase change, no notification.
@@ -230,7 +231,9 @@ class _World:
         if self._remaining <= 0:
             raise ModelError("the app was not healthy by the deadline")
         delay = next_health_check_delay(
-            interval=self.settings.health_interval_seconds, remaining=self._remaining
+            interval=self.settings.health_interval_seconds,
+            remaining=self._remaining,
+            window=self.settings.timeout_seconds,
         )
         return {"outcome": "waiting", "delaySeconds": wait_seconds(delay), "notification": notification}
 

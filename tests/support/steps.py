@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -25,6 +25,7 @@ from novita_orchestrator.steps.poll_status import PollStatusDeps, poll_status
 from novita_orchestrator.steps.resolve_registry_auth import ResolveRegistryAuthDeps, resolve_registry_auth
 from novita_orchestrator.steps.resolve_target import ResolveTargetDeps, resolve_target
 from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
+from novita_orchestrator.store.env_values_store import EnvValuesStore
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.store.startup_stats_store import StartupStatsStore
@@ -36,6 +37,7 @@ from novita_orchestrator.workflow.request import new_operation_id
 from novita_orchestrator.workflow.state import FinishState, OperationState, StepState
 from tests.support.clock import FakeClock
 from tests.support.simulator import TEST_API_KEY, Simulator
+from tests.support.store_fakes import InMemoryEnvValuesStore
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -88,6 +90,8 @@ class StepKit:
     probe_timeout_seconds: float = 2.0
     #: The shared status snapshot; None (the default) = every status read is a GET.
     snapshots: SnapshotStore | None = None
+    #: A create's env values, as the API stores them.
+    env_values: EnvValuesStore = field(default_factory=InMemoryEnvValuesStore)
 
     @property
     def reader(self) -> StatusReader:
@@ -110,7 +114,9 @@ class StepKit:
         return resolve_registry_auth(StepState.parse(event), ResolveRegistryAuthDeps(self.novita)).to_state()
 
     def launch_instance(self, event: dict[str, Any]) -> dict[str, Any]:
-        deps = LaunchInstanceDeps(novita=self.novita, operations=self.operations, clock=self.clock)
+        deps = LaunchInstanceDeps(
+            novita=self.novita, operations=self.operations, clock=self.clock, env_values=self.env_values
+        )
         return launch_instance(StepState.parse(event), deps).to_state()
 
     def poll_status(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -192,6 +192,26 @@ class InMemoryLockStore:
             return held[0] if held else None
 
 
+class InMemoryEnvValuesStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: operation ID -> (values, expires at)
+        self.items: dict[str, tuple[dict[str, str], int]] = {}
+
+    def put(self, operation_id: str, values: dict[str, str], *, expires_at: float) -> None:
+        with self._lock:
+            self.items[operation_id] = (dict(values), int(expires_at))
+
+    def get(self, operation_id: str) -> dict[str, str] | None:
+        with self._lock:
+            held = self.items.get(operation_id)
+            return dict(held[0]) if held else None
+
+    def delete(self, operation_id: str) -> None:
+        with self._lock:
+            self.items.pop(operation_id, None)
+
+
 class InMemoryStartupStatsStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()

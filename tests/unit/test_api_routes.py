@@ -11,19 +11,24 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+import requests
 
 from novita_local.engine.lambda_patch import LambdaContext
 from novita_local.serve import proxy_event
 from novita_orchestrator.api.routes import api_service, app
 from novita_orchestrator.api.service import ApiDeps, ApiService
 from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
+from novita_orchestrator.invocation import bounded_by_invocation
+from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.guard import NoGuard
+from novita_orchestrator.settings import NovitaSettings
 from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
-from tests.support.simulator import Simulator
+from tests.support.simulator import TEST_API_KEY, Simulator
 from tests.support.steps import ACCEPTED, novita_for
-from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
+from tests.support.store_fakes import InMemoryEnvValuesStore, InMemoryLockStore, InMemoryOperationsStore
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
 
@@ -51,23 +56,27 @@ def stepfunctions() -> RecordingStepFunctions:
     return RecordingStepFunctions()
 
 
-@pytest.fixture
-def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
-    clock = FakeClock()
-    novita = novita_for(simulator, clock)
-    built = ApiService(
+def service_over(novita: NovitaClient, clock: Clock, stepfunctions: RecordingStepFunctions) -> ApiService:
+    """The API's service over this Novita client, the in-memory stores and the recording Step Functions."""
+    return ApiService(
         ApiDeps(
             novita=novita,
             reader=StatusReader(novita, None, clock, SharedReadSettings(2.0, 0, 50)),
             guard=NoGuard(),
             operations=InMemoryOperationsStore(),
             locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, InMemoryEnvValuesStore()),
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
         )
     )
+
+
+@pytest.fixture
+def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
+    clock = FakeClock()
+    built = service_over(novita_for(simulator, clock), clock, stepfunctions)
     app.dependency_overrides[api_service] = lambda: built
     yield built
     app.dependency_overrides.clear()
@@ -80,8 +89,10 @@ def call(
     headers: dict[str, str] | None = None,
     *,
     raw: bytes | None = None,
+    remaining_seconds: float = 30,
 ) -> dict[str, Any]:
-    """The API's answer to one request (``raw``: the body's bytes as sent, instead of ``body`` as JSON)."""
+    """The API's answer to one request (``raw``: the body's bytes as sent, instead of ``body`` as JSON),
+    as the entry answers it: bounded by an invocation with ``remaining_seconds`` left."""
     if raw is None:
         raw = json.dumps(body).encode() if body is not None else b""
     event = proxy_event(
@@ -101,9 +112,10 @@ def call(
         aws_request_id=str(uuid.uuid4()),
         log_group_name="/aws/lambda/api",
         log_stream_name="test",
-        deadline_monotonic=time.monotonic() + 30,
+        deadline_monotonic=time.monotonic() + remaining_seconds,
     )
-    response: dict[str, Any] = app.resolve(event, cast(Any, context))  # the runtime's context, duck-typed
+    # The runtime's context, duck-typed; bounded as functions/api/app.py bounds its handler.
+    response: dict[str, Any] = bounded_by_invocation(app.resolve)(event, cast(Any, context))
     response["json"] = json.loads(response["body"]) if response.get("body") else None
     return response
 
@@ -196,3 +208,47 @@ def test_the_docs_page_is_swagger_ui_over_this_apis_document_at_its_stage(servic
     assert "SwaggerUIBundle" in page  # Powertools' bundled Swagger UI, inline
     assert '"/operations/{operation_id}"' in page  # this API's document
     assert '"url": "/prod"' in page  # "Try it out" calls the API on its stage
+
+
+def test_a_slow_novita_is_answered_with_our_json_error_within_the_functions_time(
+    simulator: Simulator, stepfunctions: RecordingStepFunctions
+) -> None:
+    # Novita answers after 40 s; the API function has 8 s left of its invocation. API Gateway would
+    # answer a bare 504 past the function's time: the caller gets our 503 with its code before it.
+    simulator.admin.add_fault(kind="delay", method="GET", path="/gpu/instance", seconds=40, count=None)
+    session = requests.Session()
+    session.trust_env = False
+    settings = NovitaSettings(
+        NOVITA_API_KEY=TEST_API_KEY, NOVITA_BASE_URL=simulator.base_url, NOVITA_RETRY_BASE_SECONDS=0
+    )
+    # The system clock: the budget is cut by real time passing, as in the function.
+    built = service_over(
+        NovitaClient(settings, session=session, clock=SYSTEM_CLOCK), SYSTEM_CLOCK, stepfunctions
+    )
+    app.dependency_overrides[api_service] = lambda: built
+    try:
+        started = time.monotonic()
+        answer = call("POST", "/instances/dev-box/start", {"timeoutSeconds": 600}, remaining_seconds=8)
+        took = time.monotonic() - started
+    finally:
+        app.dependency_overrides.clear()
+
+    assert answer["statusCode"] == 503, answer
+    assert answer["json"]["error"]["code"] == "NOVITA_UNAVAILABLE"
+    assert took < 8
+    assert stepfunctions.started == {}
+
+
+def test_a_creates_env_values_are_stored_and_only_their_names_start_the_execution(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    create = {"templateId": "tpl-public-nginx", "productId": "prod-rtx4090-24g", "name": "with-envs"}
+    answer = call("POST", "/instances", {**create, "envs": {"HF_TOKEN": "hf-kept-out-77"}})
+
+    assert answer["statusCode"] == 202, answer
+    operation_id = answer["json"]["operationId"]
+    started = stepfunctions.started[operation_id]
+    assert "hf-kept-out-77" not in json.dumps(started)
+    assert started["storedEnvs"] == {"names": ["HF_TOKEN"]}
+    assert "envs" not in started["request"]["create"]
+    assert service.deps.starter.env_values.get(operation_id) == {"HF_TOKEN": "hf-kept-out-77"}

@@ -17,7 +17,17 @@ FUNCTIONS = ROOT / "functions"
 
 #: novita_orchestrator's packages and base modules, bottom first.
 LEVELS: list[set[str]] = [
-    {"clock", "cold_start", "times", "environment", "http_headers", "outbound", "observability", "settings"},
+    {
+        "clock",
+        "cold_start",
+        "times",
+        "environment",
+        "http_headers",
+        "invocation",
+        "outbound",
+        "observability",
+        "settings",
+    },
     {"novita"},
     {"resilience"},
     {"store"},

@@ -36,6 +36,7 @@ def poll_times(
             recent_durations=history,
             bounds=bounds,
             remaining=deadline - now,
+            window=deadline,
             schedule=schedule,
         )
         now += wait_seconds(delay)
@@ -103,6 +104,7 @@ def test_the_exponential_schedule_doubles_from_the_minimum_and_ignores_history()
             recent_durations=TIGHT_HISTORY,
             bounds=PollBounds(2, 60),
             remaining=1e9,
+            window=1800,
             schedule="exponential",
         )
         for n in range(8)
@@ -120,7 +122,7 @@ def test_equal_bounds_make_a_fixed_interval(schedule: Schedule, history: list[fl
 @pytest.mark.parametrize("history", [[], TIGHT_HISTORY])
 def test_the_wait_never_passes_the_deadline(history: list[float]) -> None:
     delay = next_poll_delay(
-        elapsed=10, polls_so_far=3, recent_durations=history, bounds=BOUNDS, remaining=1.5
+        elapsed=10, polls_so_far=3, recent_durations=history, bounds=BOUNDS, remaining=1.5, window=1800
     )
     assert delay == 1.5
 
@@ -129,7 +131,12 @@ def test_the_wait_never_passes_the_deadline(history: list[float]) -> None:
 def test_every_adaptive_wait_is_within_the_bounds(elapsed: float) -> None:
     for history in ([], TIGHT_HISTORY, [1.0, 1.0], [86_000.0]):
         delay = next_poll_delay(
-            elapsed=elapsed, polls_so_far=0, recent_durations=history, bounds=BOUNDS, remaining=1e9
+            elapsed=elapsed,
+            polls_so_far=0,
+            recent_durations=history,
+            bounds=BOUNDS,
+            remaining=1e9,
+            window=1800,
         )
         assert BOUNDS.min_seconds <= delay <= BOUNDS.max_seconds
 
@@ -141,6 +148,16 @@ def test_a_first_start_assumes_the_prior_median() -> None:
 
 
 def test_an_unhealthy_app_is_probed_again_after_the_interval_or_at_the_deadline() -> None:
-    assert next_health_check_delay(interval=2, remaining=100) == 2
-    assert next_health_check_delay(interval=2, remaining=0.5) == 0.5
-    assert next_health_check_delay(interval=2, remaining=-1) == 0
+    assert next_health_check_delay(interval=2, remaining=100, window=1800) == 2
+    assert next_health_check_delay(interval=2, remaining=0.5, window=1800) == 0.5
+    assert next_health_check_delay(interval=2, remaining=-1, window=1800) == 0
+
+
+def test_a_long_operation_waits_longer_between_rounds_so_its_history_fits() -> None:
+    # 24 h: ~1,200 rounds at most (tests/unit/test_history_budget.py); 30 min keeps short waits.
+    assert next_health_check_delay(interval=1, remaining=1e5, window=86_400) == pytest.approx(73.44)
+    assert next_health_check_delay(interval=2, remaining=1e5, window=1800) == 2
+    delay = next_poll_delay(
+        elapsed=0, polls_so_far=0, recent_durations=[], bounds=PollBounds(1, 1), remaining=1e5, window=86_400
+    )
+    assert delay == pytest.approx(73.44)

@@ -49,7 +49,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     | on("OperationsTable", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "ResolveRegistryAuthFunction": NOVITA_CALLER,
     "LaunchInstanceFunction": NOVITA_CALLER
-    | on("OperationsTable", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+    | on("OperationsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
     "PollStatusFunction": NOVITA_CALLER
     | SNAPSHOT_USER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
@@ -57,7 +57,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "FinishOperationFunction": on("OperationsTable", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
     "ApiFunction": NOVITA_CALLER
     | SNAPSHOT_USER
-    | on("OperationsTable", "dynamodb:GetItem")
+    | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem")
     | on(
         "IdempotencyTable",
         "dynamodb:GetItem",
@@ -68,7 +68,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     | on("WebhookDeadLetterQueue", "sqs:GetQueueAttributes")
     | on("StartInstanceStateMachine", "states:StartExecution"),
     "StartTriggerFunction": on("StartInstanceStateMachine", "states:StartExecution")
-    | on("StartTriggerDeadLetterQueue", "sqs:SendMessage"),
+    | on("StartTriggerDeadLetterQueue", "sqs:SendMessage")
+    | on("OperationsTable", "dynamodb:PutItem"),
     "WebhookDispatcherFunction": on(
         "WebhookQueue",
         "sqs:ReceiveMessage",

@@ -315,7 +315,7 @@ class ApiSettings(
     )
 
 
-class StartTriggerSettings(OutboundSettings, StateMachineSettings):
+class StartTriggerSettings(OutboundSettings, StateMachineSettings, OperationsTableSettings):
     """StartTriggerFunction."""
 
 

@@ -46,7 +46,8 @@ from novita_local.engine.wiring import (
     AwsPlace,
     TemplateWiring,
 )
-from novita_local.template import load_template, table_create_kwargs, table_ttl_attribute
+from novita_local.permissions import Names, session_recorder
+from novita_local.template import TEMPLATE_PATH, load_template, table_create_kwargs, table_ttl_attribute
 
 _ROLE_NAME = "novita-local-engine-role"
 _QUEUE_ATTRIBUTES = (
@@ -126,6 +127,7 @@ class LocalEngine:
         self._stack: ExitStack | None = None
         self._added_paths: list[str] = []
         self._state_machine_arns: dict[str, str] = {}
+        self._names: Names | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -160,6 +162,11 @@ class LocalEngine:
             stack.enter_context(atomic_dynamodb_requests())
             stack.callback(self._lambdas.unload_all)
             stack.enter_context(self._layer_paths())
+            recorder = session_recorder()
+            if recorder is not None and self.template_path == TEMPLATE_PATH:
+                # The test run proves the project's least privilege (novita_local.permissions).
+                self._names = Names.of(self.wiring)
+                stack.enter_context(recorder.recording(self._names))
             self._stack = stack
             self._create_resources()
         except BaseException:
@@ -178,6 +185,7 @@ class LocalEngine:
             self._stop_running_executions()
             # A handler whose Task timed out keeps running; let it finish while AWS is still mocked.
             self._lambdas.wait_idle(timeout=_STOP_GRACE_SECONDS)
+            self._record_state_machine_calls()
         finally:
             stack, self._stack = self._stack, None
             stack.close()
@@ -462,6 +470,18 @@ class LocalEngine:
             Environment={"Variables": spec.environment},
         )
         self._lambdas.add(InProcessFunction(spec, self.wiring.place, self._environment_overrides))
+
+    def _record_state_machine_calls(self) -> None:
+        """What each execution's state machine called (its history), for the permission proof."""
+        recorder = session_recorder()
+        if recorder is None or self._names is None:
+            return
+        client = self.boto_client("stepfunctions")
+        for logical_id, arn in self._state_machine_arns.items():
+            for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
+                for execution in page["executions"]:
+                    history = self.execution_history(execution["executionArn"])
+                    recorder.record_history(logical_id, history, self._names)
 
     def _stop_running_executions(self) -> None:
         client = self.boto_client("stepfunctions")

@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from novita_orchestrator.clock import Clock, clock_for_scale
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import ConfigurationError, FunctionSettings, OperationsTableSettings
+from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore
 from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
 
@@ -134,6 +135,11 @@ def clock_of(settings: FunctionSettings) -> Clock:
 
 def operations_store(settings: OperationsTableSettings, aws: Aws) -> DynamoOperationsStore:
     return DynamoOperationsStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)
+
+
+def env_values_store(settings: OperationsTableSettings, aws: Aws) -> DynamoEnvValuesStore:
+    """A create's environment values, kept out of the execution's history."""
+    return DynamoEnvValuesStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)
 
 
 def lock_store(settings: OperationsTableSettings, aws: Aws) -> DynamoLockStore:

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from novita_orchestrator.api.service import ApiDeps, ApiService, IdempotencyTable, idempotency_config
 from novita_orchestrator.api.starter import WorkflowStarter
-from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
+from novita_orchestrator.deps import Aws, clock_of, env_values_store, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.settings import ApiSettings
@@ -39,7 +39,12 @@ def api_service(settings: ApiSettings) -> ApiService:
             guard=guard,
             operations=operations_store(settings, aws),
             locks=lock_store(settings, aws),
-            starter=WorkflowStarter(aws.client("stepfunctions"), settings.STATE_MACHINE_ARN),
+            starter=WorkflowStarter(
+                aws.client("stepfunctions"),
+                settings.STATE_MACHINE_ARN,
+                env_values_store(settings, aws),
+                clock,
+            ),
             url_policy=UrlPolicy.from_settings(settings),
             clock=clock,
             max_body_bytes=settings.API_MAX_BODY_BYTES,

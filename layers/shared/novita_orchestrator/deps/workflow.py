@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
+from novita_orchestrator.deps import Aws, clock_of, env_values_store, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.novita.client import NovitaClient
@@ -57,7 +57,10 @@ def resolve_registry_auth_deps(settings: ResolveRegistryAuthSettings) -> Resolve
 def launch_instance_deps(settings: LaunchInstanceSettings) -> LaunchInstanceDeps:
     aws, clock = Aws(), clock_of(settings)
     return LaunchInstanceDeps(
-        novita=_novita(settings, aws, clock), operations=operations_store(settings, aws), clock=clock
+        novita=_novita(settings, aws, clock),
+        operations=operations_store(settings, aws),
+        clock=clock,
+        env_values=env_values_store(settings, aws),
     )
 
 

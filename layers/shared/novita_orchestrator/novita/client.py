@@ -393,10 +393,17 @@ class NovitaClient:
     ) -> dict[str, Any]:
         """One HTTP attempt through the guard; the JSON object answered (``{}`` for empty/non-JSON 2xx)."""
         secrets = self._secrets if secrets is None else secrets
+        if self._retry.attempt_timeout(self._timeout, deadline) is None:
+            # Nothing is sent (nor counted against Novita): the call's time, or the invocation's, is up.
+            raise error_from_transport(
+                operation, requests.ConnectTimeout("the call's time budget ran out before this attempt")
+            )
         self._guard.before_request(operation, deadline)
+        # Cut to what is left after the guard's wait: the attempt in flight ends by the deadline too.
+        timeout = self._retry.attempt_timeout(self._timeout, deadline) or (0.001, 0.001)
         try:
             response = self._session.request(
-                method, self._base_url + path, params=params, json=body, timeout=self._timeout
+                method, self._base_url + path, params=params, json=body, timeout=timeout
             )
         except requests.RequestException as exc:
             error = error_from_transport(operation, exc, secrets)

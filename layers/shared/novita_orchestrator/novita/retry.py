@@ -8,7 +8,9 @@ start/stop after a state check, create after a name lookup) and *how* to wait is
   ``NOVITA_RETRY_BASE_SECONDS`` and ``min(NOVITA_RETRY_MAX_SECONDS, base * 2**n)``;
 * a 429 waits at least the server's ``Retry-After``;
 * at most ``NOVITA_MAX_ATTEMPTS`` attempts, and never a sleep that would end past the call's
-  deadline (``NOVITA_RETRY_BUDGET_SECONDS`` after it started): then the last error is raised as is;
+  deadline (``NOVITA_RETRY_BUDGET_SECONDS`` after it started, or the Lambda invocation's end if that
+  comes first: :mod:`novita_orchestrator.invocation`): then the last error is raised as is;
+* each attempt's connect and read timeouts are cut to what is left before that deadline;
 * a retry the guard refuses (no rate-limit slot before the deadline) also ends the call with the
   error that caused the retry: the caller's problem is that Novita failed, not our limiter.
 """
@@ -21,6 +23,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
 from novita_orchestrator.clock import Clock
+from novita_orchestrator.invocation import clock_scale, deadline_on
 from novita_orchestrator.novita.errors import NoRequestSlot, NovitaError, RateLimited
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import NovitaSettings
@@ -50,8 +53,19 @@ class RetryPolicy:
         self._backoff = wait_random_exponential(multiplier=2 * base, min=base, max=self.max_seconds)
 
     def deadline(self) -> float:
-        """When a call starting now must give up (clock time)."""
-        return self._clock.now() + self.budget_seconds
+        """When a call starting now must give up (clock time): its budget, or the invocation's end if
+        that comes first (a function's Novita budget so fits its own timeout)."""
+        budget_end = self._clock.now() + self.budget_seconds
+        invocation_end = deadline_on(self._clock)
+        return budget_end if invocation_end is None else min(budget_end, invocation_end)
+
+    def attempt_timeout(self, timeout: tuple[float, float], deadline: float) -> tuple[float, float] | None:
+        """The (connect, read) timeouts of an attempt starting now, cut to what is left before
+        ``deadline`` (so the attempt in flight ends by it too); None when nothing is left."""
+        left = (deadline - self._clock.now()) / clock_scale(self._clock)
+        if left <= 0:
+            return None
+        return (min(timeout[0], left), min(timeout[1], left))
 
     def run(self, operation: str, deadline: float, attempt: Callable[[], T]) -> T:
         """Call ``attempt`` until it returns, raises something other than RetryAttempt, or limits are hit."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import requests
 
 from novita_orchestrator.clock import Clock
+from novita_orchestrator.invocation import remaining_seconds
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.models import Instance, PortMapping
 from novita_orchestrator.observability import logger
@@ -34,6 +35,12 @@ from novita_orchestrator.workflow.health import (
 )
 from novita_orchestrator.workflow.polling import next_health_check_delay, wait_seconds
 from novita_orchestrator.workflow.state import HealthResult, RunningInstance, StepState
+
+#: Kept back from the invocation for what may follow the probes: a Novita read (its retries are cut
+#: to what is left anyway) and the state change.
+RESERVED_AFTER_PROBES_SECONDS = 12.0
+#: Probing never gets less than this, even late in a short invocation.
+MIN_PROBING_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
         verdict = judge_health(
             probes,
             timeout=timeout,
+            window=probing_window(remaining_seconds()),
             allow_private=deps.allow_private_targets,
             http_get=deps.http_get,
             connect=deps.connect,
@@ -128,8 +136,23 @@ def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
     if remaining <= 0:
         raise AppNeverHealthy(_never_healthy_message(instance_id, check_number, verdict))
     return result(
-        "waiting", wait_seconds(next_health_check_delay(interval=deps.interval_seconds, remaining=remaining))
+        "waiting",
+        wait_seconds(
+            next_health_check_delay(
+                interval=deps.interval_seconds,
+                remaining=remaining,
+                window=target.deadline - target.started_at,
+            )
+        ),
     )
+
+
+def probing_window(invocation_left: float | None) -> float | None:
+    """Seconds the probes may take in this invocation: what it has left, less the time kept for a
+    Novita read after them (an unreachable app) and the answer; None outside an invocation."""
+    if invocation_left is None:
+        return None
+    return max(MIN_PROBING_SECONDS, invocation_left - RESERVED_AFTER_PROBES_SECONDS)
 
 
 def _seen_running(instance_id: str, seen: RunningInstance) -> Instance:

@@ -15,11 +15,13 @@ from novita_orchestrator.novita.errors import InsufficientResource, NovitaError
 from novita_orchestrator.novita.models import Template
 from novita_orchestrator.observability import logger
 from novita_orchestrator.steps.progress import Subject, change_phase
+from novita_orchestrator.store.env_values_store import EnvValuesStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.create_body import create_request
 from novita_orchestrator.workflow.errors import (
     CapacityUnavailable,
+    InvalidRequest,
     LaunchRefused,
     novita_errors_translated,
     novita_message,
@@ -27,7 +29,7 @@ from novita_orchestrator.workflow.errors import (
 )
 from novita_orchestrator.workflow.offers import describe_request, requested_offer
 from novita_orchestrator.workflow.request import CreateSpec
-from novita_orchestrator.workflow.state import LaunchResult, Offer, StepState, Target
+from novita_orchestrator.workflow.state import LaunchResult, Offer, StepState, StoredEnvs, Target
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class LaunchInstanceDeps:
     novita: NovitaClient
     operations: OperationsStore
     clock: Clock
+    #: The create's environment values, stored by whoever started the execution.
+    env_values: EnvValuesStore
 
 
 def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
@@ -55,7 +59,12 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
             phase = phases.STARTING
     else:
         assert request.create is not None
-        instance_id, product_id = _create(operation_id, request.create, target, image_auth_id, deps)
+        instance_id, product_id = _create(
+            operation_id, request.create, target, state.stored_envs, image_auth_id, deps
+        )
+        if state.stored_envs is not None:
+            # Novita has them now, and a retry of this step uses the recorded instance.
+            deps.env_values.delete(operation_id)
         phase = phases.CREATING
 
     subject = Subject(operation_id, instance_id, target.instance_name, state.webhook_url)
@@ -77,12 +86,19 @@ def launch_instance(state: StepState, deps: LaunchInstanceDeps) -> LaunchResult:
 
 
 def _create(
-    operation_id: str, create: CreateSpec, target: Target, image_auth_id: str | None, deps: LaunchInstanceDeps
+    operation_id: str,
+    create: CreateSpec,
+    target: Target,
+    stored_envs: StoredEnvs | None,
+    image_auth_id: str | None,
+    deps: LaunchInstanceDeps,
 ) -> tuple[str, str | None]:
     """The instance and its product."""
     record = deps.operations.get(operation_id)
     if record is not None and record.instance_id:
         return record.instance_id, record.product_id  # created by an earlier attempt of this step
+    if stored_envs is not None:
+        create = create.model_copy(update={"envs": _stored_values(operation_id, stored_envs, deps)})
     novita, existing_ids = deps.novita, target.existing_instance_ids
     with novita_errors_translated(refused=LaunchRefused):
         # An earlier attempt may have created it and failed before recording it (a Lambda retry).
@@ -178,3 +194,13 @@ def _record(
         offer=offer.to_state() if offer is not None else None,
         offers_tried=offers_tried,
     )
+
+
+def _stored_values(operation_id: str, stored: StoredEnvs, deps: LaunchInstanceDeps) -> dict[str, str]:
+    values = deps.env_values.get(operation_id)
+    if values is None or sorted(values) != sorted(stored.names):
+        raise InvalidRequest(
+            f"the values of the create's envs ({', '.join(stored.names)}) are no longer stored: "
+            "they expire two days after the request; send it again"
+        )
+    return values

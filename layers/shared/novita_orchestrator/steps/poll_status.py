@@ -162,6 +162,7 @@ def poll_status(state: StepState, deps: PollStatusDeps) -> PollResult:
             recent_durations=history,
             bounds=deps.bounds,
             remaining=remaining,
+            window=target.deadline - target.started_at,
             schedule=deps.schedule,
         )
     )

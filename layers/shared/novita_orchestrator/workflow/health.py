@@ -3,7 +3,8 @@
 * HTTP ports get a GET that must answer **2xx**; redirects are not followed and do not count, and the
   body is not read for words.
 * TCP ports get a TCP connect, never an HTTP request.
-* Each probe is bounded by its own timeout.
+* Each probe is bounded by its own timeout; the probes run at once, and the whole probing by the
+  time the Lambda invocation has left (CheckHealth passes the window).
 * Every address a probe would reach passes the outbound address policy first (:mod:`..outbound`, the
   one webhooks use): loopback, private and link-local only with ALLOW_PRIVATE_NETWORK_TARGETS (local
   runs), cloud metadata never.
@@ -14,12 +15,17 @@ ones), so the verdicts here are decided without I/O of their own.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from novita_orchestrator.novita.models import Instance, PortMapping
 from novita_orchestrator.outbound import DoesNotResolve, Refused, Resolver, address_refusal, checked_addresses
+
+#: Ports probed at once (an instance exposes a handful; more wait for a free thread).
+MAX_CONCURRENT_PROBES = 8
 
 HttpGet = Callable[[str, float], int]
 """(url, timeout) -> the HTTP status; raises :class:`NoAnswer` when nothing answered."""
@@ -190,20 +196,44 @@ def judge_health(
     connect: TcpConnect,
     resolve: Resolver,
     requested_port: int | None = None,
+    window: float | None = None,
 ) -> HealthVerdict:
-    """Healthy when there is something to probe and every probe passes."""
+    """Healthy when there is something to probe and every probe passes.
+
+    The probes run at once, each within ``timeout``; with ``window`` (seconds) the whole probing
+    ends by then: a probe still running counts as no answer (its thread is left to end on its own
+    timeout, which is never longer than the window)."""
     if not probes:
         what = f"port {requested_port}" if requested_port is not None else "any port"
         return HealthVerdict(False, (), waiting_for=f"no endpoint for {what} yet")
-    results = tuple(
-        run_probe(
-            probe,
-            timeout=timeout,
-            allow_private=allow_private,
-            http_get=http_get,
-            connect=connect,
-            resolve=resolve,
+    if window is not None:
+        timeout = max(0.001, min(timeout, window))
+    pool = ThreadPoolExecutor(max_workers=min(len(probes), MAX_CONCURRENT_PROBES))
+    try:
+        futures = [
+            # Each probe in a copy of this context: what the caller's thread sees, its thread sees.
+            pool.submit(
+                contextvars.copy_context().run,
+                run_probe,
+                probe,
+                timeout=timeout,
+                allow_private=allow_private,
+                http_get=http_get,
+                connect=connect,
+                resolve=resolve,
+            )
+            for probe in probes
+        ]
+        wait(futures, timeout=window)
+        results = tuple(
+            _result_of(future, probe, window) for future, probe in zip(futures, probes, strict=True)
         )
-        for probe in probes
-    )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return HealthVerdict(all(r.healthy for r in results), results)
+
+
+def _result_of(future: Future[ProbeResult], probe: Probe, window: float | None) -> ProbeResult:
+    if future.done():
+        return future.result()  # re-raises UnsafeTarget
+    return ProbeResult(probe, False, f"no answer within the {window:.1f} s left for probing", reached=False)

@@ -10,6 +10,12 @@ change is still followed: the prior and the kernels' width leave some probabilit
 
 The ``exponential`` schedule ignores history: the minimum, doubled on every poll, up to the maximum.
 With ``POLL_MIN_SECONDS`` = ``POLL_MAX_SECONDS`` either schedule is a fixed interval.
+
+Both loops also keep within Step Functions' history: an execution holds at most 25,000 events, and
+one more fails it outright (no Catch runs, no failure notification, the lock stays held). Each
+wait, of a poll or of a health check, is at least :func:`shortest_round_seconds` of the operation's
+whole window, so however long ``STARTUP_TIMEOUT_SECONDS`` is, its rounds fit: a 1800 s operation
+is not slowed (1.5 s), a 24 h one waits at least 73 s between rounds.
 """
 
 from __future__ import annotations
@@ -37,6 +43,14 @@ PRIOR_WEIGHT = 1.0
 #: Narrowest kernel (log-seconds) around one recent startup: five equal durations say "about this
 #: long", not "exactly this long" (0.15 is about +/- 30 % at two sigma).
 KERNEL_SIGMA_FLOOR = 0.15
+#: Step Functions' limit on an execution's history (events); one more fails the execution.
+HISTORY_EVENT_LIMIT = 25_000
+#: Events one round of a waiting loop (a poll, or a health check) writes at most, its retries aside:
+#: tests/unit/test_history_budget.py derives it from every loop of every state machine.
+EVENTS_PER_ROUND = 17
+#: Kept for what is not a round: the states before and after the loops, retried attempts, the
+#: notifications of phase changes (the same test checks the states outside the loops fit in half).
+HISTORY_EVENTS_RESERVED = 5_000
 #: The expected delay of a candidate wait is integrated in at most this many steps (>= 1 s each).
 _INTEGRATION_STEPS = 120
 
@@ -50,6 +64,12 @@ class PollBounds:
         return min(self.max_seconds, max(self.min_seconds, seconds))
 
 
+def shortest_round_seconds(window: float) -> float:
+    """The shortest wait between two rounds of an operation ``window`` seconds long (deadline minus
+    start) that keeps all its rounds within the history's events."""
+    return max(0.0, window) * EVENTS_PER_ROUND / (HISTORY_EVENT_LIMIT - HISTORY_EVENTS_RESERVED)
+
+
 def next_poll_delay(
     *,
     elapsed: float,
@@ -57,13 +77,15 @@ def next_poll_delay(
     recent_durations: Sequence[float],
     bounds: PollBounds,
     remaining: float,
+    window: float,
     schedule: Schedule = "adaptive",
 ) -> float:
     """Seconds to wait before the next poll.
 
     ``elapsed``: seconds since the start/create request; ``recent_durations``: seconds from request to
     ``running`` of recent startups of the same product; ``remaining``: seconds left before the
-    operation's deadline (the wait never passes it, so the deadline is noticed on time).
+    operation's deadline (the wait never passes it, so the deadline is noticed on time); ``window``:
+    the operation's whole time (deadline minus start), which sets the shortest wait.
     """
     if bounds.min_seconds >= bounds.max_seconds:
         delay = bounds.min_seconds
@@ -71,7 +93,7 @@ def next_poll_delay(
         delay = bounds.clamp(bounds.min_seconds * 2 ** min(polls_so_far, 64))
     else:
         delay = _adaptive_delay(elapsed, StartupModel.from_history(recent_durations), bounds)
-    return max(0.0, min(delay, remaining))
+    return max(0.0, min(max(delay, shortest_round_seconds(window)), remaining))
 
 
 def still_booting_probability(*, elapsed: float, wait: float, recent_durations: Sequence[float]) -> float:
@@ -82,9 +104,10 @@ def still_booting_probability(*, elapsed: float, wait: float, recent_durations: 
     return 1.0 if alive <= 0 else min(1.0, model.survival(elapsed + wait) / alive)
 
 
-def next_health_check_delay(*, interval: float, remaining: float) -> float:
-    """Seconds before probing an unhealthy app again: the interval, cut short at the deadline."""
-    return max(0.0, min(interval, remaining))
+def next_health_check_delay(*, interval: float, remaining: float, window: float) -> float:
+    """Seconds before probing an unhealthy app again: the interval (at least the shortest wait of an
+    operation ``window`` seconds long), cut short at the deadline."""
+    return max(0.0, min(max(interval, shortest_round_seconds(window)), remaining))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator
+from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
@@ -180,6 +180,13 @@ class FinishResult(StateModel):
 # --- inputs: the document as each step reads it -------------------------------------------------------
 
 
+class StoredEnvs(StateModel):
+    """``$.storedEnvs``: the create's environment variables are stored server-side (their values
+    never travel in the execution's input or history); only their names are here."""
+
+    names: list[str]
+
+
 class AcceptedInstance(StateModel):
     """``$.accepted``: the instance the API resolved a start to and named in its 202 (no secrets).
 
@@ -215,6 +222,22 @@ class AcceptedInstance(StateModel):
         )
 
 
+class ExecutionName(StateModel):
+    """``$.execution``: the execution's name (the state machine's first state puts it there)."""
+
+    name: str
+
+
+def _operation_id_from_execution(data: Any) -> Any:
+    """The execution's name when the input has no operationId (an execution started by hand): the
+    operation then runs, and notifies, under the name it was started with."""
+    if isinstance(data, Mapping) and "operationId" not in data and "operation_id" not in data:
+        execution = data.get("execution")
+        if isinstance(execution, Mapping) and isinstance(execution.get("name"), str):
+            return {**data, "operationId": execution["name"]}
+    return data
+
+
 class OperationState(StateModel):
     """What ResolveTarget reads: the execution's input."""
 
@@ -222,6 +245,10 @@ class OperationState(StateModel):
     request: OperationRequest
     #: Set by the API for a start it resolved (ignored when malformed: the step looks the ref up).
     accepted: Annotated[AcceptedInstance | None, Lenient] = None
+    #: Set by the API, the trigger and the CLI for a create with ``envs`` (the values are stored).
+    stored_envs: StoredEnvs | None = None
+
+    _named_by_execution = model_validator(mode="before")(_operation_id_from_execution)
 
     @classmethod
     def parse(cls, event: Any) -> Self:
@@ -280,6 +307,7 @@ class FinishState(StateModel):
     """
 
     operation_id: Annotated[str | None, Lenient] = None
+    execution: Annotated[ExecutionName | None, Lenient] = None
     outcome: Annotated[str | None, Lenient] = None
     request: Annotated[dict[str, Any] | None, Lenient] = None
     target: Annotated[Target | None, Lenient] = None
@@ -298,7 +326,7 @@ class FinishState(StateModel):
     @property
     def operation(self) -> str:
         """The operation ID (a placeholder when the document has none: the record still ends)."""
-        return self.operation_id or "op-unknown"
+        return self.operation_id or (self.execution.name if self.execution else None) or "op-unknown"
 
     @property
     def kind(self) -> str:
