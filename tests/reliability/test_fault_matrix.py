@@ -464,10 +464,27 @@ def plant_snapshot(world: World, status: str, error: str | None) -> None:
     assert store.save(Snapshot(rows={"inst-dev-box": row}, refreshed_at=now + 10**7, pages=1))
 
 
+def plant_demand(world: World, operations: int) -> None:
+    """Other operations waiting on booting instances, their reads always due: a listing pays."""
+    store = DynamoSnapshotStore(
+        world.engine.boto_client("dynamodb"), world.engine.resource_name("StatusSnapshotTable")
+    )
+    now = clock_for_scale(TIME_SCALE).now()
+    for n in range(operations):
+        store.watch(
+            f"op-other-{n}", instance_id=f"inst-other-{n}", expires_at=now + 10**7, read_at=now, booting=1
+        )
+
+
 def test_the_list_endpoint_down_for_the_whole_operation(world: World, simulator: Simulator, row: MatrixRow):
     """List endpoint down"""
     describe(row, "every `GET /gpu/instances` answers 503 (no snapshot can be made); start by ID", [READY])
     simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instances", status=503, count=None)
+    # A listing must be worth making for it to be tried: other operations' reads are due (one
+    # operation alone reads by GET, and nothing would be listed), and dev-box boots for ten simulated
+    # minutes, so its polls come while the listing is wanted however slowly the machine runs them.
+    simulator.admin.set_config(starting=600)
+    plant_demand(world, operations=4)
 
     operations = run_operations(world, [start(world, "inst-dev-box")])
 

@@ -101,9 +101,12 @@ class NovitaClient:
 
     # --- instances ------------------------------------------------------------------------------
 
-    def list_instances(self, name: str | None = None, status: str | None = None) -> list[InstanceSummary]:
-        """Every instance (all pages). ``name`` is Novita's fuzzy filter; ``status`` an exact status."""
-        return self._list_instances(name, status, self._retry.deadline())
+    def list_instances(
+        self, name: str | None = None, status: str | None = None, *, retried: bool = True
+    ) -> list[InstanceSummary]:
+        """Every instance (all pages). ``name`` is Novita's fuzzy filter; ``status`` an exact status.
+        ``retried=False``: one attempt per page, for a caller with a fallback of its own."""
+        return self._list_instances(name, status, self._retry.deadline(), attempts=None if retried else 1)
 
     def find_instances_by_name(self, name: str) -> list[InstanceSummary]:
         """Instances whose name is exactly ``name`` (case-sensitive), from every page of the fuzzy filter.
@@ -304,9 +307,11 @@ class NovitaClient:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _list_instances(self, name: str | None, status: str | None, deadline: float) -> list[InstanceSummary]:
+    def _list_instances(
+        self, name: str | None, status: str | None, deadline: float, *, attempts: int | None = None
+    ) -> list[InstanceSummary]:
         params = {key: value for key, value in (("name", name), ("status", status)) if value}
-        rows = self._all_pages("list_instances", "/gpu/instances", "instances", params, deadline)
+        rows = self._all_pages("list_instances", "/gpu/instances", "instances", params, deadline, attempts)
         return [self._parse(InstanceSummary, row, "list_instances") for row in rows]
 
     def _named(self, name: str, deadline: float) -> list[InstanceSummary]:
@@ -355,8 +360,15 @@ class NovitaClient:
         status = data.get("status")
         return status if isinstance(status, str) else None
 
-    def _read(self, operation: str, path: str, params: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """A GET, retried on any retryable error."""
+    def _read(
+        self,
+        operation: str,
+        path: str,
+        params: dict[str, Any],
+        deadline: float,
+        attempts: int | None = None,
+    ) -> dict[str, Any]:
+        """A GET, retried on any retryable error (at most ``attempts`` tries, if given)."""
 
         def attempt() -> dict[str, Any]:
             try:
@@ -366,16 +378,22 @@ class NovitaClient:
                     raise RetryAttempt(error) from error
                 raise
 
-        return self._retry.run(operation, deadline, attempt)
+        return self._retry.run(operation, deadline, attempt, max_attempts=attempts)
 
     def _all_pages(
-        self, operation: str, path: str, items_key: str, params: dict[str, Any], deadline: float
+        self,
+        operation: str,
+        path: str,
+        items_key: str,
+        params: dict[str, Any],
+        deadline: float,
+        attempts: int | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of every page, each once, however Novita numbers and caps its pages (see pagination)."""
 
         def fetch(page_num: int, page_size: int) -> tuple[list[dict[str, Any]], int | None]:
             query = {**params, "pageSize": page_size, "pageNum": page_num}
-            data = self._read(operation, path, query, deadline)
+            data = self._read(operation, path, query, deadline, attempts)
             return _rows(data, items_key, operation), _as_int(data.get("total"))
 
         return read_all_pages(fetch, self._layouts.for_path(path), self._page_size, operation=operation)

@@ -67,8 +67,12 @@ class RetryPolicy:
             return None
         return (min(timeout[0], left), min(timeout[1], left))
 
-    def run(self, operation: str, deadline: float, attempt: Callable[[], T]) -> T:
-        """Call ``attempt`` until it returns, raises something other than RetryAttempt, or limits are hit."""
+    def run(
+        self, operation: str, deadline: float, attempt: Callable[[], T], *, max_attempts: int | None = None
+    ) -> T:
+        """Call ``attempt`` until it returns, raises something other than RetryAttempt, or limits are hit
+        (``max_attempts`` lowers the configured count for this call)."""
+        attempts = min(self.max_attempts, max_attempts or self.max_attempts)
 
         def wait(state: RetryCallState) -> float:
             delay = float(self._backoff(state))
@@ -78,7 +82,7 @@ class RetryPolicy:
             return delay
 
         def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= self.max_attempts:
+            if state.attempt_number >= attempts:
                 return True
             # A wait that would end past the deadline (e.g. a long Retry-After) ends the call now.
             return self._clock.now() + state.upcoming_sleep > deadline

@@ -252,7 +252,9 @@ class StatusReader:
 
     def _refresh(self, store: SnapshotStore, began: float, keep: list[str]) -> Snapshot | None:
         try:
-            listed = self._novita.list_instances()
+            # One attempt: a failed listing costs the reads nothing (they GET), while retrying it
+            # would add to an outage and count four failures against the shared breaker each time.
+            listed = self._novita.list_instances(retried=False)
         except NovitaError as exc:
             logger.warning(
                 "status snapshot not refreshed: listing failed; reads use their own GET",
