@@ -55,14 +55,15 @@ def stepfunctions() -> RecordingStepFunctions:
 def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iterator[ApiService]:
     clock = FakeClock()
     novita = novita_for(simulator, clock)
+    operations = InMemoryOperationsStore()
     built = ApiService(
         ApiDeps(
             novita=novita,
             reader=StatusReader(novita, None, clock, SharedReadSettings(2.0, 0, 50)),
             guard=NoGuard(),
-            operations=InMemoryOperationsStore(),
+            operations=operations,
             locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, operations=operations, clock=clock),
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
@@ -174,3 +175,44 @@ def test_an_idempotency_key_without_a_table_is_refused(
     answer = call("POST", "/instances/dev-box/start", {}, headers={"Idempotency-Key": "k-1"})
     assert (answer["statusCode"], answer["json"]["error"]["code"]) == (400, "BAD_REQUEST")
     assert stepfunctions.started == {}
+
+
+def test_the_operation_is_recorded_before_its_execution_starts(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    seen: list[Any] = []
+    start_execution = stepfunctions.start_execution
+
+    def start_and_look(**kwargs: Any) -> dict[str, Any]:
+        seen.append(service.deps.operations.get(kwargs["name"]))
+        return start_execution(**kwargs)
+
+    stepfunctions.start_execution = start_and_look  # type: ignore[method-assign]
+    answer = call("POST", "/instances/dev-box/start", {})
+
+    assert answer["statusCode"] == 202, answer
+    assert [(r.status, r.phase, r.kind, r.target) for r in seen] == [
+        ("running", "resolving", "start", "dev-box")
+    ]
+
+
+def test_an_execution_that_cannot_start_leaves_a_failed_record_not_a_running_one(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    recorded: list[str] = []
+
+    def refuse(**kwargs: Any) -> dict[str, Any]:
+        recorded.append(kwargs["name"])
+        raise RuntimeError("Step Functions is down")
+
+    stepfunctions.start_execution = refuse  # type: ignore[method-assign]
+    answer = call("POST", "/instances/dev-box/start", {})
+
+    assert answer["statusCode"] == 500, answer
+    record = service.deps.operations.get(recorded[0])
+    assert record is not None
+    assert (record.status, record.notifications) == ("failed", [])
+    assert record.outcome is not None and record.outcome["code"] == "WORKFLOW_NOT_STARTED"
+    # Nothing holds the instance: the next start is accepted.
+    stepfunctions.start_execution = RecordingStepFunctions().start_execution  # type: ignore[method-assign]
+    assert call("POST", "/instances/dev-box/start", {})["statusCode"] == 202

@@ -308,7 +308,7 @@ class ApiSettings(
     )
 
 
-class StartTriggerSettings(OutboundSettings, StateMachineSettings):
+class StartTriggerSettings(OperationsTableSettings, OutboundSettings, StateMachineSettings):
     """StartTriggerFunction."""
 
 

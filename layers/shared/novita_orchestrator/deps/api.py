@@ -32,14 +32,17 @@ def api_service(settings: ApiSettings) -> ApiService:
         # Only the depth is read here; the queue it redrives to is not the API's business.
         dead_letters = DeadLetters(aws.client("sqs"), dlq_url=settings.WEBHOOK_DLQ_URL, queue_url="")
     novita = novita_client(settings, aws, clock, guard)
+    operations = operations_store(settings, aws)
     return ApiService(
         ApiDeps(
             novita=novita,
             reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
             guard=guard,
-            operations=operations_store(settings, aws),
+            operations=operations,
             locks=lock_store(settings, aws),
-            starter=WorkflowStarter(aws.client("stepfunctions"), settings.STATE_MACHINE_ARN),
+            starter=WorkflowStarter(
+                aws.client("stepfunctions"), settings.STATE_MACHINE_ARN, operations=operations, clock=clock
+            ),
             url_policy=UrlPolicy.from_settings(settings),
             clock=clock,
             max_body_bytes=settings.API_MAX_BODY_BYTES,
