@@ -20,7 +20,9 @@ import threading
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -105,6 +107,36 @@ def proxy_event(
             },
         },
     }
+
+
+def request_body(headers: Message, stream: BufferedIOBase) -> bytes:
+    """The request's body: ``Content-Length`` bytes, or the chunks of a ``Transfer-Encoding: chunked``
+    body (curl -T -, HTTP clients streaming a body) joined; ValueError when the framing is broken."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        return _read_chunks(stream)
+    length = int(headers.get("Content-Length") or 0)
+    return stream.read(min(length, _MAX_READ_BYTES)) if length > 0 else b""
+
+
+def _read_chunks(stream: BufferedIOBase) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = stream.readline(1024).split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise ValueError("a chunk size is not hexadecimal") from None
+        if size == 0:
+            break
+        if len(body) + size > _MAX_READ_BYTES:
+            raise ValueError(f"the body is larger than {_MAX_READ_BYTES} bytes")
+        chunk = stream.read(size)
+        if len(chunk) != size or stream.readline(1024).strip():
+            raise ValueError("a chunk is shorter than its size")
+        body += chunk
+    while stream.readline(1024).strip():  # trailer fields, up to the blank line
+        pass
+    return bytes(body)
 
 
 class ApiServer:
@@ -194,9 +226,17 @@ class ApiServer:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(min(length, _MAX_READ_BYTES)) if length else b""
-                headers = {name: value for name, value in self.headers.items()}
+                try:
+                    body = request_body(self.headers, self.rfile)
+                except ValueError as error:
+                    self.close_connection = True
+                    message = json.dumps({"message": f"malformed request body: {error}"}).encode()
+                    self._answer(400, {"Content-Type": "application/json"}, message)
+                    return
+                # API Gateway hands the function the whole body, never the framing.
+                headers = {
+                    name: value for name, value in self.headers.items() if name.lower() != "transfer-encoding"
+                }
                 if server._api_key is not None and headers.get("x-api-key", headers.get("X-Api-Key")) != (
                     server._api_key
                 ):

@@ -8,8 +8,11 @@ says what its outcome was.
 
 from __future__ import annotations
 
+import http.client
 import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -76,3 +79,65 @@ def test_an_event_started_operation_is_readable_when_the_trigger_returns(api: Se
     assert started["started"] is True, started
     assert status.status_code == 200, status.text
     assert api.finished(started["operationId"])["status"] == "ready"
+
+
+# --- 5: a chunked body arrives whole ------------------------------------------------------------
+
+
+def _chunks(body: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_a_chunked_request_body_reaches_the_api_whole(api: ServedApi):
+    body = json.dumps({"timeoutSeconds": 5}).encode()  # invalid: proves the body was read
+
+    response = api.http.post(
+        api.url + "/instances/dev-box/start",
+        data=_chunks(body, 4),  # a generator: requests sends it chunked
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 422, response.text
+    assert "timeoutSeconds" in error_of(response)["fields"]
+
+
+def test_a_chunked_start_is_accepted_with_its_options(api: ServedApi):
+    body = json.dumps({"timeoutSeconds": 900, "healthCheck": {"path": "/healthz"}}).encode()
+
+    response = api.http.post(
+        api.url + "/instances/trainer/start",
+        data=_chunks(body, 7),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 202, response.text
+    operation_id = response.json()["operationId"]
+    assert api.finished(operation_id)["status"] == "ready"
+    stepfunctions = api.engine.boto_client("stepfunctions")
+    machine = api.engine.resource_arn("StartInstanceStateMachine")
+    execution = stepfunctions.describe_execution(
+        executionArn=f"{machine.replace(':stateMachine:', ':execution:')}:{operation_id}"
+    )
+    request = json.loads(execution["input"])["request"]
+    assert request["timeoutSeconds"] == 900
+    assert request["healthCheck"]["path"] == "/healthz"
+
+
+def test_broken_chunk_framing_is_400_not_an_empty_body(api: ServedApi):
+    parts = urlsplit(api.url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        connection.putrequest("POST", "/instances/dev-box/start")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        connection.send(b"zz\r\n{}\r\n0\r\n\r\n")
+        response = connection.getresponse()
+        assert response.status == 400
+        assert b"chunk" in response.read()
+    finally:
+        connection.close()
