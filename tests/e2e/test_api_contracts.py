@@ -81,6 +81,50 @@ def test_an_event_started_operation_is_readable_when_the_trigger_returns(api: Se
     assert api.finished(started["operationId"])["status"] == "ready"
 
 
+# --- 2: a body that is not declared as JSON ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", "{}"),
+        ("application/xml", "<start/>"),
+        # curl -d '{}' without -H: curl's default type.
+        ("application/x-www-form-urlencoded", "{}"),
+        ("application/x-www-form-urlencoded", "timeoutSeconds=600"),
+        ("multipart/form-data; boundary=x", "--x--"),
+    ],
+)
+def test_a_post_body_that_is_not_json_is_415_naming_the_type(api: ServedApi, content_type: str, body: str):
+    response = api.post("/instances/dev-box/start", data=body, headers={"Content-Type": content_type})
+
+    assert response.status_code == 415, response.text
+    error = error_of(response)
+    assert error["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert "Content-Type: application/json" in error["message"]
+    assert error["fields"] == ["header:Content-Type"]
+
+
+def test_a_create_with_a_form_body_is_415_too(api: ServedApi):
+    response = api.post("/instances", data={"templateId": "tpl-public-nginx"})  # form-encoded
+
+    assert response.status_code == 415, response.text
+    assert "application/json" in error_of(response)["message"]
+
+
+def test_json_with_a_charset_or_without_a_content_type_is_accepted(api: ServedApi):
+    typed = api.post(
+        "/instances/trainer/start", data="{}", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert typed.status_code == 202, typed.text
+    assert api.finished(typed.json()["operationId"])["status"] == "ready"
+    untyped = requests.Request("POST", api.url + "/instances/trainer/start", data=b"{}").prepare()
+    untyped.headers.pop("Content-Type", None)
+    answer = api.http.send(untyped, timeout=30)
+    assert answer.status_code == 202, answer.text
+    assert api.finished(answer.json()["operationId"])["status"] == "ready"
+
+
 # --- 5: a chunked body arrives whole ------------------------------------------------------------
 
 
@@ -141,3 +185,67 @@ def test_broken_chunk_framing_is_400_not_an_empty_body(api: ServedApi):
         assert b"chunk" in response.read()
     finally:
         connection.close()
+
+
+# --- 6: operation IDs, methods, stop of a stopped instance, a ready outcome --------------------
+
+
+@pytest.mark.parametrize("operation_id", ["not-an-operation", "op-123", "OP-" + "A" * 32])
+def test_a_malformed_operation_id_is_404_saying_what_an_id_looks_like(api: ServedApi, operation_id: str):
+    response = api.get(f"/operations/{operation_id}")
+
+    assert response.status_code == 404, response.text
+    error = error_of(response)
+    assert error["code"] == "OPERATION_NOT_FOUND"
+    assert "op-<32 lowercase hex digits>" in error["message"]
+    assert operation_id not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/operations/op-" + "0" * 32, "GET, HEAD"),
+        ("GET", "/instances/dev-box/start", "POST"),
+        ("PUT", "/health", "GET, HEAD"),
+        ("GET", "/instances", "POST"),
+    ],
+)
+def test_a_wrong_method_on_a_known_route_is_405_with_allow(
+    api: ServedApi, method: str, path: str, allowed: str
+):
+    response = api.http.request(method, api.url + path, timeout=30)
+
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == allowed
+    error = error_of(response)
+    assert error["code"] == "METHOD_NOT_ALLOWED"
+    assert allowed in error["message"]
+
+
+def test_an_unknown_path_stays_404(api: ServedApi):
+    response = api.http.delete(api.url + "/nowhere", timeout=30)
+
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "ROUTE_NOT_FOUND"
+
+
+def test_a_stop_of_a_stopped_instance_says_it_is_stopped_and_sends_nothing(api: ServedApi):
+    before = len(api.simulator.admin.journal(path="/gpu/instance/stop", method="POST"))
+
+    response = api.post("/instances/dev-box/stop")  # dev-box is exited in the default seed
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"instanceId": "inst-dev-box", "status": "exited"}
+    assert len(api.simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == before
+
+
+def test_a_ready_operation_shows_its_outcome(api: ServedApi):
+    accepted = api.post("/instances/trainer/start", json={})
+
+    operation = api.finished(accepted.json()["operationId"])
+
+    assert operation["status"] == "ready"
+    assert operation["outcome"] == {
+        "code": "READY",
+        "message": "the instance is running and its app answers",
+    }

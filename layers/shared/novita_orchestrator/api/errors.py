@@ -56,6 +56,22 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(ApiError):
+    """The body is not declared as JSON."""
+
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class MethodNotAllowed(ApiError):
+    """The path exists, the method does not (``Allow`` lists the methods it has)."""
+
+    status, code = 405, "METHOD_NOT_ALLOWED"
+
+    def __init__(self, message: str, *, allowed: list[str]) -> None:
+        super().__init__(f"{message}; allowed: {', '.join(allowed)}")
+        self.allowed = allowed
+
+
 class InvalidInput(ApiError):
     """A field of the request is invalid (``fields`` names them)."""
 
@@ -121,6 +137,9 @@ _NOVITA_STATUS: tuple[tuple[type[novita.NovitaError], int, str], ...] = (
 
 def error_answer(error: BaseException, *, now: float) -> ErrorAnswer:
     """The HTTP answer for any exception (``now`` = epoch seconds, for Retry-After)."""
+    if isinstance(error, MethodNotAllowed):
+        answer = _answer(error.status, error.code, error.message)
+        return ErrorAnswer(answer.status, answer.body, {**answer.headers, "Allow": ", ".join(error.allowed)})
     if isinstance(error, ApiError):
         return _answer(
             error.status,

@@ -18,10 +18,20 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
-from novita_orchestrator.api.errors import BadRequest, InvalidInput, PayloadTooLarge, error_answer
+from novita_orchestrator.api.errors import (
+    BadRequest,
+    InvalidInput,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_answer,
+)
 from novita_orchestrator.api.models import (
     CreateInstanceBody,
     ErrorBody,
@@ -36,13 +46,14 @@ from novita_orchestrator.api.service import ApiService, CallerKey
 from novita_orchestrator.clock import SYSTEM_CLOCK
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import ConfigurationError
-from novita_orchestrator.workflow.request import OPERATION_ID_PATTERN, OperationRequest, parse_request
+from novita_orchestrator.workflow.request import OperationRequest, parse_request
 
 API_TITLE = "novita-orchestrator"
 API_VERSION = "1.0.0"
 _DESCRIPTIONS = {
     400: "Malformed request (bad JSON, unusable Idempotency-Key)",
     404: "No such instance or operation",
+    415: "The request body is not JSON: send `Content-Type: application/json`",
     409: "A running operation holds the instance (`error.operationId` names it), or Novita refused it",
     413: "Request body larger than the limit",
     422: "A field is invalid (`error.fields` names it)",
@@ -52,6 +63,8 @@ _DESCRIPTIONS = {
     503: "Novita is unavailable or its circuit breaker is open: retry after `Retry-After` seconds",
 }
 _ALWAYS = (400, 413, 422, 500)
+#: Routes that take a JSON body also answer 415.
+_BODY = (415,)
 _NOVITA = (404, 409, 429, 502, 503)
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -140,6 +153,7 @@ def _accept(
     service: ApiService, request: OperationRequest, base: str, idempotency_key: str | None
 ) -> Response[OperationAccepted]:
     """202 with the operation and its status URL (also in ``Location``)."""
+    refuse_non_json_body()
     result = service.accept(
         request, status_base=base, idempotency=caller_key(idempotency_key), lambda_context=app.lambda_context
     )
@@ -148,6 +162,50 @@ def _accept(
         content_type=content_types.APPLICATION_JSON,
         body=result,
         headers={"Location": result.statusUrl},
+    )
+
+
+JSON_TYPE = "application/json"
+
+
+def non_json_content_type() -> str | None:
+    """The request's Content-Type when its body is not declared as JSON (no Content-Type = JSON).
+
+    Powertools would parse a form-encoded body as form fields: ``curl -d '{}'`` (curl's default
+    type) then met a baffling "extra inputs" 422. This API speaks JSON only."""
+    event = app.current_event
+    if not (event.body or ""):
+        return None
+    declared = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if (
+        not declared
+        or declared == JSON_TYPE
+        or (declared.startswith("application/") and declared.endswith("+json"))
+    ):
+        return None
+    return declared
+
+
+def refuse_non_json_body() -> None:
+    declared = non_json_content_type()
+    if declared is not None:
+        raise UnsupportedMediaType(
+            f"the request body must be JSON: send Content-Type: {JSON_TYPE} (got {declared!r};"
+            f" with curl: -H 'Content-Type: {JSON_TYPE}')",
+            fields=["header:Content-Type"],
+        )
+
+
+def _non_json_body() -> Response[Any]:
+    try:
+        refuse_non_json_body()
+    except UnsupportedMediaType as error:
+        return _error(error)
+    # Powertools refused a type it cannot parse, with an empty body: the same answer.
+    return _error(
+        UnsupportedMediaType(
+            f"the request body must be JSON: send Content-Type: {JSON_TYPE}", fields=["header:Content-Type"]
+        )
     )
 
 
@@ -191,7 +249,7 @@ app.use(middlewares=[limit_body_size])
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
     }
-    | _errors(*_NOVITA),
+    | _errors(*_NOVITA, *_BODY),
     tags=["operations"],
 )
 def start_instance(
@@ -213,7 +271,7 @@ def start_instance(
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
     }
-    | _errors(*_NOVITA),
+    | _errors(*_NOVITA, *_BODY),
     tags=["operations"],
 )
 def create_instance(
@@ -236,7 +294,8 @@ def create_instance(
     tags=["operations"],
 )
 def get_operation(
-    operation_id: Annotated[str, Path(pattern=OPERATION_ID_PATTERN, description="op-<32 hex digits>")],
+    # Not validated by pattern: an ID of another shape names no operation (404, as for any unknown one).
+    operation_id: Annotated[str, Path(min_length=1, max_length=255, description="op-<32 hex digits>")],
     service: Service,
 ) -> OperationView:
     return service.operation(operation_id)
@@ -258,13 +317,16 @@ def get_instance(ref: Ref, service: Service) -> InstanceView:
     status_code=202,
     summary="Stop an instance (refused while an operation drives it)",
     responses={
-        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}}
+        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}},
+        200: {"description": "Stopped already", "content": {"application/json": {"model": StopAccepted}}},
     }
     | _errors(*_NOVITA),
     tags=["instances"],
 )
 def stop_instance(ref: Ref, service: Service) -> Response[StopAccepted]:
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=service.stop(ref))
+    stopped = service.stop(ref)
+    status = 202 if stopped.status == "stopping" else 200
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=stopped)
 
 
 @app.get(
@@ -290,8 +352,16 @@ def openapi_document() -> Response[Any]:
 # --- errors ----------------------------------------------------------------------------------------
 
 
+@app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
+    return _non_json_body()
+
+
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def invalid_request(error: RequestValidationError) -> Response[Any]:
+    if non_json_content_type() is not None:
+        # Powertools parsed a form-encoded body as fields: the type, not the fields, is the mistake.
+        return _non_json_body()
     problems = list(error.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
         return _error(BadRequest("the request body is not valid JSON"))
@@ -311,7 +381,23 @@ def undecodable_body(_: UnicodeDecodeError) -> Response[Any]:
 
 @app.not_found
 def not_found(_: NotFoundError) -> Response[Any]:
+    event = app.current_event
+    allowed = allowed_methods(event.path)
+    if allowed:
+        return _error(
+            MethodNotAllowed(f"{event.http_method} is not allowed on {event.path}", allowed=allowed)
+        )
     return _json(404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}})
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods of the routes whose path matches ``path`` (a 405 lists them in ``Allow``)."""
+    # Powertools keeps its routes on these two lists and offers no public lookup by path.
+    routes = [*app._static_routes, *app._dynamic_routes]
+    methods = {route.method for route in routes if route.rule.match(path)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
