@@ -249,3 +249,20 @@ def test_a_ready_operation_shows_its_outcome(api: ServedApi):
         "code": "READY",
         "message": "the instance is running and its app answers",
     }
+
+
+# --- 10: a health port the instance does not map fails at once ----------------------------------
+
+
+def test_a_health_port_the_instance_does_not_map_fails_at_once_naming_its_ports(api: ServedApi):
+    # STARTUP_TIMEOUT_SECONDS is a simulated day here: waiting out the deadline would time this out.
+    accepted = api.post("/instances/trainer/start", json={"healthCheck": {"port": 9999}})
+
+    operation = api.finished(accepted.json()["operationId"])
+
+    assert operation["status"] == "failed"
+    assert operation["outcome"]["code"] == "HEALTH_PORT_NOT_MAPPED"
+    message = operation["outcome"]["message"]
+    assert "healthCheck.port 9999" in message and "22/tcp, 6006/http" in message, message
+    assert operation["healthChecks"] <= 1
+    assert operation["notifications"][-1] == "instance.startup.failed"
