@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +20,7 @@ import pytest
 import requests
 
 from tests.e2e.api_support import ServedApi
+from tests.support.workflow import TIME_SCALE
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
 
@@ -266,3 +269,23 @@ def test_a_health_port_the_instance_does_not_map_fails_at_once_naming_its_ports(
     assert "healthCheck.port 9999" in message and "22/tcp, 6006/http" in message, message
     assert operation["healthChecks"] <= 1
     assert operation["notifications"][-1] == "instance.startup.failed"
+
+
+# --- Retry-After in real seconds on a time-scaled run ------------------------------------------
+
+
+def test_retry_after_is_in_real_seconds_under_time_scale(api: ServedApi):
+    # Novita asks for 60 simulated seconds; the tests run TIME_SCALE times faster than real time.
+    api.simulator.admin.add_fault(
+        kind="rate_limit", method="GET", path="/gpu/instance", retryAfter="60", count=1
+    )
+
+    response = api.get("/instances/dev-box")
+
+    assert response.status_code == 429, response.text
+    expected = max(1, math.ceil(60 / TIME_SCALE))
+    assert response.headers["Retry-After"] == str(expected)
+    assert error_of(response)["retryAfterSeconds"] == expected
+    # Waiting that long (real time) is enough: the deployment's hold-back is over.
+    time.sleep(expected + 0.2)
+    assert api.get("/instances/dev-box").status_code == 200

@@ -43,7 +43,7 @@ from novita_orchestrator.api.models import (
     StopAccepted,
 )
 from novita_orchestrator.api.service import ApiService, CallerKey
-from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.clock import SYSTEM_CLOCK, Clock, time_scale_of
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import ConfigurationError
 from novita_orchestrator.workflow.request import OperationRequest, parse_request
@@ -405,16 +405,17 @@ def any_error(error: Exception) -> Response[Any]:
     return _error(error)
 
 
-def _now() -> float:
+def _clock() -> Clock:
     # The service's clock (time-scaled on local runs: a breaker's retry time is on that clock).
     try:
-        return current_service(app).deps.clock.now()
+        return current_service(app).deps.clock
     except ConfigurationError:
-        return SYSTEM_CLOCK.now()
+        return SYSTEM_CLOCK
 
 
 def _error(error: Exception) -> Response[Any]:
-    answer = error_answer(error, now=_now())
+    clock = _clock()
+    answer = error_answer(error, now=clock.now(), time_scale=time_scale_of(clock))
     if answer.status >= 500:
         logger.exception(
             "request failed", extra={"status": answer.status, "code": answer.body["error"]["code"]}
