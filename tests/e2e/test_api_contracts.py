@@ -66,24 +66,6 @@ def test_a_create_is_readable_before_its_workflow_runs(api: ServedApi):
     assert finished["createdAt"] == status.json()["createdAt"]
 
 
-def test_an_event_started_operation_is_readable_when_the_trigger_returns(api: ServedApi):
-    event = {
-        "id": "5c8a1f3e-0000-4000-8000-0000000000c1",
-        "detail-type": "StartInstanceRequested",
-        "source": "my.scheduler",
-        "detail": {"start": {"ref": "inference"}},
-    }
-    client = api.engine.boto_client("lambda")
-    name = api.engine.resource_name("StartTriggerFunction")
-
-    started = json.loads(client.invoke(FunctionName=name, Payload=json.dumps(event))["Payload"].read())
-    status = api.get(f"/operations/{started['operationId']}")
-
-    assert started["started"] is True, started
-    assert status.status_code == 200, status.text
-    assert api.finished(started["operationId"])["status"] == "ready"
-
-
 # --- 2: a body that is not declared as JSON ------------------------------------------------------
 
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,11 +21,9 @@ from standardwebhooks import Webhook
 
 from novita_local.simulator import Simulator
 from novita_local.webhooks import new_signing_secret
-from novita_orchestrator.settings import setting_names
+from tests.e2e.api_support import serve_environment
 from tests.support.ports import free_port
 from tests.support.receiver import Receiver
-from tests.support.simulator import TEST_API_KEY
-from tests.support.workflow import TIME_SCALE
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
 
@@ -74,15 +71,7 @@ class RunningServe:
 
 
 def _serve(simulator: Simulator, **extra: str) -> Iterator[RunningServe]:
-    simulator.admin.set_config(time_scale=TIME_SCALE)
-    env = {k: v for k, v in os.environ.items() if k not in setting_names()}
-    env |= {
-        "NOVITA_BASE_URL": simulator.base_url,
-        "NOVITA_API_KEY": TEST_API_KEY,
-        "TIME_SCALE": str(TIME_SCALE),
-        "ALLOW_PRIVATE_NETWORK_TARGETS": "true",
-        **extra,
-    }
+    env = serve_environment(simulator, ALLOW_PRIVATE_NETWORK_TARGETS="true", **extra)
     port = free_port()
     process = subprocess.Popen(
         [COMMAND, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
