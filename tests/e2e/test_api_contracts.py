@@ -88,6 +88,7 @@ def test_a_post_body_that_is_not_json_is_415_naming_the_type(api: ServedApi, con
     assert error["code"] == "UNSUPPORTED_MEDIA_TYPE"
     assert "Content-Type: application/json" in error["message"]
     assert error["fields"] == ["header:Content-Type"]
+    assert content_type.split(";")[0] not in error["message"]  # no request value is echoed
 
 
 def test_a_create_with_a_form_body_is_415_too(api: ServedApi):
@@ -189,9 +190,9 @@ def test_a_malformed_operation_id_is_404_saying_what_an_id_looks_like(api: Serve
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("DELETE", "/operations/op-" + "0" * 32, "GET, HEAD"),
+        ("DELETE", "/operations/op-" + "0" * 32, "GET"),
         ("GET", "/instances/dev-box/start", "POST"),
-        ("PUT", "/health", "GET, HEAD"),
+        ("PUT", "/health", "GET"),
         ("GET", "/instances", "POST"),
     ],
 )

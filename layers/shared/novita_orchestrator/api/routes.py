@@ -53,9 +53,9 @@ API_VERSION = "1.0.0"
 _DESCRIPTIONS = {
     400: "Malformed request (bad JSON, unusable Idempotency-Key)",
     404: "No such instance or operation",
-    415: "The request body is not JSON: send `Content-Type: application/json`",
     409: "A running operation holds the instance (`error.operationId` names it), or Novita refused it",
     413: "Request body larger than the limit",
+    415: "The request body is not JSON: send `Content-Type: application/json`",
     422: "A field is invalid (`error.fields` names it)",
     429: "Rate limited: retry after `Retry-After` seconds",
     500: "The service is misconfigured or failed unexpectedly",
@@ -187,25 +187,16 @@ def non_json_content_type() -> str | None:
 
 
 def refuse_non_json_body() -> None:
-    declared = non_json_content_type()
-    if declared is not None:
-        raise UnsupportedMediaType(
-            f"the request body must be JSON: send Content-Type: {JSON_TYPE} (got {declared!r};"
-            f" with curl: -H 'Content-Type: {JSON_TYPE}')",
-            fields=["header:Content-Type"],
-        )
+    if non_json_content_type() is not None:
+        raise _not_json()
 
 
-def _non_json_body() -> Response[Any]:
-    try:
-        refuse_non_json_body()
-    except UnsupportedMediaType as error:
-        return _error(error)
-    # Powertools refused a type it cannot parse, with an empty body: the same answer.
-    return _error(
-        UnsupportedMediaType(
-            f"the request body must be JSON: send Content-Type: {JSON_TYPE}", fields=["header:Content-Type"]
-        )
+def _not_json() -> UnsupportedMediaType:
+    # The type sent is not echoed (no request value is): the message says what to send instead.
+    return UnsupportedMediaType(
+        f"the request body must be JSON: send Content-Type: {JSON_TYPE}"
+        f" (with curl: -H 'Content-Type: {JSON_TYPE}')",
+        fields=["header:Content-Type"],
     )
 
 
@@ -354,14 +345,14 @@ def openapi_document() -> Response[Any]:
 
 @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
 def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
-    return _non_json_body()
+    return _error(_not_json())
 
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def invalid_request(error: RequestValidationError) -> Response[Any]:
     if non_json_content_type() is not None:
         # Powertools parsed a form-encoded body as fields: the type, not the fields, is the mistake.
-        return _non_json_body()
+        return _error(_not_json())
     problems = list(error.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
         return _error(BadRequest("the request body is not valid JSON"))
@@ -381,12 +372,9 @@ def undecodable_body(_: UnicodeDecodeError) -> Response[Any]:
 
 @app.not_found
 def not_found(_: NotFoundError) -> Response[Any]:
-    event = app.current_event
-    allowed = allowed_methods(event.path)
+    allowed = allowed_methods(app.current_event.path)
     if allowed:
-        return _error(
-            MethodNotAllowed(f"{event.http_method} is not allowed on {event.path}", allowed=allowed)
-        )
+        return _error(MethodNotAllowed("this route does not take that method", allowed=allowed))
     return _json(404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}})
 
 
@@ -394,10 +382,7 @@ def allowed_methods(path: str) -> list[str]:
     """The methods of the routes whose path matches ``path`` (a 405 lists them in ``Allow``)."""
     # Powertools keeps its routes on these two lists and offers no public lookup by path.
     routes = [*app._static_routes, *app._dynamic_routes]
-    methods = {route.method for route in routes if route.rule.match(path)}
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
+    return sorted({route.method for route in routes if route.rule.match(path)})
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
