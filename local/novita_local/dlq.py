@@ -37,7 +37,8 @@ def add_dlq_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         action.add_argument(
             "--api",
             metavar="URL",
-            help="a running `novita-orchestrator serve` (e.g. http://127.0.0.1:3000): its embedded queues",
+            help="a running `novita-orchestrator serve` (e.g. http://127.0.0.1:3000): its embedded queues"
+            " (reads ORCHESTRATOR_API_KEY for `serve --api-key`)",
         )
         action.add_argument("--stack", help="CloudFormation stack whose outputs name the queues")
         action.add_argument("--dlq-url", help="the dead-letter queue (default: setting WEBHOOK_DLQ_URL)")

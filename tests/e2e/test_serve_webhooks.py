@@ -154,3 +154,18 @@ def test_dlq_list_and_redrive_work_against_serves_embedded_stack(serve: RunningS
     assert redriven["moved"] in {sent, None}
     assert [r.answered for r in receiver.requests()][-sent:] == [200] * sent
     assert serve.dlq("list") == {"deadLetters": []}
+
+
+def test_dlq_against_no_running_serve_says_so():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    nothing = subprocess.run(
+        [COMMAND, "dlq", "list", "--api", url], capture_output=True, text=True, timeout=60
+    )
+    not_a_url = subprocess.run(
+        [COMMAND, "dlq", "list", "--api", "localhost:3000"], capture_output=True, text=True, timeout=60
+    )
+
+    assert nothing.returncode == 1
+    assert f"cannot reach serve at {url}" in nothing.stderr
+    assert not_a_url.returncode == 2
+    assert "--api" in not_a_url.stderr
