@@ -39,9 +39,14 @@ class RunningServe:
     lines: list[str] = field(default_factory=list)
 
     def start(self, ref: str, webhook_url: str) -> str:
-        answer = requests.post(
-            f"{self.url}/instances/{ref}/start", json={"webhook": {"url": webhook_url}}, timeout=30
-        )
+        for _ in range(5):
+            answer = requests.post(
+                f"{self.url}/instances/{ref}/start", json={"webhook": {"url": webhook_url}}, timeout=30
+            )
+            if answer.status_code not in {429, 503}:
+                break
+            # Another operation's polls hold the deployment's Novita slots: retry as a client would.
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
         assert answer.status_code == 202, answer.text
         operation_id: str = answer.json()["operationId"]
         return operation_id
