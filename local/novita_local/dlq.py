@@ -1,8 +1,10 @@
-"""``novita-orchestrator dlq list|redrive``: the webhook dead-letter queue on AWS, from a shell.
+"""``novita-orchestrator dlq list|redrive``: the webhook dead-letter queue, from a shell.
 
-The queue URLs come from ``--stack`` (the stack's outputs), from ``--dlq-url`` / ``--queue-url``, or
-from WEBHOOK_DLQ_URL / WEBHOOK_QUEUE_URL in the environment; the work is
-:class:`novita_orchestrator.webhooks.dead_letters.DeadLetters`.
+On AWS the queue URLs come from ``--stack`` (the stack's outputs), from ``--dlq-url`` /
+``--queue-url``, or from WEBHOOK_DLQ_URL / WEBHOOK_QUEUE_URL in the environment; the work is
+:class:`novita_orchestrator.webhooks.dead_letters.DeadLetters`. With ``--api URL`` the queue is the
+one of a running ``novita-orchestrator serve`` (its embedded stack lives in that process), reached
+through serve's local routes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from dataclasses import asdict
 
 import boto3
+import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from novita_local.runtime import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, fail, shell_environment
@@ -22,7 +25,8 @@ def add_dlq_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser = subparsers.add_parser(
         "dlq",
         help="list or redrive webhook notifications parked in the dead-letter queue",
-        description="The webhook dead-letter queue on AWS (queue URLs: --stack, the options or settings).",
+        description="The webhook dead-letter queue on AWS (queue URLs: --stack, the options or settings),"
+        " or of a running `novita-orchestrator serve` (--api http://127.0.0.1:3000).",
     )
     actions = parser.add_subparsers(dest="dlq_action", required=True, metavar="ACTION")
     for name, help_text in (
@@ -30,6 +34,12 @@ def add_dlq_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         ("redrive", "send every parked notification back to the webhook queue"),
     ):
         action = actions.add_parser(name, help=help_text)
+        action.add_argument(
+            "--api",
+            metavar="URL",
+            help="a running `novita-orchestrator serve` (e.g. http://127.0.0.1:3000): its embedded queues"
+            " (reads ORCHESTRATOR_API_KEY for `serve --api-key`)",
+        )
         action.add_argument("--stack", help="CloudFormation stack whose outputs name the queues")
         action.add_argument("--dlq-url", help="the dead-letter queue (default: setting WEBHOOK_DLQ_URL)")
         action.add_argument("--queue-url", help="the webhook queue (default: setting WEBHOOK_QUEUE_URL)")
@@ -40,6 +50,8 @@ def add_dlq_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def run_dlq_command(args: argparse.Namespace) -> int:
+    if args.api:
+        return _run_against_serve(args)
     try:
         dlq_url, queue_url = _queue_urls(args)
         sqs = boto3.client("sqs", region_name=args.region, endpoint_url=args.endpoint_url)
@@ -54,6 +66,32 @@ def run_dlq_command(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_BAD_INPUT, command="dlq")
     except (BotoCoreError, ClientError, RuntimeError) as exc:
         return fail(str(exc), EXIT_FAILED, command="dlq")
+    return EXIT_OK
+
+
+def _run_against_serve(args: argparse.Namespace) -> int:
+    base = str(args.api).rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return fail("--api: must be the URL serve printed, e.g. http://127.0.0.1:3000", command="dlq")
+    headers = {"x-api-key": key} if (key := shell_environment().get("ORCHESTRATOR_API_KEY")) else {}
+    method, path = ("GET", "/_local/dlq") if args.dlq_action == "list" else ("POST", "/_local/dlq/redrive")
+    session = requests.Session()
+    session.trust_env = False  # serve listens on this machine: never through a proxy
+    try:
+        answer = session.request(method, base + path, headers=headers, timeout=60)
+    except requests.RequestException as exc:
+        return fail(f"--api: cannot reach serve at {base}: {type(exc).__name__}", EXIT_FAILED, command="dlq")
+    if answer.status_code != 200:
+        return fail(
+            f"--api: {base} answered HTTP {answer.status_code} (is it `novita-orchestrator serve`?)",
+            EXIT_FAILED,
+            command="dlq",
+        )
+    body = answer.json()
+    if args.dlq_action == "list":
+        _print_list([DeadLetter(**letter) for letter in body["deadLetters"]], as_json=args.json)
+    else:
+        _print_redrive(RedriveResult(**body), as_json=args.json)
     return EXIT_OK
 
 

@@ -22,7 +22,9 @@ from novita_local.engine.engine import ExecutionOutcome
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
 from novita_orchestrator.api.starter import WorkflowStarter
+from novita_orchestrator.clock import SYSTEM_CLOCK
 from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore
+from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.request import OperationRequest, new_operation_id, parse_request
 
@@ -268,10 +270,13 @@ def start_operation(
     """Start one execution (named by the operation ID) and return at once; a create's env values are
     stored as the API stores them, out of the execution's input."""
     op_id = operation_id or new_operation_id()
+    dynamodb, table = engine.boto_client("dynamodb"), engine.resource_name("OperationsTable")
     starter = WorkflowStarter(
         engine.boto_client("stepfunctions"),
         engine.resource_arn(STATE_MACHINE),
-        DynamoEnvValuesStore(engine.boto_client("dynamodb"), engine.resource_name("OperationsTable")),
+        operations=DynamoOperationsStore(dynamodb, table),
+        env_values=DynamoEnvValuesStore(dynamodb, table),
+        clock=SYSTEM_CLOCK,
     )
     arn = engine.start_execution(STATE_MACHINE, starter.execution_input(request, op_id), name=op_id)
     return Operation(operation_id=op_id, request=request, execution_arn=arn)

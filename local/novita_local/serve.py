@@ -7,6 +7,12 @@ as the HTTP response. ``StartExecution`` reaches the engine's Step Functions, wh
 state machine; a background pump plays Lambda's SQS poller for the webhook dispatcher, so webhooks
 are delivered as on AWS. With ``--api-key`` a request without that ``x-api-key`` is refused with
 403 as API Gateway does (the ``ApiAuth=API_KEY`` option); without it no auth is checked (loopback).
+
+Webhooks are signed with WEBHOOK_SIGNING_SECRET, or with a secret ``serve`` makes and prints, so a
+receiver can verify them. The embedded stack lives in this process, so its dead-letter queue is
+reached through serve itself: ``GET /_local/dlq`` and ``POST /_local/dlq/redrive`` (what
+``novita-orchestrator dlq list|redrive --api URL`` calls); like the simulator's admin prefix, these
+routes exist only locally, never on API Gateway.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ import sys
 import threading
 import uuid
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -35,10 +44,13 @@ from novita_local.runtime import (
     fail,
     handler_output_on_stderr,
 )
+from novita_local.webhooks import engine_dead_letters, new_signing_secret
 
 API_FUNCTION = "ApiFunction"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 STAGE = "local"
+#: serve's own routes (the embedded stack's dead-letter queue); API Gateway has no such prefix.
+LOCAL_PREFIX = "/_local"
 _MAX_READ_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the function enforces ours
 
 
@@ -106,6 +118,36 @@ def proxy_event(
             },
         },
     }
+
+
+def request_body(headers: Message, stream: BufferedIOBase) -> bytes:
+    """The request's body: ``Content-Length`` bytes, or the chunks of a ``Transfer-Encoding: chunked``
+    body (curl -T -, HTTP clients streaming a body) joined; ValueError when the framing is broken."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        return _read_chunks(stream)
+    length = int(headers.get("Content-Length") or 0)
+    return stream.read(min(length, _MAX_READ_BYTES)) if length > 0 else b""
+
+
+def _read_chunks(stream: BufferedIOBase) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = stream.readline(1024).split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise ValueError("a chunk size is not hexadecimal") from None
+        if size == 0:
+            break
+        if len(body) + size > _MAX_READ_BYTES:
+            raise ValueError(f"the body is larger than {_MAX_READ_BYTES} bytes")
+        chunk = stream.read(size)
+        if len(chunk) != size or stream.readline(1024).strip():
+            raise ValueError("a chunk is shorter than its size")
+        body += chunk
+    while stream.readline(1024).strip():  # trailer fields, up to the blank line
+        pass
+    return bytes(body)
 
 
 class ApiServer:
@@ -185,6 +227,18 @@ class ApiServer:
             return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
         return payload
 
+    def local_route(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        """serve's own routes: the embedded stack's webhook dead-letter queue."""
+        routes = {f"{LOCAL_PREFIX}/dlq": "GET", f"{LOCAL_PREFIX}/dlq/redrive": "POST"}
+        if path not in routes:
+            return 404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}}
+        if method != routes[path]:
+            return 405, {"error": {"code": "METHOD_NOT_ALLOWED", "message": f"use {routes[path]}"}}
+        dead_letters = engine_dead_letters(self._engine)
+        if path.endswith("/redrive"):
+            return 200, asdict(dead_letters.redrive())
+        return 200, {"deadLetters": [asdict(letter) for letter in dead_letters.peek()]}
+
     def _pump_webhooks(self) -> None:
         while not self._stopping.wait(self._pump_interval):
             with contextlib.suppress(Exception):  # a failed batch stays queued and is retried
@@ -197,9 +251,20 @@ class ApiServer:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(min(length, _MAX_READ_BYTES)) if length else b""
-                headers = {name: value for name, value in self.headers.items()}
+                if self.path.split("?", 1)[0].startswith(LOCAL_PREFIX + "/"):
+                    self._local_route()
+                    return
+                try:
+                    body = request_body(self.headers, self.rfile)
+                except ValueError as error:
+                    self.close_connection = True
+                    message = json.dumps({"message": f"malformed request body: {error}"}).encode()
+                    self._answer(400, {"Content-Type": "application/json"}, message)
+                    return
+                # API Gateway hands the function the whole body, never the framing.
+                headers = {
+                    name: value for name, value in self.headers.items() if name.lower() != "transfer-encoding"
+                }
                 if server._api_key is not None and headers.get("x-api-key", headers.get("X-Api-Key")) != (
                     server._api_key
                 ):
@@ -225,6 +290,17 @@ class ApiServer:
                     out[name] = ", ".join(str(v) for v in values)
                 out.update({name: str(value) for name, value in (response.get("headers") or {}).items()})
                 self._answer(int(response.get("statusCode", 502)), out, raw)
+
+            def _local_route(self) -> None:
+                # No body is read: these routes take none (a client's body is drained by the length).
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > 0:
+                    self.rfile.read(min(length, _MAX_READ_BYTES))
+                if server._api_key is not None and self.headers.get("x-api-key") != server._api_key:
+                    self._answer(403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}')
+                    return
+                status, answer = server.local_route(self.command, self.path.split("?", 1)[0])
+                self._answer(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
 
             def _answer(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
                 self.send_response(status)
@@ -275,9 +351,14 @@ def run_serve(args: argparse.Namespace) -> int:
         shell = engine_environment()
     except BadInput as error:
         return fail(str(error))
+    variables = dict(shell.variables)
+    made_secret = None
+    if not variables.get("WEBHOOK_SIGNING_SECRET"):
+        # The template's generated Secrets Manager value is no whsec_ a receiver could be given.
+        made_secret = variables["WEBHOOK_SIGNING_SECRET"] = new_signing_secret()
     with (
         handler_output_on_stderr(verbose=args.verbose),
-        local_engine(shell.variables, time_scale=shell.time_scale) as engine,
+        local_engine(variables, time_scale=shell.time_scale) as engine,
     ):
         try:
             server = ApiServer(engine, host=args.host, port=args.port, api_key=args.api_key)
@@ -285,5 +366,16 @@ def run_serve(args: argparse.Namespace) -> int:
             return fail(f"cannot listen on {args.host}:{args.port}: {error}", EXIT_BAD_INPUT)
         # The first line on stderr says where (tests and scripts wait for it).
         print(f"serving the API on {server.url} (Swagger UI: {server.url}/docs)", file=sys.stderr, flush=True)
+        print(signing_line(made_secret), file=sys.stderr, flush=True)
         server.serve_until_interrupted()
     return EXIT_OK
+
+
+def signing_line(made_secret: str | None) -> str:
+    """What serve says about the webhook signing secret (the one it made, never one it was given)."""
+    if made_secret is None:
+        return "webhooks are signed with WEBHOOK_SIGNING_SECRET"
+    return (
+        f"webhooks are signed with {made_secret} (a secret made for this run:"
+        " give it to your receiver, or set WEBHOOK_SIGNING_SECRET to choose one)"
+    )

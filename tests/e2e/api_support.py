@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,9 @@ import requests
 
 from novita_local.engine import LocalEngine
 from novita_local.simulator import Simulator
+from novita_orchestrator.settings import setting_names
+from tests.support.simulator import TEST_API_KEY
+from tests.support.workflow import TIME_SCALE
 
 OPERATION_TIMEOUT = 120.0
 
@@ -42,3 +46,16 @@ class ServedApi:
 
     def finished(self, operation_id: str) -> dict[str, Any]:
         return self.wait_until(operation_id, lambda op: op["status"] != "running")
+
+
+def serve_environment(simulator: Simulator, **extra: str) -> dict[str, str]:
+    """The environment of a ``novita-orchestrator serve`` process against the simulator (time-scaled
+    like it; no setting leaks in from the test run's own environment)."""
+    simulator.admin.set_config(time_scale=TIME_SCALE)
+    env = {k: v for k, v in os.environ.items() if k not in setting_names()}
+    return env | {
+        "NOVITA_BASE_URL": simulator.base_url,
+        "NOVITA_API_KEY": TEST_API_KEY,
+        "TIME_SCALE": str(TIME_SCALE),
+        **extra,
+    }

@@ -225,6 +225,9 @@ def test_the_client_fails_fast_once_the_breaker_opens(simulator, dynamodb_local,
     with pytest.raises(BreakerOpen) as refused:
         client.get_instance("inst-dev-box")
     assert refused.value.retry_at > time.time() + 50
+    # The refusal says which failure opened it (kept in the shared record, so every Lambda says it).
+    assert refused.value.because.startswith("Novita get_instance failed"), refused.value.because
+    assert str(refused.value).startswith(refused.value.because)
     assert len(simulator.admin.journal(path="/gpu/instance", method="GET")) == sent, "nothing reached Novita"
     snapshot = resilience_snapshot(guard)
     assert snapshot.breaker is not None and snapshot.breaker.state is BreakerState.OPEN

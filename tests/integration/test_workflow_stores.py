@@ -240,6 +240,20 @@ def test_a_create_by_gpu_type_records_the_offer_used_and_the_offers_tried(
     assert record.to_json()["offersTried"][0]["outcome"] == "sold out"
 
 
+def test_an_operation_that_never_started_finishes_without_a_notification(operations: OperationsStore) -> None:
+    _new(operations, "op-finish-quiet")
+    record = operations.finish(
+        "op-finish-quiet",
+        status="failed",
+        phase="failed",
+        notification_type=None,
+        outcome={"code": "WORKFLOW_NOT_STARTED", "message": "the workflow could not be started"},
+        now=NOW + 1,
+    )
+    assert (record.status, record.notifications) == ("failed", [])
+    assert record.outcome == {"code": "WORKFLOW_NOT_STARTED", "message": "the workflow could not be started"}
+
+
 def test_updates_of_an_unknown_operation_say_so(operations: OperationsStore) -> None:
     with pytest.raises(OperationNotFound):
         operations.record_counters("op-nowhere", now=NOW, counters={"polls": 1})

@@ -142,7 +142,7 @@ class InMemoryOperationsStore:
         *,
         status: str,
         phase: str,
-        notification_type: str,
+        notification_type: str | None,
         outcome: dict[str, str] | None,
         now: float,
         defaults: dict[str, str] | None = None,
@@ -153,7 +153,7 @@ class InMemoryOperationsStore:
                 return self._record(operation_id)
             stamp = iso(now)
             item.update(status=status, phase=phase, updatedAt=stamp, lastChange=f"finish:{status}")
-            item["notifications"] = [*item.get("notifications", []), notification_type]
+            item["notifications"] = [*item.get("notifications", []), *filter(None, [notification_type])]
             item.setdefault("createdAt", stamp)
             item.setdefault("operationId", operation_id)
             item["expiresAt"] = int(now) + OPERATION_LIFETIME_SECONDS

@@ -58,14 +58,21 @@ def stepfunctions() -> RecordingStepFunctions:
 
 def service_over(novita: NovitaClient, clock: Clock, stepfunctions: RecordingStepFunctions) -> ApiService:
     """The API's service over this Novita client, the in-memory stores and the recording Step Functions."""
+    operations = InMemoryOperationsStore()
     return ApiService(
         ApiDeps(
             novita=novita,
             reader=StatusReader(novita, None, clock, SharedReadSettings(2.0, 0, 50)),
             guard=NoGuard(),
-            operations=InMemoryOperationsStore(),
+            operations=operations,
             locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, InMemoryEnvValuesStore()),
+            starter=WorkflowStarter(
+                stepfunctions,
+                STATE_MACHINE,
+                operations=operations,
+                env_values=InMemoryEnvValuesStore(),
+                clock=clock,
+            ),
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
@@ -252,3 +259,44 @@ def test_a_creates_env_values_are_stored_and_only_their_names_start_the_executio
     assert started["storedEnvs"] == {"names": ["HF_TOKEN"]}
     assert "envs" not in started["request"]["create"]
     assert service.deps.starter.env_values.get(operation_id) == {"HF_TOKEN": "hf-kept-out-77"}
+
+
+def test_the_operation_is_recorded_before_its_execution_starts(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    seen: list[Any] = []
+    start_execution = stepfunctions.start_execution
+
+    def start_and_look(**kwargs: Any) -> dict[str, Any]:
+        seen.append(service.deps.operations.get(kwargs["name"]))
+        return start_execution(**kwargs)
+
+    stepfunctions.start_execution = start_and_look  # type: ignore[method-assign]
+    answer = call("POST", "/instances/dev-box/start", {})
+
+    assert answer["statusCode"] == 202, answer
+    assert [(r.status, r.phase, r.kind, r.target) for r in seen] == [
+        ("running", "resolving", "start", "dev-box")
+    ]
+
+
+def test_an_execution_that_cannot_start_leaves_a_failed_record_not_a_running_one(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    recorded: list[str] = []
+
+    def refuse(**kwargs: Any) -> dict[str, Any]:
+        recorded.append(kwargs["name"])
+        raise RuntimeError("Step Functions is down")
+
+    stepfunctions.start_execution = refuse  # type: ignore[method-assign]
+    answer = call("POST", "/instances/dev-box/start", {})
+
+    assert answer["statusCode"] == 500, answer
+    record = service.deps.operations.get(recorded[0])
+    assert record is not None
+    assert (record.status, record.notifications) == ("failed", [])
+    assert record.outcome is not None and record.outcome["code"] == "WORKFLOW_NOT_STARTED"
+    # Nothing holds the instance: the next start is accepted.
+    stepfunctions.start_execution = RecordingStepFunctions().start_execution  # type: ignore[method-assign]
+    assert call("POST", "/instances/dev-box/start", {})["statusCode"] == 202

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 import requests
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
 from novita_orchestrator.http_headers import parse_retry_after
 from novita_orchestrator.novita.error_mapping import (
@@ -230,6 +230,34 @@ class TestTransportErrors:
         )
         chunked = requests.exceptions.ChunkedEncodingError("cut")
         assert isinstance(error_from_transport("get_instance", chunked), NetworkError)
+
+    @pytest.mark.parametrize(
+        ("cause", "said"),
+        [
+            (
+                NewConnectionError(
+                    None,  # type: ignore[arg-type]
+                    "Failed to establish a new connection: [Errno 111] Connection refused",
+                ),
+                "connection refused",
+            ),
+            (
+                NameResolutionError("novita.invalid", None, OSError("Name or service not known")),  # type: ignore[arg-type]
+                "its host name does not resolve",
+            ),
+        ],
+    )
+    def test_no_connection_says_novita_cannot_be_reached_and_where(self, cause: Exception, said: str) -> None:
+        exc = requests.ConnectionError(MaxRetryError(None, "/gpu/instance", cause))  # type: ignore[arg-type]
+
+        error = error_from_transport(
+            "get_instance", exc, base_url="https://user:pw@novita.example:8443/v1?k=x"
+        )
+
+        assert isinstance(error, NetworkError) and not error.request_sent
+        assert error.message == (
+            f"cannot reach NOVITA_BASE_URL (https://novita.example:8443): {said} (Novita get_instance)"
+        )
 
     def test_other_request_problems_are_not_retried(self) -> None:
         error = error_from_transport("get_instance", requests.exceptions.InvalidURL("bad"))

@@ -57,7 +57,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "FinishOperationFunction": on("OperationsTable", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
     "ApiFunction": NOVITA_CALLER
     | SNAPSHOT_USER
-    | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem")
+    # An accepted operation is recorded (put) before its execution starts; failed if it cannot start.
+    | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
     | on(
         "IdempotencyTable",
         "dynamodb:GetItem",
@@ -68,8 +69,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     | on("WebhookDeadLetterQueue", "sqs:GetQueueAttributes")
     | on("StartInstanceStateMachine", "states:StartExecution"),
     "StartTriggerFunction": on("StartInstanceStateMachine", "states:StartExecution")
-    | on("StartTriggerDeadLetterQueue", "sqs:SendMessage")
-    | on("OperationsTable", "dynamodb:PutItem"),
+    | on("OperationsTable", "dynamodb:PutItem")
+    | on("StartTriggerDeadLetterQueue", "sqs:SendMessage"),
     "WebhookDispatcherFunction": on(
         "WebhookQueue",
         "sqs:ReceiveMessage",

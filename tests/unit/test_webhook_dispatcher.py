@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -124,3 +125,64 @@ def test_a_whole_failed_batch_is_reported_item_by_item_not_raised() -> None:
         {"Records": [record(f"e{i}") for i in range(3)]}
     )
     assert len(response["batchItemFailures"]) == 3
+
+
+class OrderWatchingDeliverer:
+    """Delivers slowly, noting each operation's delivery order and how many deliveries overlap."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.order: dict[str, list[str]] = {}
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight_per_operation = 0
+        self.most_in_flight = 0
+
+    def attempt(self, message: WebhookMessage) -> AttemptResult:
+        data = getattr(message.event, "data", {})
+        operation = data["operationId"]
+        with self._lock:
+            self.in_flight[operation] = self.in_flight.get(operation, 0) + 1
+            self.most_in_flight_per_operation = max(
+                self.most_in_flight_per_operation, self.in_flight[operation]
+            )
+            self.most_in_flight = max(self.most_in_flight, sum(self.in_flight.values()))
+        time.sleep(0.05)
+        with self._lock:
+            self.in_flight[operation] -= 1
+            self.order.setdefault(operation, []).append(message.event.type.rsplit(".", 1)[-1])
+        return AttemptResult(Verdict.DELIVERED, "http_200", 200)
+
+
+def notification(operation_id: str, event_type: str, n: int) -> dict[str, Any]:
+    raw = record(f"{operation_id}-{n}")
+    body = json.loads(raw["body"])
+    body["event"] = {
+        "id": f"evt-{operation_id}-{n}",
+        "type": event_type,
+        "data": {"operationId": operation_id},
+    }
+    return {**raw, "body": json.dumps(body)}
+
+
+def test_one_operations_notifications_go_one_after_another_in_sending_order() -> None:
+    # A standard queue may hand a batch over out of order: here the failure comes first.
+    batch = [
+        notification("op-a", "instance.startup.failed", 4),
+        notification("op-b", "instance.startup.initiated", 1),
+        notification("op-a", "instance.startup.initiated", 1),
+        notification("op-a", "instance.startup.progress", 2),
+        notification("op-b", "instance.startup.completed", 3),
+        notification("op-a", "instance.startup.health_check.started", 3),
+        notification("op-b", "instance.startup.progress", 2),
+    ]
+    deliverer = OrderWatchingDeliverer()
+
+    response = dispatcher(deliverer, FakeSqs()).process({"Records": batch})
+
+    assert response["batchItemFailures"] == []
+    assert deliverer.order == {
+        "op-a": ["initiated", "progress", "started", "failed"],
+        "op-b": ["initiated", "progress", "completed"],
+    }
+    assert deliverer.most_in_flight_per_operation == 1
+    assert deliverer.most_in_flight == 2  # the two operations still run side by side

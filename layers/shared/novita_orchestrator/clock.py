@@ -48,6 +48,11 @@ _PROCESS_ANCHOR = time.time()
 SYSTEM_CLOCK = SystemClock()
 
 
+def time_scale_of(clock: Clock) -> float:
+    """How many of ``clock``'s seconds pass per real second (1 but on time-scaled local runs)."""
+    return clock.scale if isinstance(clock, ScaledClock) else 1.0
+
+
 def clock_for_scale(scale: float) -> Clock:
     """The system clock, or a :class:`ScaledClock` when local runs speed time up."""
     return SYSTEM_CLOCK if scale == 1 else ScaledClock(scale)

@@ -315,7 +315,7 @@ class ApiSettings(
     )
 
 
-class StartTriggerSettings(OutboundSettings, StateMachineSettings, OperationsTableSettings):
+class StartTriggerSettings(OperationsTableSettings, OutboundSettings, StateMachineSettings):
     """StartTriggerFunction."""
 
 

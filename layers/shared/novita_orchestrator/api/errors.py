@@ -56,6 +56,22 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(ApiError):
+    """The body is not declared as JSON."""
+
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class MethodNotAllowed(ApiError):
+    """The path exists, the method does not (``Allow`` lists the methods it has)."""
+
+    status, code = 405, "METHOD_NOT_ALLOWED"
+
+    def __init__(self, message: str, *, allowed: list[str]) -> None:
+        super().__init__(f"{message}; allowed: {', '.join(allowed)}")
+        self.allowed = allowed
+
+
 class InvalidInput(ApiError):
     """A field of the request is invalid (``fields`` names them)."""
 
@@ -119,8 +135,23 @@ _NOVITA_STATUS: tuple[tuple[type[novita.NovitaError], int, str], ...] = (
 )
 
 
-def error_answer(error: BaseException, *, now: float) -> ErrorAnswer:
-    """The HTTP answer for any exception (``now`` = epoch seconds, for Retry-After)."""
+def error_answer(error: BaseException, *, now: float, time_scale: float = 1.0) -> ErrorAnswer:
+    """The HTTP answer for any exception (``now`` = epoch seconds on the service's clock, for
+    Retry-After). ``time_scale``: the clock's seconds per real second (time-scaled local runs): a
+    caller waits real seconds, so Novita's ``Retry-After: 60`` (simulated) is 6 at 10x."""
+    answer = _error_answer(error, now=now)
+    retry_after = answer.body["error"].get("retryAfterSeconds")
+    if time_scale == 1.0 or retry_after is None:
+        return answer
+    seconds = max(1, math.ceil(retry_after / time_scale))
+    body = {"error": {**answer.body["error"], "retryAfterSeconds": seconds}}
+    return ErrorAnswer(answer.status, body, {**answer.headers, "Retry-After": str(seconds)})
+
+
+def _error_answer(error: BaseException, *, now: float) -> ErrorAnswer:
+    if isinstance(error, MethodNotAllowed):
+        answer = _answer(error.status, error.code, error.message)
+        return ErrorAnswer(answer.status, answer.body, {**answer.headers, "Allow": ", ".join(error.allowed)})
     if isinstance(error, ApiError):
         return _answer(
             error.status,

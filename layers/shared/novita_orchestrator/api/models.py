@@ -88,6 +88,7 @@ class OperationView(BaseModel):
     phases: dict[str, str]
     phaseDurationsSeconds: dict[str, float]
     notifications: list[str]
+    #: How it ended: ``READY``, or the failure's code and message; null while it runs.
     outcome: OperationError | None = None
     instanceId: str | None = None
     instanceName: str | None = None
@@ -138,10 +139,12 @@ class InstanceView(BaseModel):
 
 
 class StopAccepted(BaseModel):
+    """``stopping`` (202), or ``exited`` (200) when the instance was stopped already."""
+
     model_config = ConfigDict(defer_build=True)
 
     instanceId: str
-    status: Literal["stopping"] = "stopping"
+    status: Literal["stopping", "exited"] = "stopping"
 
 
 class DeadLetterView(BaseModel):

@@ -18,11 +18,21 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 
 from novita_orchestrator.api.docs import swagger_page
-from novita_orchestrator.api.errors import BadRequest, InvalidInput, PayloadTooLarge, error_answer
+from novita_orchestrator.api.errors import (
+    BadRequest,
+    InvalidInput,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_answer,
+)
 from novita_orchestrator.api.models import (
     CreateInstanceBody,
     ErrorBody,
@@ -34,10 +44,10 @@ from novita_orchestrator.api.models import (
     StopAccepted,
 )
 from novita_orchestrator.api.service import ApiService, CallerKey
-from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.clock import SYSTEM_CLOCK, Clock, time_scale_of
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import ConfigurationError
-from novita_orchestrator.workflow.request import OPERATION_ID_PATTERN, OperationRequest, parse_request
+from novita_orchestrator.workflow.request import OperationRequest, parse_request
 
 API_TITLE = "novita-orchestrator"
 API_VERSION = "1.0.0"
@@ -46,6 +56,7 @@ _DESCRIPTIONS = {
     404: "No such instance or operation",
     409: "A running operation holds the instance (`error.operationId` names it), or Novita refused it",
     413: "Request body larger than the limit",
+    415: "The request body is not JSON: send `Content-Type: application/json`",
     422: "A field is invalid (`error.fields` names it)",
     429: "Rate limited: retry after `Retry-After` seconds",
     500: "The service is misconfigured or failed unexpectedly",
@@ -53,6 +64,8 @@ _DESCRIPTIONS = {
     503: "Novita is unavailable or its circuit breaker is open: retry after `Retry-After` seconds",
 }
 _ALWAYS = (400, 413, 422, 500)
+#: Routes that take a JSON body also answer 415.
+_BODY = (415,)
 _NOVITA = (404, 409, 429, 502, 503)
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -147,6 +160,7 @@ def _accept(
     service: ApiService, request: OperationRequest, base: str, idempotency_key: str | None
 ) -> Response[OperationAccepted]:
     """202 with the operation and its status URL (also in ``Location``)."""
+    refuse_non_json_body()
     result = service.accept(
         request, status_base=base, idempotency=caller_key(idempotency_key), lambda_context=app.lambda_context
     )
@@ -155,6 +169,41 @@ def _accept(
         content_type=content_types.APPLICATION_JSON,
         body=result,
         headers={"Location": result.statusUrl},
+    )
+
+
+JSON_TYPE = "application/json"
+
+
+def non_json_content_type() -> str | None:
+    """The request's Content-Type when its body is not declared as JSON (no Content-Type = JSON).
+
+    Powertools would parse a form-encoded body as form fields: ``curl -d '{}'`` (curl's default
+    type) then met a baffling "extra inputs" 422. This API speaks JSON only."""
+    event = app.current_event
+    if not (event.body or ""):
+        return None
+    declared = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if (
+        not declared
+        or declared == JSON_TYPE
+        or (declared.startswith("application/") and declared.endswith("+json"))
+    ):
+        return None
+    return declared
+
+
+def refuse_non_json_body() -> None:
+    if non_json_content_type() is not None:
+        raise _not_json()
+
+
+def _not_json() -> UnsupportedMediaType:
+    # The type sent is not echoed (no request value is): the message says what to send instead.
+    return UnsupportedMediaType(
+        f"the request body must be JSON: send Content-Type: {JSON_TYPE}"
+        f" (with curl: -H 'Content-Type: {JSON_TYPE}')",
+        fields=["header:Content-Type"],
     )
 
 
@@ -198,7 +247,7 @@ app.use(middlewares=[limit_body_size])
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
     }
-    | _errors(*_NOVITA),
+    | _errors(*_NOVITA, *_BODY),
     tags=["operations"],
 )
 def start_instance(
@@ -220,7 +269,7 @@ def start_instance(
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
     }
-    | _errors(*_NOVITA),
+    | _errors(*_NOVITA, *_BODY),
     tags=["operations"],
 )
 def create_instance(
@@ -243,7 +292,8 @@ def create_instance(
     tags=["operations"],
 )
 def get_operation(
-    operation_id: Annotated[str, Path(pattern=OPERATION_ID_PATTERN, description="op-<32 hex digits>")],
+    # Not validated by pattern: an ID of another shape names no operation (404, as for any unknown one).
+    operation_id: Annotated[str, Path(min_length=1, max_length=255, description="op-<32 hex digits>")],
     service: Service,
 ) -> OperationView:
     return service.operation(operation_id)
@@ -265,13 +315,16 @@ def get_instance(ref: Ref, service: Service) -> InstanceView:
     status_code=202,
     summary="Stop an instance (refused while an operation drives it)",
     responses={
-        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}}
+        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}},
+        200: {"description": "Stopped already", "content": {"application/json": {"model": StopAccepted}}},
     }
     | _errors(*_NOVITA),
     tags=["instances"],
 )
 def stop_instance(ref: Ref, service: Service) -> Response[StopAccepted]:
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=service.stop(ref))
+    stopped = service.stop(ref)
+    status = 202 if stopped.status == "stopping" else 200
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=stopped)
 
 
 @app.get(
@@ -300,8 +353,16 @@ def docs() -> Response[Any]:
 # --- errors ----------------------------------------------------------------------------------------
 
 
+@app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(_not_json())
+
+
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def invalid_request(error: RequestValidationError) -> Response[Any]:
+    if non_json_content_type() is not None:
+        # Powertools parsed a form-encoded body as fields: the type, not the fields, is the mistake.
+        return _error(_not_json())
     problems = list(error.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
         return _error(BadRequest("the request body is not valid JSON"))
@@ -321,7 +382,17 @@ def undecodable_body(_: UnicodeDecodeError) -> Response[Any]:
 
 @app.not_found
 def not_found(_: NotFoundError) -> Response[Any]:
+    allowed = allowed_methods(app.current_event.path)
+    if allowed:
+        return _error(MethodNotAllowed("this route does not take that method", allowed=allowed))
     return _json(404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}})
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods of the routes whose path matches ``path`` (a 405 lists them in ``Allow``)."""
+    # Powertools keeps its routes on these two lists and offers no public lookup by path.
+    routes = [*app._static_routes, *app._dynamic_routes]
+    return sorted({route.method for route in routes if route.rule.match(path)})
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
@@ -329,16 +400,17 @@ def any_error(error: Exception) -> Response[Any]:
     return _error(error)
 
 
-def _now() -> float:
+def _clock() -> Clock:
     # The service's clock (time-scaled on local runs: a breaker's retry time is on that clock).
     try:
-        return current_service(app).deps.clock.now()
+        return current_service(app).deps.clock
     except ConfigurationError:
-        return SYSTEM_CLOCK.now()
+        return SYSTEM_CLOCK
 
 
 def _error(error: Exception) -> Response[Any]:
-    answer = error_answer(error, now=_now())
+    clock = _clock()
+    answer = error_answer(error, now=clock.now(), time_scale=time_scale_of(clock))
     if answer.status >= 500:
         logger.exception(
             "request failed", extra={"status": answer.status, "code": answer.body["error"]["code"]}

@@ -49,8 +49,18 @@ from novita_orchestrator.times import epoch_of_iso
 from novita_orchestrator.webhooks.dead_letters import DeadLetters
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InstanceBusy
-from novita_orchestrator.workflow.request import OperationRequest, check_webhook_target, new_operation_id
+from novita_orchestrator.workflow.request import (
+    OperationRequest,
+    check_webhook_target,
+    is_operation_id,
+    new_operation_id,
+)
 from novita_orchestrator.workflow.state import AcceptedInstance
+
+#: Novita's status of a stopped instance (a stop of it has nothing to do).
+STOPPED = "exited"
+#: The outcome a ready operation shows (failed ones show the failure's code and message).
+READY_OUTCOME = {"code": "READY", "message": "the instance is running and its app answers"}
 
 #: The idempotency records' key prefix: stable across code moves (Powertools' default is the module path).
 ACCEPT_KEY_PREFIX = "novita-orchestrator.accept"
@@ -184,6 +194,9 @@ class ApiService:
     # --- reads and stop ------------------------------------------------------------------------
 
     def operation(self, operation_id: str) -> OperationView:
+        if not is_operation_id(operation_id):
+            # Never echoed: the message says what an ID looks like instead.
+            raise OperationNotFound("no such operation: operation IDs look like op-<32 lowercase hex digits>")
         record = self.deps.operations.get(operation_id)
         if record is None:
             raise OperationNotFound(f"no operation {operation_id}")
@@ -197,6 +210,8 @@ class ApiService:
         instance = self._find_instance(ref)
         # Stopping an instance a start is driving would only make that start fail.
         self._refuse_if_busy(instance.id, f"instance {instance.id}")
+        if instance.status == STOPPED:
+            return StopAccepted(instanceId=instance.id, status=STOPPED)
         self.deps.novita.stop_instance(instance.id)
         logger.info("instance stop requested", extra={"instance_id": instance.id})
         return StopAccepted(instanceId=instance.id)
@@ -220,6 +235,8 @@ class ApiService:
 
 def operation_view(record: OperationRecord, *, now: float) -> OperationView:
     data = record.to_json()
+    if record.status == "ready" and not record.outcome:
+        data["outcome"] = READY_OUTCOME
     return OperationView.model_validate(
         {**data, "phaseDurationsSeconds": phase_durations(record.phases, record.status, now=now)}
     )

@@ -1,7 +1,13 @@
 """Start the startup workflow: one execution per operation, named by the operation ID.
 
+The operation's record is written (phase ``resolving``) *before* ``StartExecution``, so the status URL
+handed out with the 202 answers from the moment it is handed out; ResolveTarget then finds the record
+and keeps its ``createdAt`` (the deadline counts from the accept). One conditional put: a repeat of the
+same operation ID finds the record instead.
+
 A create's environment values are stored first (:mod:`..store.env_values_store`) and only their
-names go into the execution's input: the values never reach its history."""
+names go into the execution's input: the values never reach its history.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +15,52 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from novita_orchestrator.clock import SYSTEM_CLOCK, Clock
+from novita_orchestrator.clock import Clock
 from novita_orchestrator.store.env_values_store import ENV_VALUES_LIFETIME_SECONDS, EnvValuesStore
+from novita_orchestrator.store.operations_store import RUNNING, OperationsStore
+from novita_orchestrator.workflow import phases
 from novita_orchestrator.workflow.request import OperationRequest, start_input
 from novita_orchestrator.workflow.state import AcceptedInstance, StoredEnvs
+
+#: The outcome of an operation whose execution could not be started.
+NOT_STARTED = "WORKFLOW_NOT_STARTED"
 
 
 @dataclass(frozen=True)
 class WorkflowStarter:
-    """``StartExecution`` of the state machine (STATE_MACHINE_ARN); used by the API and the trigger."""
+    """Record the operation, then ``StartExecution`` of the state machine (STATE_MACHINE_ARN); used by
+    the API and the EventBridge trigger."""
 
     stepfunctions: Any
     state_machine_arn: str
+    operations: OperationsStore
     env_values: EnvValuesStore
-    clock: Clock = SYSTEM_CLOCK
+    clock: Clock
 
     def start(
-        self, request: OperationRequest, operation_id: str, *, accepted: AcceptedInstance | None = None
+        self,
+        request: OperationRequest,
+        operation_id: str,
+        *,
+        accepted: AcceptedInstance | None = None,
+        finish_if_not_started: bool = True,
     ) -> bool:
-        """Start the operation's execution; False when an execution of that name already ended
-        (Step Functions answers a repeated name and input with the running execution, else refuses).
-        ``accepted``: the instance the API resolved a start to (``$.accepted``)."""
+        """Record and start the operation; False when it was recorded and has ended already, or an
+        execution of that name already ended (Step Functions answers a repeated name and input with
+        the running execution, else refuses). ``accepted``: the instance the API resolved a start to
+        (``$.accepted``). When ``StartExecution`` fails the record is finished as failed (the API's
+        caller gets an error and never follows it), unless ``finish_if_not_started`` is False: the
+        trigger's retry of the same event starts the same operation again."""
+        record = self.operations.create(
+            operation_id=operation_id,
+            kind=request.kind,
+            target=request.target,
+            phase=phases.RESOLVING,
+            now=self.clock.now(),
+            webhook_url=request.webhook.url if request.webhook else None,
+        )
+        if record.status != RUNNING:
+            return False
         execution_input = self.execution_input(request, operation_id, accepted=accepted)
         try:
             self.stepfunctions.start_execution(
@@ -39,6 +70,21 @@ class WorkflowStarter:
             )
         except self.stepfunctions.exceptions.ExecutionAlreadyExists:
             return False
+        except Exception as error:
+            if not finish_if_not_started:
+                raise
+            self.operations.finish(
+                operation_id,
+                status=phases.FAILED,
+                phase=phases.FAILED,
+                notification_type=None,
+                outcome={
+                    "code": NOT_STARTED,
+                    "message": f"the workflow could not be started ({type(error).__name__})",
+                },
+                now=self.clock.now(),
+            )
+            raise
         return True
 
     def execution_input(

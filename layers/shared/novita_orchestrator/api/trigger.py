@@ -59,7 +59,8 @@ def start_from_event(event: dict[str, Any], deps: StartTriggerDeps) -> TriggerRe
         logger.error("trigger event refused", extra={"operation_id": operation_id, "reason": error.message})
         metrics.add_metric(name="TriggerEventsRejected", unit=MetricUnit.Count, value=1)
         return TriggerResult(operation_id=None, started=False, reason=error.message)
-    if not deps.starter.start(request, operation_id):
+    # A failed StartExecution raises: Lambda's async retries deliver the same event (same operation).
+    if not deps.starter.start(request, operation_id, finish_if_not_started=False):
         logger.info("trigger event already started its operation", extra={"operation_id": operation_id})
         return TriggerResult(operation_id=operation_id, started=False, reason="already started")
     logger.info("operation started by event", extra={"operation_id": operation_id, "kind": request.kind})

@@ -32,18 +32,20 @@ def api_service(settings: ApiSettings) -> ApiService:
         # Only the depth is read here; the queue it redrives to is not the API's business.
         dead_letters = DeadLetters(aws.client("sqs"), dlq_url=settings.WEBHOOK_DLQ_URL, queue_url="")
     novita = novita_client(settings, aws, clock, guard)
+    operations = operations_store(settings, aws)
     return ApiService(
         ApiDeps(
             novita=novita,
             reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
             guard=guard,
-            operations=operations_store(settings, aws),
+            operations=operations,
             locks=lock_store(settings, aws),
             starter=WorkflowStarter(
                 aws.client("stepfunctions"),
                 settings.STATE_MACHINE_ARN,
-                env_values_store(settings, aws),
-                clock,
+                operations=operations,
+                env_values=env_values_store(settings, aws),
+                clock=clock,
             ),
             url_policy=UrlPolicy.from_settings(settings),
             clock=clock,

@@ -424,7 +424,7 @@ class NovitaClient:
                 method, self._base_url + path, params=params, json=body, timeout=timeout
             )
         except requests.RequestException as exc:
-            error = error_from_transport(operation, exc, secrets)
+            error = error_from_transport(operation, exc, secrets, self._base_url)
             self._guard.on_failure(operation, error)
             raise error from None
         if not 200 <= response.status_code < 300:

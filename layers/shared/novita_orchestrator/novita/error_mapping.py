@@ -16,9 +16,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
 from novita_orchestrator.http_headers import parse_retry_after
 from novita_orchestrator.novita.errors import (
@@ -184,11 +185,22 @@ def error_from_response(
 
 
 def error_from_transport(
-    operation: str, exc: requests.RequestException, secrets: Iterable[str] = ()
+    operation: str, exc: requests.RequestException, secrets: Iterable[str] = (), base_url: str = ""
 ) -> NovitaError:
-    """The error for a request that got no (complete) answer."""
+    """The error for a request that got no (complete) answer. When no connection could be made the
+    message says so in a user's words (``cannot reach NOVITA_BASE_URL (...): connection refused``),
+    not urllib3's pool repr."""
     detail = redact_text(str(exc), secrets)[:_MAX_MESSAGE]
     sent = not _never_connected(exc)
+    why = unreachable_reason(exc)
+    if why is not None:
+        kind = NovitaTimeout if isinstance(exc, requests.Timeout) else NetworkError
+        where = f" ({_safe_origin(base_url)})" if base_url else ""
+        return kind(
+            f"cannot reach NOVITA_BASE_URL{where}: {why} (Novita {operation})",
+            operation=operation,
+            request_sent=False,
+        )
     if isinstance(exc, requests.Timeout) or _is_body_read_timeout(exc):
         return NovitaTimeout(
             f"Novita {operation} timed out: {detail}", operation=operation, request_sent=sent
@@ -233,6 +245,34 @@ def _kind_for(status: int, reason: str | None, text: str) -> type[NovitaError]:
     if status == 408:
         return NovitaTimeout
     return ClientError
+
+
+def unreachable_reason(exc: requests.RequestException) -> str | None:
+    """Why no connection to Novita could be made (refused, name not resolved, connect timeout), or
+    None when one was made (a reset or a read timeout after the request went out)."""
+    cause: Any = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    if isinstance(cause, NameResolutionError):
+        return "its host name does not resolve"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "the connection timed out"
+    if isinstance(cause, NewConnectionError):
+        return "connection refused" if "refused" in str(cause).lower() else "no connection could be made"
+    return None
+
+
+def _safe_origin(url: str) -> str:
+    """scheme://host[:port] of ``url``: no path, query or credentials in a message."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "not a URL"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _never_connected(exc: requests.RequestException) -> bool:

@@ -33,6 +33,8 @@ from novita_orchestrator.resilience.errors import BreakerOpen
 # Lost races are retried with a fresh read; more than this many in a row means heavy contention on a
 # state that is changing anyway, so the caller is refused rather than spun.
 MAX_RACE_RETRIES = 5
+#: The opening failure's text is kept this short (it rides on every refusal).
+MAX_BECAUSE_LENGTH = 300
 
 
 class BreakerState(StrEnum):
@@ -58,6 +60,8 @@ class BreakerRecord:
     #: How many times this breaker has opened (kept across transitions).
     opened_count: int = 0
     changed_at: float = 0.0
+    #: OPEN: the failure that opened it, in a user's words (every refusal repeats it).
+    opened_because: str = ""
 
 
 class BreakerStore(Protocol):
@@ -181,7 +185,7 @@ class CircuitBreaker:
     @staticmethod
     def _refusal(record: BreakerRecord, now: float, max_probes: int) -> BreakerOpen | None:
         if record.state is BreakerState.OPEN and now < record.retry_at:
-            return BreakerOpen(retry_at=record.retry_at, now=now)
+            return BreakerOpen(retry_at=record.retry_at, now=now, because=record.opened_because)
         if (
             record.state is BreakerState.HALF_OPEN
             and record.probes_admitted >= max_probes
@@ -267,15 +271,16 @@ class CircuitBreaker:
                 self._remember(counted, now)
                 return
 
-    def record_failure(self, ticket: BreakerTicket) -> None:
-        """Count one retryable upstream failure (5xx, timeout, network) of a call admitted by ``ticket``."""
+    def record_failure(self, ticket: BreakerTicket, because: str = "") -> None:
+        """Count one retryable upstream failure (5xx, timeout, network) of a call admitted by ``ticket``;
+        ``because`` says what it was (kept if this failure opens the breaker)."""
         now = self._clock.now()
         if ticket.probe:
             record = self._current()
             if record.generation != ticket.generation:
                 record = self._current(fresh=True)
             if record.state is BreakerState.HALF_OPEN and record.generation == ticket.generation:
-                self._transition(record, self._opened(record, now), "a probe call failed")
+                self._transition(record, self._opened(record, now, because), "a probe call failed")
             return
         counted: BreakerRecord | None = None
         for attempt in range(MAX_RACE_RETRIES):
@@ -296,7 +301,7 @@ class CircuitBreaker:
         self._remember(counted, now)
         reason = self._trip_reason(counted)
         if reason is not None:
-            self._transition(counted, self._opened(counted, now), reason)
+            self._transition(counted, self._opened(counted, now, because), reason)
 
     def _window_active(self, record: BreakerRecord, now: float) -> bool:
         return record.window_failures > 0 and now < record.window_started_at + self.config.window_seconds
@@ -310,13 +315,14 @@ class CircuitBreaker:
             return f"{record.window_failures} of {calls} calls failed within {config.window_seconds:g} s"
         return None
 
-    def _opened(self, record: BreakerRecord, now: float) -> BreakerRecord:
+    def _opened(self, record: BreakerRecord, now: float, because: str = "") -> BreakerRecord:
         return BreakerRecord(
             state=BreakerState.OPEN,
             generation=record.generation + 1,
             retry_at=_ms(now + self.config.recovery_seconds),
             opened_count=record.opened_count + 1,
             changed_at=_ms(now),
+            opened_because=because[:MAX_BECAUSE_LENGTH],
         )
 
     def _transition(self, expected: BreakerRecord, new: BreakerRecord, reason: str) -> bool:

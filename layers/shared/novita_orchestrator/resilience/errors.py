@@ -30,16 +30,27 @@ class BreakerOpen(_Picklable):
     code = "BREAKER_OPEN"
     retryable = False
 
-    def __init__(self, *, retry_at: float, now: float, operation: str = "", half_open: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        retry_at: float,
+        now: float,
+        operation: str = "",
+        half_open: bool = False,
+        because: str = "",
+    ) -> None:
         why = (
             "the Novita circuit breaker is half-open and its probe calls are taken"
             if half_open
             else "the Novita circuit breaker is open after repeated upstream failures"
         )
+        # What the failures were comes first: "cannot reach NOVITA_BASE_URL ...: connection refused".
+        cause = f"{because}; " if because and not half_open else ""
         super().__init__(
-            f"{why}; calls are refused until {iso(retry_at)} (in {max(0.0, retry_at - now):.1f} s)",
+            f"{cause}{why}; calls are refused until {iso(retry_at)} (in {max(0.0, retry_at - now):.1f} s)",
             operation=operation,
         )
+        self.because = because
         self.retry_at = retry_at
 
 

@@ -87,7 +87,7 @@ class ResilientGuard:
         if ticket is None:
             return
         if error.upstream_failure:
-            self._record(operation, lambda: self.breaker.record_failure(ticket))
+            self._record(operation, lambda: self.breaker.record_failure(ticket, because=error.message))
         else:
             # Novita answered (a 4xx business error, a 429, an odd body): it is up, which is what the
             # breaker tracks. Not-found storms therefore never open it.

@@ -19,6 +19,7 @@ from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import (
     AppNeverHealthy,
+    HealthPortNotMapped,
     HealthTargetRefused,
     StartupFailed,
     novita_errors_translated,
@@ -79,6 +80,8 @@ def check_health(state: StepState, deps: CheckHealthDeps) -> HealthResult:
         instance = _seen_running(instance_id, seen) if seen else _running_instance(deps.novita, instance_id)
         carried = _endpoints_of(instance)
         probes = probes_for(instance, port=port, path=path)
+        if port is not None and not probes:
+            _refuse_unmapped_port(instance, port)
     if instance is not None:
         name = instance.name or target.instance_name
     else:
@@ -153,6 +156,19 @@ def probing_window(invocation_left: float | None) -> float | None:
     if invocation_left is None:
         return None
     return max(MIN_PROBING_SECONDS, invocation_left - RESERVED_AFTER_PROBES_SECONDS)
+
+
+def _refuse_unmapped_port(instance: Instance, port: int) -> None:
+    """Fail at once when the running instance maps other ports but not ``port``: waiting would only
+    run out the deadline. No mappings at all may be Novita still filling them in: keep waiting then."""
+    mapped = [m for m in instance.port_mappings if m.port]
+    if not mapped or any(m.port == port for m in mapped):
+        return
+    ports = ", ".join(f"{m.port}/{m.type}" for m in sorted(mapped, key=lambda m: m.port))
+    raise HealthPortNotMapped(
+        f"healthCheck.port {port} is not a port of instance {instance.id} (it maps {ports}): "
+        "check one of those, or none to check every HTTP port"
+    )
 
 
 def _seen_running(instance_id: str, seen: RunningInstance) -> Instance:

@@ -198,12 +198,13 @@ class OperationsStore(Protocol):
         *,
         status: str,
         phase: str,
-        notification_type: str,
+        notification_type: str | None,
         outcome: dict[str, str] | None,
         now: float,
         defaults: dict[str, str] | None = None,
     ) -> OperationRecord:
-        """Record the terminal status once; later calls return the record as it is."""
+        """Record the terminal status once; later calls return the record as it is
+        (``notification_type`` None: the operation ends without a notification)."""
         ...
 
 
@@ -379,13 +380,14 @@ class DynamoOperationsStore:
         *,
         status: str,
         phase: str,
-        notification_type: str,
+        notification_type: str | None,
         outcome: dict[str, str] | None,
         now: float,
         defaults: dict[str, str] | None = None,
     ) -> OperationRecord:
         """Record the terminal status once; later calls return the record as it is.
 
+        ``notification_type`` None: the operation ends without a notification (it was never started).
         ``defaults`` (kind, target, ...) fill an item that was never created (the request failed
         before the operation was recorded), so every operation ends with a record.
         """
@@ -406,7 +408,7 @@ class DynamoOperationsStore:
             ":st": to_attr(status),
             ":ph": to_attr(phase),
             ":now": to_attr(stamp),
-            ":types": to_attr([notification_type]),
+            ":types": to_attr([notification_type] if notification_type else []),
             ":empty": to_attr([]),
             ":running": to_attr(RUNNING),
             ":lc": to_attr(f"finish:{status}"),

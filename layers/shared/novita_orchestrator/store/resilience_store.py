@@ -123,6 +123,7 @@ class DynamoResilienceStore:
             probe_successes=_count(item, "probeSuccesses"),
             opened_count=_count(item, "opened"),
             changed_at=_num(item, "changedAt"),
+            opened_because=item.get("because", {}).get("S", ""),
         )
 
     @staticmethod
@@ -223,6 +224,8 @@ class DynamoResilienceStore:
             "changedAt": _stamp(record.changed_at),
             TTL_ATTRIBUTE: self._expires(),
         }
+        if record.opened_because:
+            item["because"] = {"S": record.opened_because}
         written, _ = self._call(
             "put_item",
             Item=item,

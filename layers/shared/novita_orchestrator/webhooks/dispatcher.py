@@ -1,11 +1,20 @@
-"""The webhook queue's consumer: deliver a batch concurrently, then report the partial batch failures.
+"""The webhook queue's consumer: deliver a batch, then report the partial batch failures.
 
-Each record is one attempt (its SQS receive count is the attempt number). Deliveries run at once on a
-thread pool over one pooled session; then Powertools' BatchProcessor reports the records still to be
-retried as ``batchItemFailures``. A retry leaves the message on the queue with its visibility timeout
-set to the schedule's next delay (SQS brings it back then); a dead letter is sent to the DLQ by the
+Each record is one attempt (its SQS receive count is the attempt number). One operation's records are
+delivered one after another, in the order they were sent (``initiated`` first, the terminal one last,
+the rest in the batch's order); different operations run at once on a thread pool over one pooled
+session. Then Powertools' BatchProcessor reports the records still to be retried as
+``batchItemFailures``. A retry leaves the message on the queue with its visibility timeout set to
+the schedule's next delay (SQS brings it back then); a dead letter is sent to the DLQ by the
 dispatcher and then deleted from the queue (reported as handled) - if that send fails, the message
 stays on the queue, so nothing is dropped. The queue's own redrive policy is the backstop for crashes.
+
+Why here and not an SQS FIFO queue with ``MessageGroupId = operationId``: a FIFO group is blocked
+while its head is invisible, so one receiver failing a notification would hold every later
+notification of that operation for the whole retry schedule (hours), and the state machine's sends,
+the DLQ and the redrive would all need group and deduplication IDs. Order is kept where it matters (a
+healthy receiver never sees ``failed`` before ``initiated``); under retries it is not: a retried
+notification arrives after the later ones that succeeded (the README says so).
 """
 
 from __future__ import annotations
@@ -113,11 +122,19 @@ class WebhookDispatcher:
         return process_partial_response(event, record_handler, processor, context)
 
     def handle_batch(self, records: Sequence[dict[str, Any]]) -> list[RecordOutcome]:
-        """Handle every record, up to WEBHOOK_MAX_CONCURRENCY at once; outcomes in record order."""
-        if len(records) <= 1 or self._max_concurrency == 1:
-            return [self.handle(record) for record in records]
-        with ThreadPoolExecutor(max_workers=min(self._max_concurrency, len(records))) as pool:
-            return list(pool.map(self.handle, records))
+        """Handle every record: one operation's records one after another in the order they were sent,
+        up to WEBHOOK_MAX_CONCURRENCY operations at once; outcomes in record order."""
+        groups = in_sending_order(records)
+
+        def handle_group(group: list[int]) -> list[tuple[int, RecordOutcome]]:
+            return [(index, self.handle(records[index])) for index in group]
+
+        if len(groups) <= 1 or self._max_concurrency == 1:
+            handled = [pair for group in groups for pair in handle_group(group)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self._max_concurrency, len(groups))) as pool:
+                handled = [pair for pairs in pool.map(handle_group, groups) for pair in pairs]
+        return [outcome for _, outcome in sorted(handled, key=lambda pair: pair[0])]
 
     # --- one record ----------------------------------------------------------------------------
 
@@ -221,6 +238,38 @@ class WebhookDispatcher:
         level = logger.info if outcome.action is Action.ACK else logger.warning
         level("webhook attempt", extra=outcome.log_fields())
         metrics.add_metric(name=_METRIC_BY_ACTION[outcome.action], unit=MetricUnit.Count, value=1)
+
+
+def in_sending_order(records: Sequence[dict[str, Any]]) -> list[list[int]]:
+    """The records' indexes grouped by operation (``event.data.operationId``), each group in the order
+    its notifications were sent: the ``*.initiated`` one first, the terminal ``*.completed`` /
+    ``*.failed`` last, the others as the batch holds them (a standard queue mostly keeps the sending
+    order; a notification type never depends on a clock). A record without an operation is its own
+    group."""
+    groups: dict[str, list[int]] = {}
+    for index, raw in enumerate(records):
+        operation_id, _ = _operation_and_type(raw)
+        groups.setdefault(operation_id or f"#{index}", []).append(index)
+
+    def rank(index: int) -> tuple[int, int]:
+        _, event_type = _operation_and_type(records[index])
+        if event_type.endswith(".initiated"):
+            return 0, index
+        if event_type.endswith((".completed", ".failed")):
+            return 2, index
+        return 1, index
+
+    return [sorted(group, key=rank) for group in groups.values()]
+
+
+def _operation_and_type(raw: dict[str, Any]) -> tuple[str | None, str]:
+    try:
+        event = parse_message(SQSRecord(raw).body).event
+    except (MalformedWebhookMessage, TypeError, KeyError):
+        return None, ""
+    data = getattr(event, "data", None)
+    operation_id = data.get("operationId") if isinstance(data, dict) else None
+    return (operation_id if isinstance(operation_id, str) and operation_id else None), event.type
 
 
 def _receive_count(record: SQSRecord) -> int:

@@ -100,6 +100,13 @@ class AppNeverHealthy(WorkflowError):
     code = "APP_NEVER_HEALTHY"
 
 
+class HealthPortNotMapped(WorkflowError):
+    """The requested health port is not among the running instance's port mappings (it never will be:
+    an instance's ports are fixed when it is created)."""
+
+    code = "HEALTH_PORT_NOT_MAPPED"
+
+
 class HealthTargetRefused(WorkflowError):
     """The outbound guard refused a probe address (loopback, private, link-local/metadata)."""
 

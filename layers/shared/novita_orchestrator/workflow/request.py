@@ -37,8 +37,13 @@ OPERATION_ID_PATTERN = r"^op-[0-9a-f]{32}$"
 _OPERATION_ID = re.compile(OPERATION_ID_PATTERN)
 
 
+def is_operation_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an operation ID (``op-`` and 32 lowercase hex digits)."""
+    return _OPERATION_ID.match(value) is not None
+
+
 def _well_formed_operation_id(value: str) -> str:
-    if not _OPERATION_ID.match(value):
+    if not is_operation_id(value):
         raise ValueError('must be "op-" and 32 lowercase hex digits')
     return value
 
