@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from novita_local.demo import run_demo
 from novita_local.dlq import add_dlq_command
@@ -25,6 +26,7 @@ from novita_local.operations import (
 )
 from novita_local.progress import ProgressPrinter, describe, outcome_line
 from novita_local.runtime import (
+    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_READY,
     BadInput,
@@ -34,24 +36,62 @@ from novita_local.runtime import (
 )
 from novita_local.serve import add_serve_command
 from novita_local.simulator.server import add_simulator_command
-from novita_local.webhooks import deliver_notifications, delivery_wait_seconds
+from novita_local.webhooks import deliver_notifications, delivery_wait_seconds, new_signing_secret
 from novita_orchestrator.workflow.request import OperationRequest
 
 # Real seconds the command waits for an operation beyond its own (time-scaled) deadline.
 _FOLLOW_MARGIN_SECONDS = 120.0
 _DEFAULT_STARTUP_TIMEOUT = 1800.0
 
+#: What ``start --help`` and ``create --help`` end with: the variables read, exit codes, an example.
+_OPERATION_EPILOG = """\
+environment:
+  NOVITA_API_KEY        Novita API key (required)
+  NOVITA_BASE_URL       Novita API to drive (default: production, https://api.novita.ai/...);
+                        e.g. the simulator's URL from `novita-orchestrator simulator`
+  TIME_SCALE            local runs: the workflow clock runs this many times faster (default 1)
+  ALLOW_PRIVATE_NETWORK_TARGETS
+                        true lets webhooks and health probes reach loopback/private hosts
+  WEBHOOK_SIGNING_SECRET
+                        whsec_ secret the webhooks are signed with (make one: novita-orchestrator secret)
+  every other setting of the README's table is passed to the functions too, and checked first
+
+exit status: 0 ready, 1 failed (or interrupted), 2 bad input (the message names the flag or variable)
+
+example:
+  export NOVITA_BASE_URL=http://127.0.0.1:8080/gpu-instance/openapi/v1 NOVITA_API_KEY=any \\
+         TIME_SCALE=30 ALLOW_PRIVATE_NETWORK_TARGETS=true
+  novita-orchestrator {example}
+"""
+
+
+def _package_version() -> str:
+    try:
+        return version("novita-orchestrator")
+    except PackageNotFoundError:
+        return "unknown"
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="novita-orchestrator",
         description="Start or create Novita GPU instances and learn when they are really ready.",
+        epilog="Run `novita-orchestrator COMMAND --help` for a command's options, variables and exit codes.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_simulator_command(commands)
     add_dlq_command(commands)
     add_serve_command(commands)
     add_doctor_command(commands).set_defaults(handler=_run_doctor)
+
+    commands.add_parser(
+        "secret",
+        help="print a new whsec_ webhook signing secret (for WEBHOOK_SIGNING_SECRET and receivers)",
+        description="Print a new Standard Webhooks signing secret (whsec_ + 32 random bytes, base64).",
+        epilog="example:\n  export WEBHOOK_SIGNING_SECRET=$(novita-orchestrator secret)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).set_defaults(handler=_run_secret)
 
     demo = commands.add_parser(
         "demo", help="run the end-to-end demo (simulator + embedded stack), under a minute"
@@ -64,6 +104,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "start",
         help="start an instance (ID or exact name) and wait until its app answers",
         description="Start an existing Novita instance by ID or exact name, on the embedded stack.",
+        epilog=_OPERATION_EPILOG.format(example="start dev-box --json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     start.add_argument("ref", help="instance ID or exact instance name")
     _add_common_options(start)
@@ -73,6 +115,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "create",
         help="create an instance from a template and wait until its app answers",
         description="Create a Novita instance from a template (private images included).",
+        epilog=_OPERATION_EPILOG.format(
+            example="create --template tpl-private-app --product prod-rtx4090-24g --name my-app"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument("--template", required=True, metavar="ID", help="Novita template ID")
     create.add_argument("--product", required=True, metavar="ID", help="Novita product (GPU type) ID")
@@ -90,9 +136,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-url", metavar="URL", help="where lifecycle notifications go")
-    parser.add_argument("--health-port", type=int, metavar="N", help="container port to probe")
+    parser.add_argument(
+        "--health-port", type=int, metavar="N", help="container port to probe (default: every HTTP port)"
+    )
     parser.add_argument("--health-path", metavar="P", help="HTTP path to probe (default /)")
-    parser.add_argument("--timeout", type=float, metavar="S", help="overall timeout in seconds")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help=f"overall timeout in seconds, health checks included (default {_DEFAULT_STARTUP_TIMEOUT:.0f}"
+        ", or STARTUP_TIMEOUT_SECONDS; 10-86400)",
+    )
     parser.add_argument("--json", action="store_true", help="print the final operation as JSON on stdout")
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
 
@@ -106,6 +160,11 @@ def _run_demo(args: argparse.Namespace) -> int:
         return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
 
 
+def _run_secret(args: argparse.Namespace) -> int:
+    print(new_signing_secret())
+    return EXIT_READY
+
+
 def _run_doctor(args: argparse.Namespace) -> int:
     stdout = sys.stdout  # the client's logs must not mix into the report (or its --json)
     with handler_output_on_stderr(verbose=False):
@@ -113,22 +172,22 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _run_start(args: argparse.Namespace) -> int:
-    try:
-        request = start_request(
+    def request(environment: Mapping[str, str]) -> OperationRequest:
+        return start_request(
             args.ref,
             webhook_url=args.webhook_url,
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+            outbound=environment,
         )
-    except BadInput as error:
-        return fail(str(error))
+
     return _run_operation(args, request)
 
 
 def _run_create(args: argparse.Namespace) -> int:
-    try:
-        request = create_request(
+    def request(environment: Mapping[str, str]) -> OperationRequest:
+        return create_request(
             template_id=args.template,
             product_id=args.product,
             name=args.name,
@@ -140,16 +199,20 @@ def _run_create(args: argparse.Namespace) -> int:
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+            outbound=environment,
         )
-    except BadInput as error:
-        return fail(str(error))
+
     return _run_operation(args, request)
 
 
-def _run_operation(args: argparse.Namespace, request: OperationRequest) -> int:
+def _run_operation(
+    args: argparse.Namespace, build_request: Callable[[Mapping[str, str]], OperationRequest]
+) -> int:
     try:
+        # The settings first (exit 2 naming the variable), then the request under their URL policy.
         # Webhooks go through the template's dispatcher on the engine; local retries take seconds.
         shell = engine_environment()
+        request = build_request(shell.variables)
     except BadInput as error:
         return fail(str(error))
     environment, time_scale = shell.variables, shell.time_scale
@@ -184,7 +247,11 @@ def _run_operation(args: argparse.Namespace, request: OperationRequest) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # no command: the list of commands, as `git` does
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
     code: int = args.handler(args)
     return code
 

@@ -16,13 +16,21 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from pydantic import ValidationError
 
 from novita_local.engine import LocalEngine
 from novita_local.engine.engine import ExecutionOutcome
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
+from novita_orchestrator.settings import OutboundSettings
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.request import OperationRequest, parse_request, start_input
+from novita_orchestrator.workflow.request import (
+    OperationRequest,
+    check_webhook_target,
+    describe_validation_error,
+    start_input,
+)
 
 STATE_MACHINE = "StartInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
@@ -49,11 +57,52 @@ NotificationListener = Callable[["Notification"], None]
 # --- requests ----------------------------------------------------------------------------------
 
 
-def _validated(request: dict[str, Any]) -> OperationRequest:
+#: The command's flag for each request field: errors name what the user typed, not the API field.
+FLAG_OF_FIELD = {
+    "start.ref": "REF",
+    "create.templateId": "--template",
+    "create.productId": "--product",
+    "create.name": "--name",
+    "create.gpuNum": "--gpus",
+    "create.rootfsSize": "--disk",
+    "create.ports": "--ports",
+    "create.envs": "--env",
+    "webhook.url": "--webhook-url",
+    "webhook": "--webhook-url",
+    "healthCheck.port": "--health-port",
+    "healthCheck.path": "--health-path",
+    "timeoutSeconds": "--timeout",
+}
+
+
+def _flag_named(problems: str) -> str:
+    """``create.gpuNum: ...`` -> ``--gpus: ...`` in each ``; ``-separated problem."""
+    named = []
+    for problem in problems.split("; "):
+        where, sep, message = problem.partition(": ")
+        flag = FLAG_OF_FIELD.get(where) or FLAG_OF_FIELD.get(where.rsplit(".", 1)[0])
+        named.append(f"{flag}: {message}" if sep and flag else problem)
+    return "; ".join(named)
+
+
+def _validated(request: dict[str, Any], outbound: Mapping[str, str] | None = None) -> OperationRequest:
+    """The request, or BadInput naming the flag; a webhook URL the dispatcher would refuse is refused now.
+
+    ``outbound`` is the functions' environment (ALLOW_PRIVATE_NETWORK_TARGETS, WEBHOOK_ALLOWED_HOSTS):
+    the same policy the API applies before it answers 202 (None: the caller checks it elsewhere).
+    """
     try:
-        return parse_request(request)
+        parsed = OperationRequest.model_validate(request)
+    except ValidationError as exc:
+        raise BadInput(_flag_named(describe_validation_error(exc))) from None
+    if outbound is None:
+        return parsed
+    settings = {k: v for k, v in outbound.items() if k in OutboundSettings.model_fields and v != ""}
+    try:
+        check_webhook_target(parsed, UrlPolicy.from_settings(OutboundSettings(**settings)))
     except InvalidRequest as error:
-        raise BadInput(error.message) from None
+        raise BadInput(_flag_named(error.message.removeprefix("invalid request: "))) from None
+    return parsed
 
 
 def _common(
@@ -81,9 +130,12 @@ def start_request(
     health_port: int | None = None,
     health_path: str | None = None,
     timeout: float | None = None,
+    outbound: Mapping[str, str] | None = None,
 ) -> OperationRequest:
     """Start an existing instance by ID or exact name."""
-    return _validated({"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)})
+    return _validated(
+        {"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)}, outbound
+    )
 
 
 def parse_envs(pairs: Iterable[str]) -> dict[str, str]:
@@ -110,6 +162,7 @@ def create_request(
     health_port: int | None = None,
     health_path: str | None = None,
     timeout: float | None = None,
+    outbound: Mapping[str, str] | None = None,
 ) -> OperationRequest:
     """Create a new instance from a Novita template."""
     create: dict[str, Any] = {"templateId": template_id, "productId": product_id, "name": name}
@@ -121,7 +174,7 @@ def create_request(
         create["ports"] = ports
     if envs:
         create["envs"] = dict(envs)
-    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)})
+    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)}, outbound)
 
 
 # --- what the workflow produces -----------------------------------------------------------------

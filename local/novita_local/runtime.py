@@ -4,12 +4,14 @@ for the functions, and keeping the functions' output off stdout (which carries `
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from novita_local.preflight import settings_problems
 from novita_local.webhooks import with_local_webhook_defaults
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import setting_names
@@ -66,7 +68,18 @@ def engine_environment() -> EngineEnvironment:
         time_scale = 0.0
     if not time_scale > 0:
         raise BadInput("TIME_SCALE: must be a number > 0")
+    check_settings(variables)
     return EngineEnvironment(variables, time_scale)
+
+
+def check_settings(variables: Mapping[str, str]) -> None:
+    """BadInput naming every variable the functions would refuse at init (before anything starts)."""
+    problems = settings_problems(variables)
+    if problems:
+        hint = ""
+        if any(p.startswith("WEBHOOK_SIGNING_SECRET") for p in problems):
+            hint = f" (make a secret with: {PROGRAM} secret)"
+        raise BadInput("invalid settings: " + "; ".join(problems) + hint)
 
 
 @contextlib.contextmanager
@@ -74,8 +87,13 @@ def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
     """The functions run in this process: keep their logs and metrics off stdout (it carries --json).
 
     Without --verbose their warnings still reach stderr, and their metric lines (CloudWatch EMF,
-    printed to stdout) are dropped so the progress lines stay readable.
+    printed to stdout) are dropped so the progress lines stay readable; so is moto's log, whose
+    interpreter dumps kilobytes of its own objects for every failed state (the outcome line says why).
     """
+    moto_log = logging.getLogger("moto")
+    moto_level = moto_log.level
+    if not verbose:
+        moto_log.setLevel(logging.CRITICAL)
     handler = logger.registered_handler
     stream: TextIO | None = getattr(handler, "stream", None)
     if stream is not None and hasattr(handler, "setStream"):
@@ -90,6 +108,7 @@ def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
         ):
             yield
     finally:
+        moto_log.setLevel(moto_level)
         logger.setLevel(level)
         if stream is not None and hasattr(handler, "setStream"):
             handler.setStream(stream)
