@@ -9,7 +9,6 @@ Exit status: 0 ready, 1 failed, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -17,17 +16,15 @@ from importlib.metadata import PackageNotFoundError, version
 from novita_local.demo import run_demo
 from novita_local.dlq import add_dlq_command
 from novita_local.doctor import add_doctor_command, run_doctor
+from novita_local.foreground import run_in_foreground
 from novita_local.operations import (
     create_request,
-    local_engine,
     parse_envs,
-    run_operation,
     start_request,
 )
-from novita_local.progress import ProgressPrinter, describe, outcome_line
 from novita_local.runtime import (
     EXIT_BAD_INPUT,
-    EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_READY,
     BadInput,
     engine_environment,
@@ -36,7 +33,7 @@ from novita_local.runtime import (
 )
 from novita_local.serve import add_serve_command
 from novita_local.simulator.server import add_simulator_command
-from novita_local.webhooks import deliver_notifications, delivery_wait_seconds, new_signing_secret
+from novita_local.webhooks import new_signing_secret
 from novita_orchestrator.workflow.request import OperationRequest
 
 # Real seconds the command waits for an operation beyond its own (time-scaled) deadline.
@@ -56,7 +53,8 @@ environment:
                         whsec_ secret the webhooks are signed with (make one: novita-orchestrator secret)
   every other setting of the README's table is passed to the functions too, and checked first
 
-exit status: 0 ready, 1 failed (or interrupted), 2 bad input (the message names the flag or variable)
+exit status: 0 ready, 1 failed, 2 bad input (the message names the flag or variable), 130 Ctrl-C
+  (Ctrl-C cancels the operation and prints the instance it may leave running, and how to stop it)
 
 example:
   export NOVITA_BASE_URL=http://127.0.0.1:8080/gpu-instance/openapi/v1 NOVITA_API_KEY=any \\
@@ -156,8 +154,16 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     stdout = sys.stdout
-    with handler_output_on_stderr(verbose=args.verbose):
-        return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+    try:
+        with handler_output_on_stderr(verbose=args.verbose):
+            return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the demo's instances lived in its own simulator, which stopped with it;"
+            " nothing is left running",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
 
 
 def _run_secret(args: argparse.Namespace) -> int:
@@ -215,35 +221,10 @@ def _run_operation(
         request = build_request(shell.variables)
     except BadInput as error:
         return fail(str(error))
-    environment, time_scale = shell.variables, shell.time_scale
-    timeout = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / time_scale + _FOLLOW_MARGIN_SECONDS
-    stdout = sys.stdout
-    engine_context = local_engine(environment, time_scale=time_scale)
-    with handler_output_on_stderr(verbose=args.verbose), engine_context as engine:
-        printer = ProgressPrinter(sys.stderr)
-        operation = run_operation(engine, request, on_notification=printer, timeout=timeout)
-        print(f"{describe(operation)} -> {operation.status}", file=sys.stderr, flush=True)
-        delivery = None
-        if request.webhook is not None:  # return only once its notifications are delivered or parked
-            delivery = deliver_notifications(
-                engine, [operation.operation_id], timeout=delivery_wait_seconds(environment)
-            )
-            print(delivery.line(), file=sys.stderr, flush=True)
-            if "WEBHOOK_SIGNING_SECRET" not in environment:
-                print(
-                    "note: WEBHOOK_SIGNING_SECRET is not set, so this run signed with a secret of its own;"
-                    " set it (whsec_...) to verify the webhooks",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    if args.json:
-        summary = operation.summary()
-        if delivery is not None:
-            summary["webhookDeliveries"] = delivery.as_json()
-        print(json.dumps(summary), file=stdout, flush=True)
-    else:
-        print(outcome_line(operation), file=stdout, flush=True)
-    return EXIT_READY if operation.ready else EXIT_FAILED
+    wait_seconds = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / shell.time_scale + _FOLLOW_MARGIN_SECONDS
+    return run_in_foreground(
+        request, shell, wait_seconds=wait_seconds, verbose=args.verbose, as_json=args.json
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,9 +69,16 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
                 ),
             ]
             for request in requests:
-                operation = run_operation(engine, request, on_notification=printer, timeout=OPERATION_TIMEOUT)
+                operation = run_operation(
+                    engine, request, on_notification=printer, timeout=OPERATION_TIMEOUT, deliver_webhooks=True
+                )
                 print(f"  -> {describe(operation)}: {operation.status}", file=err, flush=True)
-                delivery = deliver_notifications(engine, [operation.operation_id], timeout=OPERATION_TIMEOUT)
+                delivery = deliver_notifications(
+                    engine,
+                    [operation.operation_id],
+                    timeout=OPERATION_TIMEOUT,
+                    already_sent=operation.webhook_message_ids(),
+                )
                 verified[operation.operation_id] = (
                     delivery.dead_lettered == 0
                     and receiver.signatures_verified(

@@ -19,7 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from pydantic import ValidationError
 
 from novita_local.engine import LocalEngine
-from novita_local.engine.engine import ExecutionOutcome
+from novita_local.engine.engine import ExecutionOutcome, QueueMessage
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
 from novita_orchestrator.settings import OutboundSettings
@@ -34,6 +34,7 @@ from novita_orchestrator.workflow.request import (
 
 STATE_MACHINE = "StartInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
+DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 OPERATIONS_TABLE = "OperationsTable"
 TERMINAL_TYPES = frozenset({"instance.startup.completed", "instance.startup.failed"})
 #: What ``--json`` shows of an operation (the store keeps a few more bookkeeping attributes).
@@ -209,8 +210,13 @@ class Notification:
 
 def queued_notifications(engine: LocalEngine) -> list[Notification]:
     """Every notification on the webhook queue, oldest first (messages stay on the queue)."""
+    return notifications_in(engine.queue_messages(WEBHOOK_QUEUE))
+
+
+def notifications_in(messages: Iterable[QueueMessage]) -> list[Notification]:
+    """The webhook-queue messages that are notifications, in their order."""
     found: list[Notification] = []
-    for message in engine.queue_messages(WEBHOOK_QUEUE):
+    for message in messages:
         try:
             body = json.loads(message.body)
         except ValueError:
@@ -280,6 +286,10 @@ class Operation:
     def notification_types(self) -> list[str]:
         return [n.type for n in self.notifications]
 
+    def webhook_message_ids(self) -> list[str]:
+        """The queue messages seen for this operation that carry a webhook URL (to be delivered)."""
+        return [n.message_id for n in self.notifications if n.webhook_url]
+
     def summary(self) -> dict[str, Any]:
         """The final operation: the stored item's public fields, completed from what was seen here."""
         record = self.record or {}
@@ -320,8 +330,13 @@ def follow(
     on_notification: NotificationListener | None = None,
     timeout: float = 600.0,
     poll_interval: float = 0.05,
+    deliver_webhooks: bool = False,
 ) -> None:
     """Watch the executions until they all end, reporting each new notification once, in order.
+
+    With ``deliver_webhooks`` the webhook dispatcher drains the queue as the workflow fills it (a
+    receiver hears of each phase while the operation runs, as on AWS); each message is reported
+    before it is handed to the dispatcher.
 
     TimeoutError (naming the unfinished operations) when they do not end within ``timeout`` real
     seconds; the engine's ``stop()`` then stops them.
@@ -332,14 +347,9 @@ def follow(
     # One client for the whole watch: creating boto3 clients reads os.environ, which the engine
     # rewrites around every handler call running in other threads.
     stepfunctions = engine.boto_client("stepfunctions")
-    while True:
-        pending = [op for op in operations if not op.finished]
-        for op in pending:
-            described = stepfunctions.describe_execution(executionArn=op.execution_arn)
-            if described["status"] in _FINISHED:
-                op.execution = _outcome(described)
-        # Read the queue after the status: a finished execution's last message is already there.
-        for notification in queued_notifications(engine):
+
+    def report(messages: Iterable[QueueMessage]) -> None:
+        for notification in notifications_in(messages):
             if notification.message_id in seen:
                 continue
             seen.add(notification.message_id)
@@ -349,6 +359,17 @@ def follow(
             owner.notifications.append(notification)
             if on_notification is not None:
                 on_notification(notification)
+
+    while True:
+        pending = [op for op in operations if not op.finished]
+        for op in pending:
+            described = stepfunctions.describe_execution(executionArn=op.execution_arn)
+            if described["status"] in _FINISHED:
+                op.execution = _outcome(described)
+        # Read the queue after the status: a finished execution's last message is already there.
+        report(engine.queue_messages(WEBHOOK_QUEUE))
+        if deliver_webhooks:
+            engine.deliver_queue_messages(DISPATCHER_FUNCTION, on_received=report)
         if all(op.finished for op in operations):
             break
         if time.monotonic() >= deadline:
@@ -377,10 +398,17 @@ def run_operation(
     operation_id: str | None = None,
     on_notification: NotificationListener | None = None,
     timeout: float = 600.0,
+    deliver_webhooks: bool = False,
 ) -> Operation:
     """Start one operation and follow it to its end."""
     operation = start_operation(engine, request, operation_id)
-    follow(engine, [operation], on_notification=on_notification, timeout=timeout)
+    follow(
+        engine,
+        [operation],
+        on_notification=on_notification,
+        timeout=timeout,
+        deliver_webhooks=deliver_webhooks,
+    )
     return operation
 
 

@@ -20,6 +20,8 @@ EXIT_OK = 0
 EXIT_READY = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+#: What shells report for a command ended by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 PROGRAM = "novita-orchestrator"
 # Wired by the template on the engine; a value from the shell would point the functions elsewhere.
