@@ -37,10 +37,17 @@ def world(kind: str = "start") -> tuple[CancelDeps, Stopped, Sent]:
     operations, locks = InMemoryOperationsStore(), InMemoryLockStore()
     target = "dev-box"
     operations.create(
-        operation_id=OP, kind=kind, target=target, phase="resolving", now=clock.now(), webhook_url="https://h/x"
+        operation_id=OP,
+        kind=kind,
+        target=target,
+        phase="resolving",
+        now=clock.now(),
+        webhook_url="https://h/x",
     )
     if kind == "start":
-        operations.set_instance(OP, instance_id="inst-1", instance_name=target, product_id="p", now=clock.now())
+        operations.set_instance(
+            OP, instance_id="inst-1", instance_name=target, product_id="p", now=clock.now()
+        )
         locks.acquire("inst-1", operation_id=OP, now=clock.now(), expires_at=clock.now() + 60)
     else:
         locks.acquire(f"name:{target}", operation_id=OP, now=clock.now(), expires_at=clock.now() + 60)
