@@ -24,6 +24,7 @@ from novita_local.runtime import (
     EXIT_READY,
     EngineEnvironment,
     handler_output_on_stderr,
+    novita_banner,
 )
 from novita_local.webhooks import DeliveryReport, deliver_notifications, delivery_wait_seconds
 from novita_orchestrator.store.executions import StepFunctionsExecutions
@@ -47,15 +48,17 @@ def run_in_foreground(
         handler_output_on_stderr(verbose=verbose),
         local_engine(environment, time_scale=shell.time_scale) as engine,
     ):
+        print(novita_banner(environment), file=stderr, flush=True)
         operation = start_operation(engine, request)
         try:
-            follow(
-                engine,
-                [operation],
-                on_notification=ProgressPrinter(stderr),
-                timeout=wait_seconds,
-                deliver_webhooks=request.webhook is not None,
-            )
+            with ProgressPrinter(stderr, time_scale=shell.time_scale) as printer:
+                follow(
+                    engine,
+                    [operation],
+                    on_notification=printer,
+                    timeout=wait_seconds,
+                    deliver_webhooks=request.webhook is not None,
+                )
         except KeyboardInterrupt:
             interrupted = True
             for line in _cancel(engine, operation, shell.time_scale):

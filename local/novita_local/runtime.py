@@ -14,7 +14,7 @@ from typing import TextIO
 from novita_local.preflight import settings_problems
 from novita_local.webhooks import with_local_webhook_defaults
 from novita_orchestrator.observability import logger
-from novita_orchestrator.settings import setting_names
+from novita_orchestrator.settings import DEFAULT_NOVITA_BASE_URL, setting_names
 
 EXIT_OK = 0
 EXIT_READY = 0
@@ -72,6 +72,17 @@ def engine_environment() -> EngineEnvironment:
         raise BadInput("TIME_SCALE: must be a number > 0")
     check_settings(variables)
     return EngineEnvironment(variables, time_scale)
+
+
+def novita_banner(variables: Mapping[str, str]) -> str:
+    """Which Novita API the command drives; said loudly when it is production by default."""
+    url = variables.get("NOVITA_BASE_URL", "").strip()
+    if url:
+        return f"Novita API: {url} (NOVITA_BASE_URL)"
+    return (
+        f"Novita API: {DEFAULT_NOVITA_BASE_URL} -- PRODUCTION, since NOVITA_BASE_URL is not set: this drives"
+        " your real instances, and Novita bills them (for the simulator, set NOVITA_BASE_URL to its URL)"
+    )
 
 
 def check_settings(variables: Mapping[str, str]) -> None:

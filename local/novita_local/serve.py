@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ipaddress
 import json
 import sys
 import threading
@@ -33,6 +34,7 @@ from novita_local.runtime import (
     engine_environment,
     fail,
     handler_output_on_stderr,
+    novita_banner,
 )
 
 API_FUNCTION = "ApiFunction"
@@ -267,6 +269,21 @@ def add_serve_command(commands: Any) -> None:
     serve.set_defaults(handler=run_serve)
 
 
+def exposure_warning(host: str, *, api_key: str | None) -> str | None:
+    """A warning when ``--host`` is reachable from other machines (0.0.0.0, a LAN address)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may well resolve to a public interface
+    if loopback:
+        return None
+    return (
+        f"warning: --host {host} serves this local stack to other machines"
+        + ("" if api_key else ", with no authentication (pass --api-key)")
+        + "; it is meant for loopback"
+    )
+
+
 def run_serve(args: argparse.Namespace) -> int:
     try:
         shell = engine_environment()
@@ -282,5 +299,9 @@ def run_serve(args: argparse.Namespace) -> int:
             return fail(f"cannot listen on {args.host}:{args.port}: {error}", EXIT_BAD_INPUT)
         # The first line on stderr says where (tests and scripts wait for it).
         print(f"serving the API on {server.url} (Swagger UI: {server.url}/docs)", file=sys.stderr, flush=True)
+        print(novita_banner(shell.variables), file=sys.stderr, flush=True)
+        warning = exposure_warning(args.host, api_key=args.api_key)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         server.serve_until_interrupted()
     return EXIT_OK
