@@ -14,6 +14,9 @@ from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.webhooks.queue import SqsNotificationQueue
 
+#: serve's own route for ``novita-orchestrator cancel OP`` (the deployed API has no cancel).
+LOCAL_CANCEL_PATH = "/__local/operations/{operation_id}/cancel"
+
 
 def cancel_on_engine(
     engine: LocalEngine, operation_id: str, *, time_scale: float, reason: str

@@ -22,6 +22,7 @@ from novita_local.operations import (
     parse_envs,
     start_request,
 )
+from novita_local.remote import add_remote_commands
 from novita_local.runtime import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -81,6 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_simulator_command(commands)
     add_dlq_command(commands)
     add_serve_command(commands)
+    add_remote_commands(commands)
     add_doctor_command(commands).set_defaults(handler=_run_doctor)
 
     commands.add_parser(

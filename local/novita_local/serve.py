@@ -16,6 +16,7 @@ import base64
 import contextlib
 import ipaddress
 import json
+import re
 import sys
 import threading
 import uuid
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from novita_local.cancel import LOCAL_CANCEL_PATH, cancel_on_engine
 from novita_local.engine import LocalEngine
 from novita_local.operations import local_engine
 from novita_local.runtime import (
@@ -36,11 +38,16 @@ from novita_local.runtime import (
     handler_output_on_stderr,
     novita_banner,
 )
+from novita_orchestrator.store.operations_store import OperationNotFound
+from novita_orchestrator.workflow.request import OPERATION_ID_PATTERN
 
 API_FUNCTION = "ApiFunction"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 STAGE = "local"
 _MAX_READ_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the function enforces ours
+# serve's own route, not the deployed API's (`novita-orchestrator cancel OP` calls it).
+_LOCAL_CANCEL = re.compile(LOCAL_CANCEL_PATH.format(operation_id=f"({OPERATION_ID_PATTERN.strip('^$')})"))
+_CANCEL_REASON = "cancelled through serve (novita-orchestrator cancel)"
 
 
 def proxy_event(
@@ -121,8 +128,10 @@ class ApiServer:
         api_key: str | None = None,
         deliver_webhooks: bool = True,
         pump_interval: float = 0.5,
+        time_scale: float = 1.0,
     ) -> None:
         self._engine = engine
+        self._time_scale = time_scale
         self._api_key = api_key
         self._function_name = engine.resource_name(API_FUNCTION)
         # One client for the server's life: creating boto3 clients is not free and reads os.environ.
@@ -184,6 +193,16 @@ class ApiServer:
             return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
         return payload
 
+    def cancel(self, operation_id: str) -> tuple[int, dict[str, Any]]:
+        """serve's own cancel (``novita-orchestrator cancel OP``): the status and the JSON answer."""
+        try:
+            result = cancel_on_engine(
+                self._engine, operation_id, time_scale=self._time_scale, reason=_CANCEL_REASON
+            )
+        except OperationNotFound:
+            return 404, {"code": "OPERATION_NOT_FOUND", "message": f"unknown operation {operation_id}"}
+        return 200, {"cancelled": result.cancelled, "operation": result.record.to_json()}
+
     def _pump_webhooks(self) -> None:
         while not self._stopping.wait(self._pump_interval):
             with contextlib.suppress(Exception):  # a failed batch stays queued and is retried
@@ -203,6 +222,11 @@ class ApiServer:
                     server._api_key
                 ):
                     self._answer(403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}')
+                    return
+                cancelled = _LOCAL_CANCEL.fullmatch(urlsplit(self.path).path)
+                if cancelled is not None and self.command == "POST":
+                    status, answer = server.cancel(cancelled.group(1))
+                    self._answer(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
                     return
                 headers.setdefault("X-Forwarded-Proto", "http")
                 event = proxy_event(
@@ -294,7 +318,9 @@ def run_serve(args: argparse.Namespace) -> int:
         local_engine(shell.variables, time_scale=shell.time_scale) as engine,
     ):
         try:
-            server = ApiServer(engine, host=args.host, port=args.port, api_key=args.api_key)
+            server = ApiServer(
+                engine, host=args.host, port=args.port, api_key=args.api_key, time_scale=shell.time_scale
+            )
         except OSError as error:
             return fail(f"cannot listen on {args.host}:{args.port}: {error}", EXIT_BAD_INPUT)
         # The first line on stderr says where (tests and scripts wait for it).
