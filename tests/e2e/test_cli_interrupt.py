@@ -26,19 +26,24 @@ def wait_for(predicate: object, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def start_dev_box(environment: dict[str, str], receiver: Receiver) -> subprocess.Popen[str]:
+    """``start dev-box --json`` with its webhooks to the receiver, signed with SECRET."""
+    return subprocess.Popen(
+        [COMMAND, "start", "dev-box", "--json", "--webhook-url", receiver.url("/hooks")],
+        env={**environment, "WEBHOOK_SIGNING_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_ctrl_c_cancels_the_operation_says_what_is_left_and_notifies_once(
     env: dict[str, str],  # noqa: F811
     simulator: Simulator,
 ) -> None:
     simulator.admin.set_config(starting=100_000)  # the instance stays `starting` until the test ends
     with Receiver() as receiver:
-        process = subprocess.Popen(
-            [COMMAND, "start", "dev-box", "--json", "--webhook-url", receiver.url("/hooks")],
-            env={**env, "WEBHOOK_SIGNING_SECRET": SECRET},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_dev_box(env, receiver)
         try:
             # The first notification reaches the receiver while the operation still runs.
             wait_for(lambda: len(receiver.requests("/hooks")) >= 1)
@@ -69,13 +74,7 @@ def test_webhooks_arrive_while_the_operation_runs_in_the_order_they_were_sent(
 ) -> None:
     simulator.admin.set_config(starting=300)  # a few real seconds under the tests' time scale
     with Receiver() as receiver:
-        process = subprocess.Popen(
-            [COMMAND, "start", "dev-box", "--json", "--webhook-url", receiver.url("/hooks")],
-            env={**env, "WEBHOOK_SIGNING_SECRET": SECRET},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_dev_box(env, receiver)
         try:
             wait_for(lambda: len(receiver.requests("/hooks")) >= 1)
             early = process.poll() is None  # the command was still running when the first one arrived

@@ -14,6 +14,7 @@ import pytest
 from novita_local.serve import exposure_warning
 from novita_local.simulator import Simulator
 from tests.e2e.test_cli import COMMAND, base_environment, cli, env  # noqa: F401 - `env` is a fixture
+from tests.e2e.test_cli_remote import serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,22 +67,9 @@ def test_piped_the_lines_are_plain_and_say_their_seconds_are_simulated(
 
 
 def test_without_novita_base_url_the_banner_says_it_drives_production() -> None:
-    environment = {**base_environment(), "NOVITA_API_KEY": "some-real-looking-key"}
-    process = subprocess.Popen(
-        [COMMAND, "serve", "--port", "0"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        first, second = process.stderr.readline(), process.stderr.readline()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serving({**base_environment(), "NOVITA_API_KEY": "some-real-looking-key"}) as (_, stderr):
+        second = stderr.readline()  # after the line saying where it serves
 
-    assert first.startswith("serving the API on http://127.0.0.1:")
     assert "https://api.novita.ai/" in second and "PRODUCTION" in second and "NOVITA_BASE_URL" in second
 
 

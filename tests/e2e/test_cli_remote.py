@@ -3,10 +3,11 @@ user runs them (issue 15: 15)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import requests
@@ -18,24 +19,30 @@ from tests.support.ports import free_port
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture
-def serve(env: dict[str, str]) -> Iterator[str]:  # noqa: F811
-    """``novita-orchestrator serve`` on a free loopback port; its URL."""
+@contextlib.contextmanager
+def serving(environment: dict[str, str]) -> Iterator[tuple[str, IO[str]]]:
+    """``novita-orchestrator serve`` on a free loopback port: its URL and its stderr (first line read)."""
     port = free_port()
     process = subprocess.Popen(
         [COMMAND, "serve", "--port", str(port)],
-        env=env,
+        env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert process.stderr is not None
-        assert "serving the API on" in process.stderr.readline()
-        yield f"http://127.0.0.1:{port}"
+        assert process.stderr.readline().startswith(f"serving the API on http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}", process.stderr
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def serve(env: dict[str, str]) -> Iterator[str]:  # noqa: F811
+    with serving(env) as (url, _):
+        yield url
 
 
 def start_through(api: str) -> requests.Response:
