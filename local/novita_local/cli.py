@@ -24,6 +24,7 @@ from novita_local.operations import (
 )
 from novita_local.remote import add_remote_commands
 from novita_local.runtime import (
+    ENGINE_VARIABLES_HELP,
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     EXIT_READY,
@@ -42,18 +43,9 @@ _FOLLOW_MARGIN_SECONDS = 120.0
 _DEFAULT_STARTUP_TIMEOUT = 1800.0
 
 #: What ``start --help`` and ``create --help`` end with: the variables read, exit codes, an example.
-_OPERATION_EPILOG = """\
-environment:
-  NOVITA_API_KEY        Novita API key (required)
-  NOVITA_BASE_URL       Novita API to drive (default: production, https://api.novita.ai/...);
-                        e.g. the simulator's URL from `novita-orchestrator simulator`
-  TIME_SCALE            local runs: the workflow clock runs this many times faster (default 1)
-  ALLOW_PRIVATE_NETWORK_TARGETS
-                        true lets webhooks and health probes reach loopback/private hosts
-  WEBHOOK_SIGNING_SECRET
-                        whsec_ secret the webhooks are signed with (make one: novita-orchestrator secret)
-  every other setting of the README's table is passed to the functions too, and checked first
-
+_OPERATION_EPILOG = (
+    ENGINE_VARIABLES_HELP
+    + """
 exit status: 0 ready, 1 failed, 2 bad input (the message names the flag or variable), 130 Ctrl-C
   (Ctrl-C cancels the operation and prints the instance it may leave running, and how to stop it)
 
@@ -62,6 +54,7 @@ example:
          TIME_SCALE=30 ALLOW_PRIVATE_NETWORK_TARGETS=true
   novita-orchestrator {example}
 """
+)
 
 
 def _package_version() -> str:
@@ -89,12 +82,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "secret",
         help="print a new whsec_ webhook signing secret (for WEBHOOK_SIGNING_SECRET and receivers)",
         description="Print a new Standard Webhooks signing secret (whsec_ + 32 random bytes, base64).",
-        epilog="example:\n  export WEBHOOK_SIGNING_SECRET=$(novita-orchestrator secret)",
+        epilog="environment: none\n\nexit status: 0\n\n"
+        "example:\n  export WEBHOOK_SIGNING_SECRET=$(novita-orchestrator secret)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ).set_defaults(handler=_run_secret)
 
     demo = commands.add_parser(
-        "demo", help="run the end-to-end demo (simulator + embedded stack), under a minute"
+        "demo",
+        help="run the end-to-end demo (simulator + embedded stack), under a minute",
+        description="Start dev-box and create one instance from a private-image template, offline.",
+        epilog="environment: none (the demo runs its own simulator, key and signing secret)\n\n"
+        "exit status: 0 both operations ready and every webhook verified, 1 otherwise, 130 Ctrl-C\n\n"
+        "example:\n  novita-orchestrator demo --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
     demo.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")

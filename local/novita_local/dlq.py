@@ -23,6 +23,13 @@ def add_dlq_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "dlq",
         help="list or redrive webhook notifications parked in the dead-letter queue",
         description="The webhook dead-letter queue on AWS (queue URLs: --stack, the options or settings).",
+        epilog="environment:\n"
+        "  WEBHOOK_DLQ_URL, WEBHOOK_QUEUE_URL   the queues, when neither --stack nor the options name them\n"
+        "  AWS_REGION, AWS_PROFILE, ...         the AWS configuration (as for the AWS CLI)\n\n"
+        "exit status: 0 done, 1 an AWS error, 2 bad input\n\n"
+        "example:\n  novita-orchestrator dlq list --stack my-stack\n"
+        "  novita-orchestrator dlq redrive --stack my-stack",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="dlq_action", required=True, metavar="ACTION")
     for name, help_text in (

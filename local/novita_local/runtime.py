@@ -24,6 +24,20 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 PROGRAM = "novita-orchestrator"
+
+#: What `start`, `create` and `serve --help` say they read (the embedded stack's functions' settings).
+ENGINE_VARIABLES_HELP = """\
+environment:
+  NOVITA_API_KEY        Novita API key (required)
+  NOVITA_BASE_URL       Novita API to drive (default: production, https://api.novita.ai/...);
+                        e.g. the simulator's URL from `novita-orchestrator simulator`
+  TIME_SCALE            local runs: the workflow clock runs this many times faster (default 1)
+  ALLOW_PRIVATE_NETWORK_TARGETS
+                        true lets webhooks and health probes reach loopback/private hosts
+  WEBHOOK_SIGNING_SECRET
+                        whsec_ secret the webhooks are signed with (make one: novita-orchestrator secret)
+  every other setting of the README's table is passed to the functions too, and checked first
+"""
 # Wired by the template on the engine; a value from the shell would point the functions elsewhere.
 _NOT_PASSED_THROUGH = frozenset({"OPERATIONS_TABLE_NAME", "RESILIENCE_TABLE_NAME", "DYNAMODB_ENDPOINT_URL"})
 

@@ -30,6 +30,7 @@ from novita_local.cancel import LOCAL_CANCEL_PATH, cancel_on_engine
 from novita_local.engine import LocalEngine
 from novita_local.operations import local_engine
 from novita_local.runtime import (
+    ENGINE_VARIABLES_HELP,
     EXIT_BAD_INPUT,
     EXIT_OK,
     BadInput,
@@ -281,6 +282,14 @@ def add_serve_command(commands: Any) -> None:
         help="serve the REST API on loopback (the embedded stack; try it with curl)",
         description="Serve the service's REST API on loopback, on the embedded stack, against the Novita"
         " API named by NOVITA_BASE_URL with NOVITA_API_KEY (e.g. `novita-orchestrator simulator`).",
+        epilog=ENGINE_VARIABLES_HELP
+        + "\nexit status: 0 after Ctrl-C, 2 bad input (a setting, or the port cannot be bound)\n\n"
+        "example:\n"
+        "  export NOVITA_BASE_URL=http://127.0.0.1:8080/gpu-instance/openapi/v1 NOVITA_API_KEY=any \\\n"
+        "         TIME_SCALE=10 ALLOW_PRIVATE_NETWORK_TARGETS=true\n"
+        "  novita-orchestrator serve --port 3000\n"
+        "  curl -X POST localhost:3000/instances/dev-box/start -H 'Content-Type: application/json' -d '{}'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
         "--port", type=int, default=3000, help="port to listen on (default 3000; 0 = any free)"

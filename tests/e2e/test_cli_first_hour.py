@@ -106,3 +106,16 @@ def test_help_lists_variables_defaults_exit_codes_and_an_example(command: str) -
         f"novita-orchestrator {command} ",
     ):
         assert expected in result.stdout, expected
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["demo"], ["doctor"], ["simulator"], ["dlq"], ["secret"], ["status"], ["follow"], ["cancel"]],
+)
+def test_every_command_help_says_what_it_reads_its_exit_codes_and_an_example(command: list[str]) -> None:
+    result = cli(*command, "--help", env=base_environment())
+
+    assert result.returncode == 0
+    assert "environment:" in result.stdout or "--api" in result.stdout
+    assert "exit status: 0" in result.stdout
+    assert "example:\n  " in result.stdout
