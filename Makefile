@@ -1,6 +1,11 @@
 # Every target installs what it needs on a fresh machine (Python 3.11+, Java 17, Node 20).
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# Any Python >= 3.11: the first of these names on PATH that is one (PYTHON=/path/to/python wins).
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3.14 python3 python
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell command -v $(p) >/dev/null 2>&1 && \
+	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && command -v $(p))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .tools
@@ -25,9 +30,16 @@ PYTHON312 ?= $(shell (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v p
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install check lint typecheck validate sam-validate checkov build test test-unit test-integration demo bench soak docs reliability-report permissions clean python312
+.PHONY: help install check lint typecheck validate sam-validate checkov build test test-unit test-integration demo bench soak docs reliability-report permissions clean python312
+
+# `make help`: every target, one line each (the `##` comments of the rules below).
+help:
+	@echo "Targets (Python for the venv: $(or $(PYTHON),none >= 3.11 found; pass PYTHON=/path/to/python3.11+)):"
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-19s %s\n", $$1, $$2 }'
 
 $(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.11 found on PATH (tried $(PYTHON_CANDIDATES));" \
+		"install one or pass PYTHON=/path/to/python3.11+" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -69,19 +81,19 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(NODE_EXAMPLES) $(SAM) $(CHECKOV)
+install: $(VENV)/.installed $(DDB_LOCAL_JAR) $(NODE_TOOLS) $(NODE_EXAMPLES) $(SAM) $(CHECKOV) ## everything the targets need: .venv, DynamoDB Local, Node tools, SAM CLI, checkov
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff, ruff format --check, the committed-key scan
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/check_no_keys.py
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.installed ## mypy --strict (the layer, local/, tests, each function)
 	$(BIN)/mypy layers/shared/novita_orchestrator local/novita_local tests
 	@# Every function's entry is functions/<name>/app.py: one module name, so one mypy run each.
 	@set -e; for f in functions/*/app.py; do $(BIN)/mypy --no-error-summary "$$f"; done
 
-validate: $(VENV)/.installed $(NODE_TOOLS)
+validate: $(VENV)/.installed $(NODE_TOOLS) ## cfn-lint, the state machines' path guarantees, asl-validator, statelint
 	$(BIN)/cfn-lint template.yaml
 	@# Every path a state machine reads must be guaranteed: AWS fails the execution where moto forgives.
 	$(BIN)/python -m novita_local.asl_paths statemachine/*.asl.json
@@ -90,55 +102,55 @@ validate: $(VENV)/.installed $(NODE_TOOLS)
 		$(NODE_TOOLS) --json-path $(TOOLS)/asl-rendered.json; \
 		$(BIN)/statelint $(TOOLS)/asl-rendered.json; done
 
-sam-validate: $(SAM)
+sam-validate: $(SAM) ## sam validate --lint
 	$(SAM) validate --lint --template-file template.yaml
 
 # checkov on the template SAM translates (the roles, stages and event sources a deploy creates);
 # every check that does not apply is in tools/checkov-skips.yaml with its reason.
-checkov: $(VENV)/.installed $(SAM) $(CHECKOV)
+checkov: $(VENV)/.installed $(SAM) $(CHECKOV) ## checkov on the template SAM translates
 	$(BIN)/python -m novita_local.checkov_run --checkov $(CHECKOV)
 
 # Builds the functions and the layer (arm64 wheels) without Docker, with the python3.12 found above.
-build: $(SAM) python312
+build: $(SAM) python312 ## sam build (arm64 wheels, no Docker)
 	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --template-file template.yaml
 
-check: lint typecheck validate sam-validate checkov
+check: lint typecheck validate sam-validate checkov ## lint + typecheck + validate + sam-validate + checkov
 
 # The template tests read SAM's translation (the SAM CLI's venv) and run checkov.
-test-unit: $(VENV)/.installed $(SAM) $(CHECKOV)
+test-unit: $(VENV)/.installed $(SAM) $(CHECKOV) ## the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 # PERMISSION_PROOF=full: every tier runs, so every granted action must be used by some recorded call
 # or explained in tools/permissions-unused.yaml (tests/conftest.py; a call a role denies always fails).
-test: install check build
+test: install check build ## install, check, build, then every test (about 10 minutes)
 	PERMISSION_PROOF=full DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(PYTEST_ARGS)
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed ## the end-to-end demo, offline, in about ten seconds
 	$(BIN)/novita-orchestrator demo
 
-bench: install
+bench: install ## the benchmarks (ratios and distributions, mean and p90)
 	DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/python -m tests.bench
 
 # Outside CI: the load run at full size (200 operations at once), with one-second and with realistic
 # (30-120 s) boots: about five minutes. `make test` runs the same test with 30 operations, 1 s boots.
-soak: $(VENV)/.installed
+soak: $(VENV)/.installed ## the load run at full size (about five minutes)
 	LOAD_OPERATIONS=200 LOAD_BOOTS=1s,realistic $(BIN)/pytest tests/reliability/test_load.py -s $(PYTEST_ARGS)
 
 # Generated documents are written here, never by a test run: the diagrams of docs/ARCHITECTURE.md
 # (from the ASL and the imports) and the fault matrix's table (a full run of tests/reliability/).
-docs: $(VENV)/.installed
+docs: $(VENV)/.installed ## regenerate the diagrams of docs/ARCHITECTURE.md
 	$(BIN)/python -m novita_local.diagrams docs/ARCHITECTURE.md
 
-reliability-report: install
+reliability-report: install ## the fault matrix's table in docs/RELIABILITY.md
 	RELIABILITY_REPORT=docs/RELIABILITY.md DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) \
 		$(BIN)/pytest tests/reliability/test_fault_matrix.py $(PYTEST_ARGS)
 
 # docs/PERMISSIONS.md from the AWS calls the engine tiers make (workflow, API and CLI, trigger,
 # dispatcher, fault matrix): each role's grants with the calls that used them.
-permissions: install
+permissions: install ## docs/PERMISSIONS.md from the AWS calls the engine tiers make
 	PERMISSION_CALLS=$(TOOLS)/permission-calls.json DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) \
 		$(BIN)/pytest tests/workflow tests/e2e tests/reliability $(PYTEST_ARGS)
 	$(BIN)/python -m novita_local.permissions $(TOOLS)/permission-calls.json docs/PERMISSIONS.md
 
-clean:
+clean: ## remove .venv, .tools and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench examples/nodejs/node_modules

@@ -9,24 +9,26 @@ Exit status: 0 ready, 1 failed, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from novita_local.demo import run_demo
 from novita_local.dlq import add_dlq_command
 from novita_local.doctor import add_doctor_command, run_doctor
+from novita_local.foreground import run_in_foreground
 from novita_local.operations import (
     create_request,
-    local_engine,
     parse_envs,
-    run_operation,
     start_request,
 )
-from novita_local.progress import ProgressPrinter, describe, outcome_line
+from novita_local.remote import add_remote_commands
 from novita_local.runtime import (
-    EXIT_FAILED,
+    ENGINE_VARIABLES_HELP,
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     EXIT_READY,
     BadInput,
     engine_environment,
@@ -35,27 +37,66 @@ from novita_local.runtime import (
 )
 from novita_local.serve import add_serve_command
 from novita_local.simulator.server import add_simulator_command
-from novita_local.webhooks import deliver_notifications, delivery_wait_seconds
+from novita_local.webhooks import new_signing_secret
 from novita_orchestrator.workflow.request import OperationRequest
 
 # Real seconds the command waits for an operation beyond its own (time-scaled) deadline.
 _FOLLOW_MARGIN_SECONDS = 120.0
 _DEFAULT_STARTUP_TIMEOUT = 1800.0
 
+#: What ``start --help`` and ``create --help`` end with: the variables read, exit codes, an example.
+_OPERATION_EPILOG = (
+    ENGINE_VARIABLES_HELP
+    + """
+exit status: 0 ready, 1 failed, 2 bad input (the message names the flag or variable), 130 Ctrl-C
+  (Ctrl-C cancels the operation and prints the instance it may leave running, and how to stop it)
+
+example:
+  export NOVITA_BASE_URL=http://127.0.0.1:8080/gpu-instance/openapi/v1 NOVITA_API_KEY=any \\
+         TIME_SCALE=30 ALLOW_PRIVATE_NETWORK_TARGETS=true
+  novita-orchestrator {example}
+"""
+)
+
+
+def _package_version() -> str:
+    try:
+        return version("novita-orchestrator")
+    except PackageNotFoundError:
+        return "unknown"
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="novita-orchestrator",
         description="Start or create Novita GPU instances and learn when they are really ready.",
+        epilog="Run `novita-orchestrator COMMAND --help` for a command's options, variables and exit codes.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_simulator_command(commands)
     add_dlq_command(commands)
     add_serve_command(commands)
+    add_remote_commands(commands)
     add_doctor_command(commands).set_defaults(handler=_run_doctor)
 
+    commands.add_parser(
+        "secret",
+        help="print a new whsec_ webhook signing secret (for WEBHOOK_SIGNING_SECRET and receivers)",
+        description="Print a new Standard Webhooks signing secret (whsec_ + 32 random bytes, base64).",
+        epilog="environment: none\n\nexit status: 0\n\n"
+        "example:\n  export WEBHOOK_SIGNING_SECRET=$(novita-orchestrator secret)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).set_defaults(handler=_run_secret)
+
     demo = commands.add_parser(
-        "demo", help="run the end-to-end demo (simulator + embedded stack), under a minute"
+        "demo",
+        help="run the end-to-end demo (simulator + embedded stack), under a minute",
+        description="Start dev-box and create one instance from a private-image template, offline.",
+        epilog="environment: none (the demo runs its own simulator, key and signing secret)\n\n"
+        "exit status: 0 both operations ready and every webhook verified, 1 otherwise, 130 Ctrl-C\n\n"
+        "example:\n  novita-orchestrator demo --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--json", action="store_true", help="end with one JSON object on stdout")
     demo.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
@@ -65,6 +106,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "start",
         help="start an instance (ID or exact name) and wait until its app answers",
         description="Start an existing Novita instance by ID or exact name, on the embedded stack.",
+        epilog=_OPERATION_EPILOG.format(example="start dev-box --json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     start.add_argument("ref", help="instance ID or exact instance name")
     _add_common_options(start)
@@ -74,6 +117,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "create",
         help="create an instance from a template and wait until its app answers",
         description="Create a Novita instance from a template (private images included).",
+        epilog=_OPERATION_EPILOG.format(
+            example="create --template tpl-private-app --product prod-rtx4090-24g --name my-app"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument("--template", required=True, metavar="ID", help="Novita template ID")
     _add_product_choice(create)
@@ -140,9 +187,17 @@ def _gpu_choice(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-url", metavar="URL", help="where lifecycle notifications go")
-    parser.add_argument("--health-port", type=int, metavar="N", help="container port to probe")
+    parser.add_argument(
+        "--health-port", type=int, metavar="N", help="container port to probe (default: every HTTP port)"
+    )
     parser.add_argument("--health-path", metavar="P", help="HTTP path to probe (default /)")
-    parser.add_argument("--timeout", type=float, metavar="S", help="overall timeout in seconds")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help=f"overall timeout in seconds, health checks included (default {_DEFAULT_STARTUP_TIMEOUT:.0f}"
+        ", or STARTUP_TIMEOUT_SECONDS; 10-86400)",
+    )
     parser.add_argument("--json", action="store_true", help="print the final operation as JSON on stdout")
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
 
@@ -152,8 +207,21 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     stdout = sys.stdout
-    with handler_output_on_stderr(verbose=args.verbose):
-        return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+    try:
+        with handler_output_on_stderr(verbose=args.verbose):
+            return run_demo(out=stdout, err=sys.stderr, as_json=args.json)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the demo's instances lived in its own simulator, which stopped with it;"
+            " nothing is left running",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+
+def _run_secret(args: argparse.Namespace) -> int:
+    print(new_signing_secret())
+    return EXIT_READY
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
@@ -163,22 +231,22 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _run_start(args: argparse.Namespace) -> int:
-    try:
-        request = start_request(
+    def request(environment: Mapping[str, str]) -> OperationRequest:
+        return start_request(
             args.ref,
             webhook_url=args.webhook_url,
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+            outbound=environment,
         )
-    except BadInput as error:
-        return fail(str(error))
+
     return _run_operation(args, request)
 
 
 def _run_create(args: argparse.Namespace) -> int:
-    try:
-        request = create_request(
+    def request(environment: Mapping[str, str]) -> OperationRequest:
+        return create_request(
             template_id=args.template,
             product_id=args.product,
             gpu=_gpu_choice(args),
@@ -191,51 +259,37 @@ def _run_create(args: argparse.Namespace) -> int:
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+            outbound=environment,
         )
-    except BadInput as error:
-        return fail(str(error))
+
     return _run_operation(args, request)
 
 
-def _run_operation(args: argparse.Namespace, request: OperationRequest) -> int:
+def _run_operation(
+    args: argparse.Namespace, build_request: Callable[[Mapping[str, str]], OperationRequest]
+) -> int:
     try:
+        # The settings first (exit 2 naming the variable), then the request under their URL policy.
         # Webhooks go through the template's dispatcher on the engine; local retries take seconds.
         shell = engine_environment()
+        request = build_request(shell.variables)
     except BadInput as error:
         return fail(str(error))
-    environment, time_scale = shell.variables, shell.time_scale
-    timeout = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / time_scale + _FOLLOW_MARGIN_SECONDS
-    stdout = sys.stdout
-    engine_context = local_engine(environment, time_scale=time_scale)
-    with handler_output_on_stderr(verbose=args.verbose), engine_context as engine:
-        printer = ProgressPrinter(sys.stderr)
-        operation = run_operation(engine, request, on_notification=printer, timeout=timeout)
-        print(f"{describe(operation)} -> {operation.status}", file=sys.stderr, flush=True)
-        delivery = None
-        if request.webhook is not None:  # return only once its notifications are delivered or parked
-            delivery = deliver_notifications(
-                engine, [operation.operation_id], timeout=delivery_wait_seconds(environment)
-            )
-            print(delivery.line(), file=sys.stderr, flush=True)
-            if "WEBHOOK_SIGNING_SECRET" not in environment:
-                print(
-                    "note: WEBHOOK_SIGNING_SECRET is not set, so this run signed with a secret of its own;"
-                    " set it (whsec_...) to verify the webhooks",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    if args.json:
-        summary = operation.summary()
-        if delivery is not None:
-            summary["webhookDeliveries"] = delivery.as_json()
-        print(json.dumps(summary), file=stdout, flush=True)
-    else:
-        print(outcome_line(operation), file=stdout, flush=True)
-    return EXIT_READY if operation.ready else EXIT_FAILED
+    wait_seconds = (args.timeout or _DEFAULT_STARTUP_TIMEOUT) / shell.time_scale + _FOLLOW_MARGIN_SECONDS
+    return run_in_foreground(
+        request, shell, wait_seconds=wait_seconds, verbose=args.verbose, as_json=args.json
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # no command: the list of commands, as `git` does
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    # A shell starts a background job with SIGINT ignored, and Python keeps it so: Ctrl-C (or a
+    # supervisor's SIGINT) must still reach every command's own handling of it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     code: int = args.handler(args)
     return code
 

@@ -14,7 +14,7 @@ import secrets
 from typing import Any, TextIO
 
 from novita_local.operations import Operation, create_request, local_engine, run_operation, start_request
-from novita_local.progress import ProgressPrinter, describe, timeline
+from novita_local.progress import ProgressPrinter, clock_label, describe, timeline
 from novita_local.simulator import Simulator
 from novita_local.webhooks import (
     VerifyingReceiver,
@@ -35,7 +35,7 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
     """Run the demo; the timeline goes to ``out`` (``err`` with ``as_json``, whose object goes to ``out``)."""
     api_key = "demo-key-" + secrets.token_hex(8)
     report = err if as_json else out
-    printer = ProgressPrinter(err)
+    printer = ProgressPrinter(err, time_scale=DEMO_TIME_SCALE)
     operations: list[Operation] = []
     verified: dict[str, bool] = {}
     signing_secret = new_signing_secret()
@@ -69,9 +69,16 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
                 ),
             ]
             for request in requests:
-                operation = run_operation(engine, request, on_notification=printer, timeout=OPERATION_TIMEOUT)
+                operation = run_operation(
+                    engine, request, on_notification=printer, timeout=OPERATION_TIMEOUT, deliver_webhooks=True
+                )
                 print(f"  -> {describe(operation)}: {operation.status}", file=err, flush=True)
-                delivery = deliver_notifications(engine, [operation.operation_id], timeout=OPERATION_TIMEOUT)
+                delivery = deliver_notifications(
+                    engine,
+                    [operation.operation_id],
+                    timeout=OPERATION_TIMEOUT,
+                    already_sent=operation.webhook_message_ids(),
+                )
                 verified[operation.operation_id] = (
                     delivery.dead_lettered == 0
                     and receiver.signatures_verified(
@@ -85,7 +92,7 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
                 )
                 operations.append(operation)
     print("", file=report)
-    print("Timeline (simulated seconds since each operation began)", file=report)
+    print(f"Timeline ({clock_label(DEMO_TIME_SCALE)}, since each operation began)", file=report)
     for operation in operations:
         for line in timeline(operation):
             print(line, file=report)

@@ -27,6 +27,15 @@ def add_dlq_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         help="list or redrive webhook notifications parked in the dead-letter queue",
         description="The webhook dead-letter queue on AWS (queue URLs: --stack, the options or settings),"
         " or of a running `novita-orchestrator serve` (--api http://127.0.0.1:3000).",
+        epilog="environment:\n"
+        "  WEBHOOK_DLQ_URL, WEBHOOK_QUEUE_URL   the queues, when neither --stack nor the options name them\n"
+        "  AWS_REGION, AWS_PROFILE, ...         the AWS configuration (as for the AWS CLI)\n"
+        "  ORCHESTRATOR_API_KEY                 with --api: the key of `serve --api-key`\n\n"
+        "exit status: 0 done, 1 an AWS error, 2 bad input\n\n"
+        "example:\n  novita-orchestrator dlq list --stack my-stack\n"
+        "  novita-orchestrator dlq redrive --stack my-stack\n"
+        "  novita-orchestrator dlq list --api http://127.0.0.1:3000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="dlq_action", required=True, metavar="ACTION")
     for name, help_text in (

@@ -577,6 +577,11 @@ def add_doctor_command(
         help="check a live Novita API with your key: what it speaks, and whether this service works with it",
         description="Read-only checks of the Novita API at NOVITA_BASE_URL with NOVITA_API_KEY "
         "(at most seven GETs); --cycle also starts and stops one exited instance.",
+        epilog="environment:\n  NOVITA_API_KEY        Novita API key (required)\n"
+        "  NOVITA_BASE_URL       Novita API to check (default: production)\n\n"
+        "exit status: 0 compatible, 1 not compatible, 2 bad input\n\n"
+        "example:\n  NOVITA_API_KEY=... novita-orchestrator doctor --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(

@@ -16,20 +16,29 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from pydantic import ValidationError
 
 from novita_local.engine import LocalEngine
-from novita_local.engine.engine import ExecutionOutcome
+from novita_local.engine.engine import ExecutionOutcome, QueueMessage
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.clock import SYSTEM_CLOCK
+from novita_orchestrator.settings import OutboundSettings
 from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.request import OperationRequest, new_operation_id, parse_request
+from novita_orchestrator.workflow.request import (
+    OperationRequest,
+    check_webhook_target,
+    describe_validation_error,
+    new_operation_id,
+)
 
 STATE_MACHINE = "StartInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
+DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 OPERATIONS_TABLE = "OperationsTable"
 TERMINAL_TYPES = frozenset({"instance.startup.completed", "instance.startup.failed"})
 #: What ``--json`` shows of an operation (the store keeps a few more bookkeeping attributes).
@@ -55,11 +64,52 @@ NotificationListener = Callable[["Notification"], None]
 # --- requests ----------------------------------------------------------------------------------
 
 
-def _validated(request: dict[str, Any]) -> OperationRequest:
+#: The command's flag for each request field: errors name what the user typed, not the API field.
+FLAG_OF_FIELD = {
+    "start.ref": "REF",
+    "create.templateId": "--template",
+    "create.productId": "--product",
+    "create.name": "--name",
+    "create.gpuNum": "--gpus",
+    "create.rootfsSize": "--disk",
+    "create.ports": "--ports",
+    "create.envs": "--env",
+    "webhook.url": "--webhook-url",
+    "webhook": "--webhook-url",
+    "healthCheck.port": "--health-port",
+    "healthCheck.path": "--health-path",
+    "timeoutSeconds": "--timeout",
+}
+
+
+def _flag_named(problems: str) -> str:
+    """``create.gpuNum: ...`` -> ``--gpus: ...`` in each ``; ``-separated problem."""
+    named = []
+    for problem in problems.split("; "):
+        where, sep, message = problem.partition(": ")
+        flag = FLAG_OF_FIELD.get(where) or FLAG_OF_FIELD.get(where.rsplit(".", 1)[0])
+        named.append(f"{flag}: {message}" if sep and flag else problem)
+    return "; ".join(named)
+
+
+def _validated(request: dict[str, Any], outbound: Mapping[str, str] | None = None) -> OperationRequest:
+    """The request, or BadInput naming the flag; a webhook URL the dispatcher would refuse is refused now.
+
+    ``outbound`` is the functions' environment (ALLOW_PRIVATE_NETWORK_TARGETS, WEBHOOK_ALLOWED_HOSTS):
+    the same policy the API applies before it answers 202 (None: the caller checks it elsewhere).
+    """
     try:
-        return parse_request(request)
+        parsed = OperationRequest.model_validate(request)
+    except ValidationError as exc:
+        raise BadInput(_flag_named(describe_validation_error(exc))) from None
+    if outbound is None:
+        return parsed
+    settings = {k: v for k, v in outbound.items() if k in OutboundSettings.model_fields and v != ""}
+    try:
+        check_webhook_target(parsed, UrlPolicy.from_settings(OutboundSettings(**settings)))
     except InvalidRequest as error:
-        raise BadInput(error.message) from None
+        raise BadInput(_flag_named(error.message.removeprefix("invalid request: "))) from None
+    return parsed
 
 
 def _common(
@@ -87,9 +137,12 @@ def start_request(
     health_port: int | None = None,
     health_path: str | None = None,
     timeout: float | None = None,
+    outbound: Mapping[str, str] | None = None,
 ) -> OperationRequest:
     """Start an existing instance by ID or exact name."""
-    return _validated({"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)})
+    return _validated(
+        {"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)}, outbound
+    )
 
 
 def parse_envs(pairs: Iterable[str]) -> dict[str, str]:
@@ -117,6 +170,7 @@ def create_request(
     health_port: int | None = None,
     health_path: str | None = None,
     timeout: float | None = None,
+    outbound: Mapping[str, str] | None = None,
 ) -> OperationRequest:
     """Create a new instance from a Novita template, on ``product_id`` or on the first offer with
     capacity for ``gpu`` (``{"type", "regions", "maxPricePerHour", "billing"}``; ``gpus`` is its count)."""
@@ -133,7 +187,7 @@ def create_request(
         create["ports"] = ports
     if envs:
         create["envs"] = dict(envs)
-    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)})
+    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)}, outbound)
 
 
 # --- what the workflow produces -----------------------------------------------------------------
@@ -168,8 +222,13 @@ class Notification:
 
 def queued_notifications(engine: LocalEngine) -> list[Notification]:
     """Every notification on the webhook queue, oldest first (messages stay on the queue)."""
+    return notifications_in(engine.queue_messages(WEBHOOK_QUEUE))
+
+
+def notifications_in(messages: Iterable[QueueMessage]) -> list[Notification]:
+    """The webhook-queue messages that are notifications, in their order."""
     found: list[Notification] = []
-    for message in engine.queue_messages(WEBHOOK_QUEUE):
+    for message in messages:
         try:
             body = json.loads(message.body)
         except ValueError:
@@ -239,6 +298,10 @@ class Operation:
     def notification_types(self) -> list[str]:
         return [n.type for n in self.notifications]
 
+    def webhook_message_ids(self) -> list[str]:
+        """The queue messages seen for this operation that carry a webhook URL (to be delivered)."""
+        return [n.message_id for n in self.notifications if n.webhook_url]
+
     def summary(self) -> dict[str, Any]:
         """The final operation: the stored item's public fields, completed from what was seen here."""
         record = self.record or {}
@@ -289,8 +352,13 @@ def follow(
     on_notification: NotificationListener | None = None,
     timeout: float = 600.0,
     poll_interval: float = 0.05,
+    deliver_webhooks: bool = False,
 ) -> None:
     """Watch the executions until they all end, reporting each new notification once, in order.
+
+    With ``deliver_webhooks`` the webhook dispatcher drains the queue as the workflow fills it (a
+    receiver hears of each phase while the operation runs, as on AWS); each message is reported
+    before it is handed to the dispatcher.
 
     TimeoutError (naming the unfinished operations) when they do not end within ``timeout`` real
     seconds; the engine's ``stop()`` then stops them.
@@ -301,14 +369,9 @@ def follow(
     # One client for the whole watch: creating boto3 clients reads os.environ, which the engine
     # rewrites around every handler call running in other threads.
     stepfunctions = engine.boto_client("stepfunctions")
-    while True:
-        pending = [op for op in operations if not op.finished]
-        for op in pending:
-            described = stepfunctions.describe_execution(executionArn=op.execution_arn)
-            if described["status"] in _FINISHED:
-                op.execution = _outcome(described)
-        # Read the queue after the status: a finished execution's last message is already there.
-        for notification in queued_notifications(engine):
+
+    def report(messages: Iterable[QueueMessage]) -> None:
+        for notification in notifications_in(messages):
             if notification.message_id in seen:
                 continue
             seen.add(notification.message_id)
@@ -318,6 +381,17 @@ def follow(
             owner.notifications.append(notification)
             if on_notification is not None:
                 on_notification(notification)
+
+    while True:
+        pending = [op for op in operations if not op.finished]
+        for op in pending:
+            described = stepfunctions.describe_execution(executionArn=op.execution_arn)
+            if described["status"] in _FINISHED:
+                op.execution = _outcome(described)
+        # Read the queue after the status: a finished execution's last message is already there.
+        report(engine.queue_messages(WEBHOOK_QUEUE))
+        if deliver_webhooks:
+            engine.deliver_queue_messages(DISPATCHER_FUNCTION, on_received=report)
         if all(op.finished for op in operations):
             break
         if time.monotonic() >= deadline:
@@ -346,10 +420,17 @@ def run_operation(
     operation_id: str | None = None,
     on_notification: NotificationListener | None = None,
     timeout: float = 600.0,
+    deliver_webhooks: bool = False,
 ) -> Operation:
     """Start one operation and follow it to its end."""
     operation = start_operation(engine, request, operation_id)
-    follow(engine, [operation], on_notification=on_notification, timeout=timeout)
+    follow(
+        engine,
+        [operation],
+        on_notification=on_notification,
+        timeout=timeout,
+        deliver_webhooks=deliver_webhooks,
+    )
     return operation
 
 

@@ -4,22 +4,40 @@ for the functions, and keeping the functions' output off stdout (which carries `
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from novita_local.preflight import settings_problems
 from novita_local.webhooks import with_local_webhook_defaults
 from novita_orchestrator.observability import logger
-from novita_orchestrator.settings import setting_names
+from novita_orchestrator.settings import DEFAULT_NOVITA_BASE_URL, setting_names
 
 EXIT_OK = 0
 EXIT_READY = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+#: What shells report for a command ended by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 PROGRAM = "novita-orchestrator"
+
+#: What `start`, `create` and `serve --help` say they read (the embedded stack's functions' settings).
+ENGINE_VARIABLES_HELP = """\
+environment:
+  NOVITA_API_KEY        Novita API key (required)
+  NOVITA_BASE_URL       Novita API to drive (default: production, https://api.novita.ai/...);
+                        e.g. the simulator's URL from `novita-orchestrator simulator`
+  TIME_SCALE            local runs: the workflow clock runs this many times faster (default 1)
+  ALLOW_PRIVATE_NETWORK_TARGETS
+                        true lets webhooks and health probes reach loopback/private hosts
+  WEBHOOK_SIGNING_SECRET
+                        whsec_ secret the webhooks are signed with (make one: novita-orchestrator secret)
+  every other setting of the README's table is passed to the functions too, and checked first
+"""
 # Wired by the template on the engine; a value from the shell would point the functions elsewhere.
 _NOT_PASSED_THROUGH = frozenset({"OPERATIONS_TABLE_NAME", "RESILIENCE_TABLE_NAME", "DYNAMODB_ENDPOINT_URL"})
 
@@ -66,7 +84,29 @@ def engine_environment() -> EngineEnvironment:
         time_scale = 0.0
     if not time_scale > 0:
         raise BadInput("TIME_SCALE: must be a number > 0")
+    check_settings(variables)
     return EngineEnvironment(variables, time_scale)
+
+
+def novita_banner(variables: Mapping[str, str]) -> str:
+    """Which Novita API the command drives; said loudly when it is production by default."""
+    url = variables.get("NOVITA_BASE_URL", "").strip()
+    if url:
+        return f"Novita API: {url} (NOVITA_BASE_URL)"
+    return (
+        f"Novita API: {DEFAULT_NOVITA_BASE_URL} -- PRODUCTION, since NOVITA_BASE_URL is not set: this drives"
+        " your real instances, and Novita bills them (for the simulator, set NOVITA_BASE_URL to its URL)"
+    )
+
+
+def check_settings(variables: Mapping[str, str]) -> None:
+    """BadInput naming every variable the functions would refuse at init (before anything starts)."""
+    problems = settings_problems(variables)
+    if problems:
+        hint = ""
+        if any(p.startswith("WEBHOOK_SIGNING_SECRET") for p in problems):
+            hint = f" (make a secret with: {PROGRAM} secret)"
+        raise BadInput("invalid settings: " + "; ".join(problems) + hint)
 
 
 @contextlib.contextmanager
@@ -74,8 +114,13 @@ def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
     """The functions run in this process: keep their logs and metrics off stdout (it carries --json).
 
     Without --verbose their warnings still reach stderr, and their metric lines (CloudWatch EMF,
-    printed to stdout) are dropped so the progress lines stay readable.
+    printed to stdout) are dropped so the progress lines stay readable; so is moto's log, whose
+    interpreter dumps kilobytes of its own objects for every failed state (the outcome line says why).
     """
+    moto_log = logging.getLogger("moto")
+    moto_level = moto_log.level
+    if not verbose:
+        moto_log.setLevel(logging.CRITICAL)
     handler = logger.registered_handler
     stream: TextIO | None = getattr(handler, "stream", None)
     if stream is not None and hasattr(handler, "setStream"):
@@ -90,6 +135,7 @@ def handler_output_on_stderr(*, verbose: bool) -> Iterator[None]:
         ):
             yield
     finally:
+        moto_log.setLevel(moto_level)
         logger.setLevel(level)
         if stream is not None and hasattr(handler, "setStream"):
             handler.setStream(stream)

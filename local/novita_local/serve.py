@@ -11,8 +11,9 @@ are delivered as on AWS. With ``--api-key`` a request without that ``x-api-key``
 Webhooks are signed with WEBHOOK_SIGNING_SECRET, or with a secret ``serve`` makes and prints, so a
 receiver can verify them. The embedded stack lives in this process, so its dead-letter queue is
 reached through serve itself: ``GET /_local/dlq`` and ``POST /_local/dlq/redrive`` (what
-``novita-orchestrator dlq list|redrive --api URL`` calls); like the simulator's admin prefix, these
-routes exist only locally, never on API Gateway.
+``novita-orchestrator dlq list|redrive --api URL`` calls), and so is a cancel:
+``POST /_local/operations/{id}/cancel`` (``novita-orchestrator cancel OP``); like the simulator's
+admin prefix, these routes exist only locally, never on API Gateway.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ipaddress
 import json
-import signal
+import re
 import sys
 import threading
 import uuid
@@ -34,17 +36,22 @@ from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from novita_local.cancel import LOCAL_CANCEL_PATH, cancel_on_engine
 from novita_local.engine import LocalEngine
 from novita_local.operations import local_engine
 from novita_local.runtime import (
+    ENGINE_VARIABLES_HELP,
     EXIT_BAD_INPUT,
     EXIT_OK,
     BadInput,
     engine_environment,
     fail,
     handler_output_on_stderr,
+    novita_banner,
 )
 from novita_local.webhooks import engine_dead_letters, new_signing_secret
+from novita_orchestrator.store.operations_store import OperationNotFound
+from novita_orchestrator.workflow.request import OPERATION_ID_PATTERN
 
 API_FUNCTION = "ApiFunction"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
@@ -52,6 +59,9 @@ STAGE = "local"
 #: serve's own routes (the embedded stack's dead-letter queue); API Gateway has no such prefix.
 LOCAL_PREFIX = "/_local"
 _MAX_READ_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the function enforces ours
+# serve's own route, not the deployed API's (`novita-orchestrator cancel OP` calls it).
+_LOCAL_CANCEL = re.compile(LOCAL_CANCEL_PATH.format(operation_id=f"({OPERATION_ID_PATTERN.strip('^$')})"))
+_CANCEL_REASON = "cancelled through serve (novita-orchestrator cancel)"
 
 
 def proxy_event(
@@ -162,8 +172,10 @@ class ApiServer:
         api_key: str | None = None,
         deliver_webhooks: bool = True,
         pump_interval: float = 0.5,
+        time_scale: float = 1.0,
     ) -> None:
         self._engine = engine
+        self._time_scale = time_scale
         self._api_key = api_key
         self._function_name = engine.resource_name(API_FUNCTION)
         # One client for the server's life: creating boto3 clients is not free and reads os.environ.
@@ -207,8 +219,6 @@ class ApiServer:
             thread.join(timeout=10)
 
     def serve_until_interrupted(self) -> None:
-        # A background job starts with SIGINT ignored (and Python keeps it so): Ctrl-C must stop it.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         self.start()
         try:
             while not self._stopping.wait(0.5):
@@ -228,7 +238,12 @@ class ApiServer:
         return payload
 
     def local_route(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
-        """serve's own routes: the embedded stack's webhook dead-letter queue."""
+        """serve's own routes: the embedded stack's webhook dead-letter queue, and cancel."""
+        cancelled = _LOCAL_CANCEL.fullmatch(path)
+        if cancelled is not None:
+            if method != "POST":
+                return 405, {"error": {"code": "METHOD_NOT_ALLOWED", "message": "use POST"}}
+            return self.cancel(cancelled.group(1))
         routes = {f"{LOCAL_PREFIX}/dlq": "GET", f"{LOCAL_PREFIX}/dlq/redrive": "POST"}
         if path not in routes:
             return 404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}}
@@ -238,6 +253,16 @@ class ApiServer:
         if path.endswith("/redrive"):
             return 200, asdict(dead_letters.redrive())
         return 200, {"deadLetters": [asdict(letter) for letter in dead_letters.peek()]}
+
+    def cancel(self, operation_id: str) -> tuple[int, dict[str, Any]]:
+        """serve's own cancel (``novita-orchestrator cancel OP``): the status and the JSON answer."""
+        try:
+            result = cancel_on_engine(
+                self._engine, operation_id, time_scale=self._time_scale, reason=_CANCEL_REASON
+            )
+        except OperationNotFound:
+            return 404, {"code": "OPERATION_NOT_FOUND", "message": f"unknown operation {operation_id}"}
+        return 200, {"cancelled": result.cancelled, "operation": result.record.to_json()}
 
     def _pump_webhooks(self) -> None:
         while not self._stopping.wait(self._pump_interval):
@@ -334,6 +359,14 @@ def add_serve_command(commands: Any) -> None:
         help="serve the REST API on loopback (the embedded stack; try it with curl)",
         description="Serve the service's REST API on loopback, on the embedded stack, against the Novita"
         " API named by NOVITA_BASE_URL with NOVITA_API_KEY (e.g. `novita-orchestrator simulator`).",
+        epilog=ENGINE_VARIABLES_HELP
+        + "\nexit status: 0 after Ctrl-C, 2 bad input (a setting, or the port cannot be bound)\n\n"
+        "example:\n"
+        "  export NOVITA_BASE_URL=http://127.0.0.1:8080/gpu-instance/openapi/v1 NOVITA_API_KEY=any \\\n"
+        "         TIME_SCALE=10 ALLOW_PRIVATE_NETWORK_TARGETS=true\n"
+        "  novita-orchestrator serve --port 3000\n"
+        "  curl -X POST localhost:3000/instances/dev-box/start -H 'Content-Type: application/json' -d '{}'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
         "--port", type=int, default=3000, help="port to listen on (default 3000; 0 = any free)"
@@ -344,6 +377,21 @@ def add_serve_command(commands: Any) -> None:
     )
     serve.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
     serve.set_defaults(handler=run_serve)
+
+
+def exposure_warning(host: str, *, api_key: str | None) -> str | None:
+    """A warning when ``--host`` is reachable from other machines (0.0.0.0, a LAN address)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may well resolve to a public interface
+    if loopback:
+        return None
+    return (
+        f"warning: --host {host} serves this local stack to other machines"
+        + ("" if api_key else ", with no authentication (pass --api-key)")
+        + "; it is meant for loopback"
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -361,12 +409,18 @@ def run_serve(args: argparse.Namespace) -> int:
         local_engine(variables, time_scale=shell.time_scale) as engine,
     ):
         try:
-            server = ApiServer(engine, host=args.host, port=args.port, api_key=args.api_key)
+            server = ApiServer(
+                engine, host=args.host, port=args.port, api_key=args.api_key, time_scale=shell.time_scale
+            )
         except OSError as error:
             return fail(f"cannot listen on {args.host}:{args.port}: {error}", EXIT_BAD_INPUT)
         # The first line on stderr says where (tests and scripts wait for it).
         print(f"serving the API on {server.url} (Swagger UI: {server.url}/docs)", file=sys.stderr, flush=True)
         print(signing_line(made_secret), file=sys.stderr, flush=True)
+        print(novita_banner(shell.variables), file=sys.stderr, flush=True)
+        warning = exposure_warning(args.host, api_key=args.api_key)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         server.serve_until_interrupted()
     return EXIT_OK
 

@@ -75,13 +75,21 @@ class DeliveryReport:
 
 
 def deliver_notifications(
-    engine: LocalEngine, operation_ids: Iterable[str], *, timeout: float = 120.0
+    engine: LocalEngine,
+    operation_ids: Iterable[str],
+    *,
+    timeout: float = 120.0,
+    already_sent: Iterable[str] = (),
 ) -> DeliveryReport:
-    """Run the dispatcher until the operations' notifications have left the webhook queue."""
+    """Run the dispatcher until the operations' notifications have left the webhook queue.
+
+    ``already_sent``: IDs of the operations' messages with a webhook URL that the dispatcher took
+    off the queue earlier (delivered while the operation ran, or parked): the report counts them.
+    """
     wanted = set(operation_ids)
     deadline = time.monotonic() + timeout
     dead_letters = engine_dead_letters(engine)
-    with_url = {
+    with_url = set(already_sent) | {
         message.message_id
         for message in engine.queue_messages(WEBHOOK_QUEUE)
         if _operation_of(message.body) in wanted and _has_url(message.body)

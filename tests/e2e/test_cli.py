@@ -152,12 +152,13 @@ def test_create_from_the_private_template_exits_0(env: dict[str, str], simulator
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["create", "--template", "t", "--product", "p", "--name", "x", "--gpus", "99"], "gpuNum"),
-        (["create", "--template", "t", "--product", "p", "--name", "x", "--ports", "eighty"], "ports"),
+        (["create", "--template", "t", "--product", "p", "--name", "x", "--gpus", "99"], "--gpus"),
+        (["create", "--template", "t", "--product", "p", "--name", "x", "--ports", "eighty"], "--ports"),
         (["create", "--template", "t", "--product", "p", "--name", "x", "--env", "NOEQUALS"], "--env"),
-        (["start", "dev-box", "--webhook-url", "ftp://example.com/hook"], "webhook.url"),
-        (["start", "dev-box", "--health-path", "health"], "healthCheck.path"),
-        (["start", "dev-box", "--timeout", "1"], "timeoutSeconds"),
+        (["start", "dev-box", "--webhook-url", "ftp://example.com/hook"], "--webhook-url"),
+        (["start", "dev-box", "--health-path", "health"], "--health-path"),
+        (["start", "dev-box", "--timeout", "1"], "--timeout"),
+        (["start", "dev-box", "--webhook-url", "http://169.254.169.254/latest/meta-data/"], "--webhook-url"),
         (["start", "dev-box", "--health-port", "many"], "--health-port"),
     ],
 )

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,7 +277,12 @@ class LocalEngine:
         ]
 
     def deliver_queue_messages(
-        self, function_logical_id: str, *, retry_failed_now: bool = False, max_batches: int = 100
+        self,
+        function_logical_id: str,
+        *,
+        retry_failed_now: bool = False,
+        max_batches: int = 100,
+        on_received: Callable[[list[QueueMessage]], None] | None = None,
     ) -> int:
         """Play Lambda's SQS poller for the function's ``Events: Type: SQS`` until its queue shows nothing.
 
@@ -286,7 +291,8 @@ class LocalEngine:
         source has ``ReportBatchItemFailures``) stay on the queue: they come back after the queue's
         visibility timeout, or at once with ``retry_failed_now``, and the queue's redrive policy moves
         them to its dead-letter queue after ``maxReceiveCount`` receives, as on AWS. Returns how many
-        messages were handled successfully.
+        messages were handled successfully. ``on_received`` sees each batch before the handler does
+        (a watcher of the queue learns of every message, even one that arrived after it last looked).
         """
         self._require_started()
         source = self.wiring.sqs_event_source(function_logical_id)
@@ -306,6 +312,17 @@ class LocalEngine:
             ).get("Messages", [])
             if not received:
                 break
+            if on_received is not None:
+                on_received(
+                    [
+                        QueueMessage(
+                            message_id=m["MessageId"],
+                            body=m["Body"],
+                            attributes=m.get("MessageAttributes") or {},
+                        )
+                        for m in received
+                    ]
+                )
             event = {"Records": [self._sqs_record(message, queue_arn) for message in received]}
             response, errored = self._lambdas.invoke(function, json.dumps(event).encode("utf-8"))
             failed = _failed_message_ids(response, errored, source.report_batch_item_failures, received)

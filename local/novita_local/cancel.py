@@ -1,0 +1,69 @@
+"""Cancelling an operation on the embedded stack (Ctrl-C in the CLI, ``cancel OP`` against ``serve``),
+and telling the user what it leaves behind: :func:`novita_orchestrator.steps.cancel_operation` over
+the engine's Step Functions, operations table and webhook queue."""
+
+from __future__ import annotations
+
+from novita_local.engine import LocalEngine
+from novita_local.operations import OPERATIONS_TABLE, STATE_MACHINE, WEBHOOK_QUEUE
+from novita_orchestrator.clock import clock_for_scale
+from novita_orchestrator.settings import DEFAULT_NOVITA_BASE_URL
+from novita_orchestrator.steps.cancel_operation import CancelDeps, CancelResult, cancel_operation
+from novita_orchestrator.store.executions import StepFunctionsExecutions
+from novita_orchestrator.store.lock_store import DynamoLockStore
+from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.webhooks.queue import SqsNotificationQueue
+
+#: serve's own route for ``novita-orchestrator cancel OP`` (the deployed API has no cancel).
+LOCAL_CANCEL_PATH = "/_local/operations/{operation_id}/cancel"
+
+
+def cancel_on_engine(
+    engine: LocalEngine, operation_id: str, *, time_scale: float, reason: str
+) -> CancelResult:
+    """Cancel the operation on this engine (OperationNotFound when it has none of that ID)."""
+    dynamodb = engine.boto_client("dynamodb")
+    table = engine.resource_name(OPERATIONS_TABLE)
+    deps = CancelDeps(
+        operations=DynamoOperationsStore(dynamodb, table),
+        locks=DynamoLockStore(dynamodb, table),
+        executions=StepFunctionsExecutions(
+            engine.boto_client("stepfunctions"), engine.resource_arn(STATE_MACHINE)
+        ),
+        queue=SqsNotificationQueue(engine.boto_client("sqs"), engine.queue_url(WEBHOOK_QUEUE)),
+        # The functions' clock (a scaled one shares its anchor within the process): one timeline.
+        clock=clock_for_scale(time_scale),
+    )
+    return cancel_operation(operation_id, deps, reason=reason)
+
+
+def stop_command(instance_id: str) -> str:
+    """The exact shell command that stops the instance through Novita's v1 API (the shell's settings)."""
+    return (
+        f'curl -sS -X POST "${{NOVITA_BASE_URL:-{DEFAULT_NOVITA_BASE_URL}}}/gpu/instance/stop"'
+        ' -H "Authorization: Bearer $NOVITA_API_KEY" -H "Content-Type: application/json"'
+        f' -d \'{{"instanceId": "{instance_id}"}}\''
+    )
+
+
+def left_behind(result: CancelResult) -> list[str]:
+    """What the user must know after a cancel: the instance that may still run (and bill), how to stop it."""
+    record = result.record
+    if not result.cancelled:
+        return [f"{record.operation_id} had already ended: {record.status}"]
+    lines = [f"{record.operation_id} cancelled: the workflow no longer drives it and its lock is released"]
+    if record.instance_id:
+        name = f" ({record.instance_name})" if record.instance_name else ""
+        lines += [
+            f"instance {record.instance_id}{name} was not stopped: it may still be starting or running,"
+            " and Novita bills it while it runs. To stop it:",
+            "  " + stop_command(record.instance_id),
+        ]
+    elif record.kind == "create":
+        lines.append(
+            "no instance was recorded yet; a create already sent to Novita may still appear as"
+            f" {record.target!r}: check your instance list"
+        )
+    else:
+        lines.append("no instance was touched")
+    return lines

@@ -1,0 +1,86 @@
+"""cancel_operation: a running operation ends CANCELLED once, its lock freed, one terminal notification;
+an ended one is left as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from novita_orchestrator.steps.cancel_operation import CancelDeps, cancel_operation, lock_key_of
+from novita_orchestrator.store.executions import execution_arn
+from novita_orchestrator.store.operations_store import OperationNotFound
+from tests.support.clock import FakeClock
+from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
+
+OP = "op-" + "a" * 32
+
+
+class Stopped:
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def stop(self, operation_id: str, *, cause: str) -> None:
+        self.stopped.append(operation_id)
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def send(self, operation_id: str, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+
+def world(kind: str = "start") -> tuple[CancelDeps, Stopped, Sent]:
+    clock = FakeClock()
+    operations, locks = InMemoryOperationsStore(), InMemoryLockStore()
+    target = "dev-box"
+    operations.create(
+        operation_id=OP,
+        kind=kind,
+        target=target,
+        phase="resolving",
+        now=clock.now(),
+        webhook_url="https://h/x",
+    )
+    if kind == "start":
+        operations.set_instance(
+            OP, instance_id="inst-1", instance_name=target, product_id="p", now=clock.now()
+        )
+        locks.acquire("inst-1", operation_id=OP, now=clock.now(), expires_at=clock.now() + 60)
+    else:
+        locks.acquire(f"name:{target}", operation_id=OP, now=clock.now(), expires_at=clock.now() + 60)
+    stopped, sent = Stopped(), Sent()
+    return CancelDeps(operations, locks, stopped, sent, clock), stopped, sent
+
+
+@pytest.mark.parametrize(("kind", "lock"), [("start", "inst-1"), ("create", "name:dev-box")])
+def test_a_running_operation_is_stopped_finished_unlocked_and_notified_once(kind: str, lock: str) -> None:
+    deps, stopped, sent = world(kind)
+
+    result = cancel_operation(OP, deps, reason="cancelled by a test")
+    again = cancel_operation(OP, deps, reason="cancelled by a test")
+
+    assert result.cancelled and not again.cancelled
+    assert stopped.stopped == [OP]
+    assert result.record.status == "failed"
+    assert result.record.outcome is not None and result.record.outcome["code"] == "CANCELLED"
+    assert lock_key_of(result.record) == lock
+    assert deps.locks.holder(lock) is None
+    [message] = sent.messages
+    assert message["webhook"] == {"url": "https://h/x"}
+    assert message["event"]["type"] == "instance.startup.failed"
+    assert message["event"]["data"]["error"]["code"] == "CANCELLED"
+    assert result.instance_left == ("inst-1" if kind == "start" else None)
+
+
+def test_an_unknown_operation_is_not_found() -> None:
+    deps, _, _ = world()
+    with pytest.raises(OperationNotFound):
+        cancel_operation("op-" + "b" * 32, deps, reason="x")
+
+
+def test_the_execution_arn_is_the_state_machines_with_the_operation_id() -> None:
+    arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:Startup"
+    assert execution_arn(arn, OP) == f"arn:aws:states:eu-west-1:123456789012:execution:Startup:{OP}"
