@@ -1,9 +1,10 @@
 """The ``novita-orchestrator`` command: the simulator, the demo and single operations, offline.
 
-``start`` and ``create`` run the real startup workflow on the embedded engine against the Novita
-API named by ``NOVITA_BASE_URL`` (e.g. ``novita-orchestrator simulator``) with ``NOVITA_API_KEY``.
-Progress goes to stderr; ``--json`` prints the final operation as one JSON object on stdout.
-Exit status: 0 ready, 1 failed, 2 bad input.
+``start`` and ``create`` run the real startup workflow, ``stop`` and ``delete`` the stop workflow,
+on the embedded engine against the Novita API named by ``NOVITA_BASE_URL`` (e.g.
+``novita-orchestrator simulator``) with ``NOVITA_API_KEY``. Progress goes to stderr; ``--json``
+prints the final operation as one JSON object on stdout.
+Exit status: 0 ready (stopped, deleted), 1 failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from novita_local.dlq import add_dlq_command
 from novita_local.doctor import add_doctor_command, run_doctor
 from novita_local.operations import (
     create_request,
+    delete_request,
     local_engine,
     parse_envs,
     run_operation,
     start_request,
+    stop_request,
 )
 from novita_local.progress import ProgressPrinter, describe, outcome_line
 from novita_local.runtime import (
@@ -85,7 +88,38 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_common_options(create)
     create.set_defaults(handler=_run_create)
+    _add_stop_commands(commands)
     return parser
+
+
+def _add_stop_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stop = commands.add_parser(
+        "stop",
+        help="stop an instance (ID or exact name) and wait until it is exited",
+        description="Stop a Novita instance by ID or exact name on the embedded stack (exited: no call).",
+    )
+    stop.add_argument("ref", help="instance ID or exact instance name")
+    _add_stop_options(stop)
+    stop.set_defaults(handler=_run_stop)
+
+    delete = commands.add_parser(
+        "delete",
+        help="delete an instance (repeat its name with --confirm) and wait until it is removed",
+        description="Delete a Novita instance by ID or exact name; --confirm must repeat its exact name.",
+    )
+    delete.add_argument("ref", help="instance ID or exact instance name")
+    delete.add_argument(
+        "--confirm", required=True, metavar="NAME", help="the instance's exact name, repeated"
+    )
+    _add_stop_options(delete)
+    delete.set_defaults(handler=_run_delete)
+
+
+def _add_stop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--webhook-url", metavar="URL", help="where lifecycle notifications go")
+    parser.add_argument("--timeout", type=float, metavar="S", help="overall timeout in seconds")
+    parser.add_argument("--json", action="store_true", help="print the final operation as JSON on stdout")
+    parser.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +174,24 @@ def _run_create(args: argparse.Namespace) -> int:
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+        )
+    except BadInput as error:
+        return fail(str(error))
+    return _run_operation(args, request)
+
+
+def _run_stop(args: argparse.Namespace) -> int:
+    try:
+        request = stop_request(args.ref, webhook_url=args.webhook_url, timeout=args.timeout)
+    except BadInput as error:
+        return fail(str(error))
+    return _run_operation(args, request)
+
+
+def _run_delete(args: argparse.Namespace) -> int:
+    try:
+        request = delete_request(
+            args.ref, confirm=args.confirm, webhook_url=args.webhook_url, timeout=args.timeout
         )
     except BadInput as error:
         return fail(str(error))

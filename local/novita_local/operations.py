@@ -22,12 +22,16 @@ from novita_local.engine.engine import ExecutionOutcome
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
 from novita_orchestrator.workflow.errors import InvalidRequest
-from novita_orchestrator.workflow.request import OperationRequest, parse_request, start_input
+from novita_orchestrator.workflow.notifications import TERMINAL_TYPES, outcomes_of
+from novita_orchestrator.workflow.request import STOP_KINDS, OperationRequest, parse_request, start_input
 
 STATE_MACHINE = "StartInstanceStateMachine"
+#: Runs the stop and delete operations.
+STOP_STATE_MACHINE = "StopInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
 OPERATIONS_TABLE = "OperationsTable"
-TERMINAL_TYPES = frozenset({"instance.startup.completed", "instance.startup.failed"})
+#: An operation that ended well: ready (start, create), stopped, deleted.
+SUCCEEDED_STATUSES = frozenset({"ready", "stopped", "deleted"})
 #: What ``--json`` shows of an operation (the store keeps a few more bookkeeping attributes).
 OPERATION_FIELDS = (
     "operationId",
@@ -84,6 +88,22 @@ def start_request(
 ) -> OperationRequest:
     """Start an existing instance by ID or exact name."""
     return _validated({"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)})
+
+
+def stop_request(
+    ref: str, *, webhook_url: str | None = None, timeout: float | None = None
+) -> OperationRequest:
+    """Stop an existing instance by ID or exact name, until it is exited."""
+    return _validated({"stop": {"ref": ref}, **_common(webhook_url, None, None, timeout)})
+
+
+def delete_request(
+    ref: str, *, confirm: str, webhook_url: str | None = None, timeout: float | None = None
+) -> OperationRequest:
+    """Delete an instance by ID or exact name; ``confirm`` repeats its exact name."""
+    return _validated(
+        {"delete": {"ref": ref, "confirm": confirm}, **_common(webhook_url, None, None, timeout)}
+    )
 
 
 def parse_envs(pairs: Iterable[str]) -> dict[str, str]:
@@ -218,11 +238,14 @@ class Operation:
             return str(self.record["status"])
         if self.execution is None:
             return "running"
-        return "ready" if self.execution["status"] == "SUCCEEDED" else "failed"
+        if self.execution["status"] == "SUCCEEDED":
+            return outcomes_of(self.request.kind).success_status
+        return "failed"
 
     @property
     def ready(self) -> bool:
-        return self.status == "ready"
+        """Ended well: ready (start, create), stopped (stop), deleted (delete)."""
+        return self.status in SUCCEEDED_STATUSES
 
     def notification_types(self) -> list[str]:
         return [n.type for n in self.notifications]
@@ -256,7 +279,8 @@ def start_operation(
     """Start one execution (named by the operation ID) and return at once."""
     execution_input = start_input(request, operation_id)
     op_id: str = execution_input["operationId"]
-    arn = engine.start_execution(STATE_MACHINE, execution_input, name=op_id)
+    machine = STOP_STATE_MACHINE if request.kind in STOP_KINDS else STATE_MACHINE
+    arn = engine.start_execution(machine, execution_input, name=op_id)
     return Operation(operation_id=op_id, request=request, execution_arn=arn)
 
 

@@ -101,6 +101,40 @@ def test_start_without_json_prints_a_readable_outcome(env: dict[str, str]):
     assert "inst-inference" in result.stdout
 
 
+def test_stop_ends_stopped_with_one_stop_and_exits_0(env: dict[str, str], simulator: Simulator):
+    result = cli("stop", "inference", "--json", env=env)
+
+    assert result.returncode == 0, result.stderr
+    operation = only_json(result.stdout)
+    assert (operation["kind"], operation["status"], operation["instanceId"]) == (
+        "stop",
+        "stopped",
+        "inst-inference",
+    )
+    assert operation["notifications"] == ["instance.stop.initiated", "instance.stop.completed"]
+    assert len(simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == 1
+    readable = cli("stop", "inference", env=env)  # exited by now: nothing is sent
+    assert readable.returncode == 0, readable.stderr
+    assert "stopped (instance inst-inference)" in readable.stdout
+    assert len(simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == 1
+
+
+def test_delete_needs_confirm_repeating_the_name(env: dict[str, str], simulator: Simulator):
+    unconfirmed = cli("delete", "trainer", env=env)
+    wrong = cli("delete", "trainer", "--confirm", "dev-box", "--json", env=env)
+    deleted = cli("delete", "trainer", "--confirm", "trainer", "--json", env=env)
+
+    assert unconfirmed.returncode == 2 and "--confirm" in unconfirmed.stderr
+    assert wrong.returncode == 1, wrong.stderr
+    assert only_json(wrong.stdout)["outcome"]["code"] == "INVALID_REQUEST"
+    assert deleted.returncode == 0, deleted.stderr
+    assert only_json(deleted.stdout)["notifications"] == [
+        "instance.delete.initiated",
+        "instance.delete.completed",
+    ]
+    assert len(simulator.admin.journal(path="/gpu/instance/delete", method="POST")) == 1
+
+
 def test_create_from_the_private_template_exits_0(env: dict[str, str], simulator: Simulator):
     result = cli(
         "create",

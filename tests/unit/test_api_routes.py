@@ -26,6 +26,7 @@ from tests.support.steps import ACCEPTED, novita_for
 from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
+STOP_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stop"
 
 
 class RecordingStepFunctions:
@@ -37,13 +38,16 @@ class RecordingStepFunctions:
 
     def __init__(self) -> None:
         self.started: dict[str, dict[str, Any]] = {}
+        #: Execution name -> the state machine it was started on.
+        self.machines: dict[str, str] = {}
 
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
-        assert stateMachineArn == STATE_MACHINE
+        assert stateMachineArn in {STATE_MACHINE, STOP_STATE_MACHINE}
         if name in self.started:
             raise self.exceptions.ExecutionAlreadyExists(name)
         self.started[name] = json.loads(input)
-        return {"executionArn": f"{STATE_MACHINE}:{name}", "startDate": time.time()}
+        self.machines[name] = stateMachineArn
+        return {"executionArn": f"{stateMachineArn}:{name}", "startDate": time.time()}
 
 
 @pytest.fixture
@@ -62,7 +66,7 @@ def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iter
             guard=NoGuard(),
             operations=InMemoryOperationsStore(),
             locks=InMemoryLockStore(),
-            starter=WorkflowStarter(stepfunctions, STATE_MACHINE),
+            starter=WorkflowStarter(stepfunctions, STATE_MACHINE, STOP_STATE_MACHINE),
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
@@ -173,4 +177,73 @@ def test_an_idempotency_key_without_a_table_is_refused(
 ) -> None:
     answer = call("POST", "/instances/dev-box/start", {}, headers={"Idempotency-Key": "k-1"})
     assert (answer["statusCode"], answer["json"]["error"]["code"]) == (400, "BAD_REQUEST")
+    assert stepfunctions.started == {}
+
+
+# --- stop and delete -----------------------------------------------------------------------------
+
+
+def test_a_stop_is_an_operation_on_the_stop_workflow(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call("POST", "/instances/dev-box/stop", {"webhook": {"url": "https://hooks.example.com/n"}})
+
+    assert answer["statusCode"] == 202, answer
+    accepted = answer["json"]
+    assert (accepted["kind"], accepted["target"], accepted["instanceId"]) == (
+        "stop",
+        "dev-box",
+        "inst-dev-box",
+    )
+    assert answer["multiValueHeaders"]["Location"] == [accepted["statusUrl"]]
+    assert stepfunctions.machines[accepted["operationId"]] == STOP_STATE_MACHINE
+    started = stepfunctions.started[accepted["operationId"]]
+    assert started["request"] == {
+        "stop": {"ref": "dev-box"},
+        "webhook": {"url": "https://hooks.example.com/n"},
+    }
+
+
+def test_a_stop_while_a_start_holds_the_instance_is_409_naming_it(service: ApiService) -> None:
+    service.deps.operations.create(
+        operation_id="op-holder", kind="start", target="x", phase="resolving", now=0
+    )
+    service.deps.locks.acquire("inst-dev-box", operation_id="op-holder", now=0, expires_at=1e12)
+
+    answer = call("POST", "/instances/dev-box/stop")
+
+    assert answer["statusCode"] == 409, answer
+    assert answer["json"]["error"]["operationId"] == "op-holder"
+    assert "op-holder" in answer["json"]["error"]["message"]
+
+
+def test_a_stop_asks_for_no_health_check(service: ApiService) -> None:
+    answer = call("POST", "/instances/dev-box/stop", {"healthCheck": {"port": 80}})
+
+    assert answer["statusCode"] == 422, answer
+    assert answer["json"]["error"]["fields"] == ["healthCheck"]
+
+
+def test_a_delete_with_the_exact_name_is_accepted_on_the_stop_workflow(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call("DELETE", "/instances/inst-dev-box?confirm=dev-box")
+
+    assert answer["statusCode"] == 202, answer
+    accepted = answer["json"]
+    assert accepted["kind"] == "delete"
+    assert stepfunctions.machines[accepted["operationId"]] == STOP_STATE_MACHINE
+    assert stepfunctions.started[accepted["operationId"]]["request"] == {
+        "delete": {"ref": "inst-dev-box", "confirm": "dev-box"}
+    }
+
+
+@pytest.mark.parametrize("query", ["", "?confirm=Dev-box", "?confirm=inst-dev-box", "?confirm="])
+def test_a_delete_without_the_exact_name_is_422_and_starts_nothing(
+    service: ApiService, stepfunctions: RecordingStepFunctions, query: str
+) -> None:
+    answer = call("DELETE", f"/instances/inst-dev-box{query}")
+
+    assert answer["statusCode"] == 422, answer
+    assert answer["json"]["error"]["fields"] == ["query:confirm"]
     assert stepfunctions.started == {}

@@ -21,6 +21,13 @@ class StartInstanceBody(_Body):
     timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
 
 
+class StopInstanceBody(_Body):
+    """Options of a stop or a delete (the body may be empty): no health check, nothing to probe."""
+
+    webhook: WebhookSpec | None = None
+    timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+
+
 class CreateInstanceBody(CreateSpec):
     """A new instance from a Novita template, with the same options as a start."""
 
@@ -38,13 +45,13 @@ class CreateInstanceBody(CreateSpec):
 
 
 class OperationAccepted(BaseModel):
-    """A start or create was accepted: follow it at ``statusUrl`` (and by webhook/events)."""
+    """A start, create, stop or delete was accepted: follow it at ``statusUrl`` (and by webhook/events)."""
 
     model_config = ConfigDict(defer_build=True)
 
     operationId: str
     statusUrl: str
-    kind: Literal["start", "create"]
+    kind: Literal["start", "create", "stop", "delete"]
     target: str
     instanceId: str | None = None
     status: Literal["running"] = "running"
@@ -114,13 +121,6 @@ class InstanceView(BaseModel):
     envNames: list[str] = []
     lastStartedAt: str | None = None
     runningOperationId: str | None = None
-
-
-class StopAccepted(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    instanceId: str
-    status: Literal["stopping"] = "stopping"
 
 
 class DeadLetterView(BaseModel):

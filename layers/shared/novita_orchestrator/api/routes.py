@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 
 from novita_orchestrator.api.errors import BadRequest, InvalidInput, PayloadTooLarge, error_answer
 from novita_orchestrator.api.models import (
@@ -30,7 +30,7 @@ from novita_orchestrator.api.models import (
     OperationAccepted,
     OperationView,
     StartInstanceBody,
-    StopAccepted,
+    StopInstanceBody,
 )
 from novita_orchestrator.api.service import ApiService, CallerKey
 from novita_orchestrator.clock import SYSTEM_CLOCK
@@ -256,15 +256,51 @@ def get_instance(ref: Ref, service: Service) -> InstanceView:
 @app.post(
     "/instances/<ref>/stop",
     status_code=202,
-    summary="Stop an instance (refused while an operation drives it)",
+    summary="Stop an instance (ID or exact name) and be told when it is exited",
+    response_description="Accepted: follow the operation at statusUrl",
     responses={
-        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}}
+        202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
     }
     | _errors(*_NOVITA),
-    tags=["instances"],
+    tags=["operations"],
 )
-def stop_instance(ref: Ref, service: Service) -> Response[StopAccepted]:
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=service.stop(ref))
+def stop_instance(
+    ref: Ref,
+    service: Service,
+    base: StatusBase,
+    body: Annotated[StopInstanceBody | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OperationAccepted]:
+    options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+    request = parse_request({"stop": {"ref": ref}, **options})
+    return _accept(service, request, base, idempotency_key)
+
+
+@app.delete(
+    "/instances/<ref>",
+    status_code=202,
+    summary="Delete an instance: confirm repeats its exact name; be told when it is removed",
+    response_description="Accepted: follow the operation at statusUrl",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
+    }
+    | _errors(*_NOVITA),
+    tags=["operations"],
+)
+def delete_instance(
+    ref: Ref,
+    service: Service,
+    base: StatusBase,
+    confirm: Annotated[
+        str,
+        Query(min_length=1, max_length=255, description="The instance's exact name, repeated (else 422)"),
+    ],
+    body: Annotated[StopInstanceBody | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OperationAccepted]:
+    options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+    request = parse_request({"delete": {"ref": ref, "confirm": confirm}, **options})
+    return _accept(service, request, base, idempotency_key)
 
 
 @app.get(

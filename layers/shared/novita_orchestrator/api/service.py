@@ -27,7 +27,6 @@ from novita_orchestrator.api.models import (
     OperationView,
     PortView,
     StatusErrorView,
-    StopAccepted,
 )
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.clock import Clock
@@ -144,10 +143,17 @@ class ApiService:
         instance_id: str | None = None
         # The workflow drives the instance this answer names (ResolveTarget does not look it up again).
         resolved: AcceptedInstance | None = None
-        if request.start is not None:
+        existing = request.start or request.stop or request.delete
+        if existing is not None:
             # From the shared snapshot when it lists the ID (or a fresh one the name): no Novita call.
-            instance, fresh = self.deps.reader.identify(request.start.ref, fallback=find_instance)
+            instance, fresh = self.deps.reader.identify(existing.ref, fallback=find_instance)
             instance_id = instance.id
+            if request.delete is not None and request.delete.confirm != instance.name:
+                raise errors.InvalidInput(
+                    f"invalid request: confirm: must repeat the exact name of instance {instance.id} "
+                    "to delete it",
+                    fields=["query:confirm"],
+                )
             self._refuse_if_busy(instance.id, f"instance {instance.id}")
             resolved = AcceptedInstance.of(instance, status_fresh=fresh)
         else:
@@ -181,7 +187,7 @@ class ApiService:
         # A lock whose operation has ended is about to be released (or will expire): not busy.
         return holder if record is None or record.status == RUNNING else None
 
-    # --- reads and stop ------------------------------------------------------------------------
+    # --- reads ------------------------------------------------------------------------------
 
     def operation(self, operation_id: str) -> OperationView:
         record = self.deps.operations.get(operation_id)
@@ -192,14 +198,6 @@ class ApiService:
     def instance(self, ref: str) -> InstanceView:
         instance = self._find_instance(ref)
         return instance_view(instance, running_operation=self._running_holder(instance.id))
-
-    def stop(self, ref: str) -> StopAccepted:
-        instance = self._find_instance(ref)
-        # Stopping an instance a start is driving would only make that start fail.
-        self._refuse_if_busy(instance.id, f"instance {instance.id}")
-        self.deps.novita.stop_instance(instance.id)
-        logger.info("instance stop requested", extra={"instance_id": instance.id})
-        return StopAccepted(instanceId=instance.id)
 
     def health(self) -> HealthView:
         snapshot = resilience_snapshot(self.deps.guard).model_dump(mode="json")

@@ -1,4 +1,5 @@
-"""Start the startup workflow: one execution per operation, named by the operation ID."""
+"""Start an operation's workflow (start/create: the startup workflow; stop/delete: the stop workflow):
+one execution per operation, named by the operation ID."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from novita_orchestrator.workflow.request import OperationRequest, start_input
+from novita_orchestrator.workflow.request import STOP_KINDS, OperationRequest, start_input
 from novita_orchestrator.workflow.state import AcceptedInstance
 
 
 @dataclass(frozen=True)
 class WorkflowStarter:
-    """``StartExecution`` of the state machine (STATE_MACHINE_ARN); used by the API and the trigger."""
+    """``StartExecution`` of the startup workflow (STATE_MACHINE_ARN) or of the stop workflow
+    (STOP_STATE_MACHINE_ARN); used by the API and the trigger."""
 
     stepfunctions: Any
     state_machine_arn: str
+    stop_state_machine_arn: str
 
     def start(
         self, request: OperationRequest, operation_id: str, *, accepted: AcceptedInstance | None = None
@@ -28,10 +31,13 @@ class WorkflowStarter:
             execution_input["accepted"] = accepted.to_state()
         try:
             self.stepfunctions.start_execution(
-                stateMachineArn=self.state_machine_arn,
+                stateMachineArn=self.state_machine_for(request),
                 name=operation_id,
                 input=json.dumps(execution_input),
             )
         except self.stepfunctions.exceptions.ExecutionAlreadyExists:
             return False
         return True
+
+    def state_machine_for(self, request: OperationRequest) -> str:
+        return self.stop_state_machine_arn if request.kind in STOP_KINDS else self.state_machine_arn

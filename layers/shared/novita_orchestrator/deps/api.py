@@ -39,7 +39,9 @@ def api_service(settings: ApiSettings) -> ApiService:
             guard=guard,
             operations=operations_store(settings, aws),
             locks=lock_store(settings, aws),
-            starter=WorkflowStarter(aws.client("stepfunctions"), settings.STATE_MACHINE_ARN),
+            starter=WorkflowStarter(
+                aws.client("stepfunctions"), settings.STATE_MACHINE_ARN, settings.STOP_STATE_MACHINE_ARN
+            ),
             url_policy=UrlPolicy.from_settings(settings),
             clock=clock,
             max_body_bytes=settings.API_MAX_BODY_BYTES,

@@ -11,6 +11,8 @@ from novita_orchestrator.webhooks.url_guard import UrlPolicy
 
 def start_trigger_deps(settings: StartTriggerSettings) -> StartTriggerDeps:
     return StartTriggerDeps(
-        starter=WorkflowStarter(Aws().client("stepfunctions"), settings.STATE_MACHINE_ARN),
+        starter=WorkflowStarter(
+            Aws().client("stepfunctions"), settings.STATE_MACHINE_ARN, settings.STOP_STATE_MACHINE_ARN
+        ),
         url_policy=UrlPolicy.from_settings(settings),
     )

@@ -13,8 +13,10 @@ from novita_orchestrator.settings import (
     LaunchInstanceSettings,
     NovitaSettings,
     PollStatusSettings,
+    PollStoppedSettings,
     ResolveRegistryAuthSettings,
     ResolveTargetSettings,
+    StopInstanceSettings,
 )
 from novita_orchestrator.steps.check_health import (
     CheckHealthDeps,
@@ -24,8 +26,10 @@ from novita_orchestrator.steps.check_health import (
 )
 from novita_orchestrator.steps.launch_instance import LaunchInstanceDeps
 from novita_orchestrator.steps.poll_status import PollStatusDeps
+from novita_orchestrator.steps.poll_stopped import PollStoppedDeps
 from novita_orchestrator.steps.resolve_registry_auth import ResolveRegistryAuthDeps
 from novita_orchestrator.steps.resolve_target import ResolveTargetDeps
+from novita_orchestrator.steps.stop_instance import StopInstanceDeps
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.polling import PollBounds
@@ -46,6 +50,7 @@ def resolve_target_deps(settings: ResolveTargetSettings) -> ResolveTargetDeps:
         clock=clock,
         url_policy=UrlPolicy.from_settings(settings),
         startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS,
+        stop_timeout_seconds=settings.STOP_TIMEOUT_SECONDS,
     )
 
 
@@ -88,4 +93,21 @@ def check_health_deps(settings: CheckHealthSettings) -> CheckHealthDeps:
         probe_timeout_seconds=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
         interval_seconds=settings.HEALTH_CHECK_INTERVAL_SECONDS,
         allow_private_targets=settings.ALLOW_PRIVATE_NETWORK_TARGETS,
+    )
+
+
+def stop_instance_deps(settings: StopInstanceSettings) -> StopInstanceDeps:
+    aws, clock = Aws(), clock_of(settings)
+    return StopInstanceDeps(
+        novita=_novita(settings, aws, clock), operations=operations_store(settings, aws), clock=clock
+    )
+
+
+def poll_stopped_deps(settings: PollStoppedSettings) -> PollStoppedDeps:
+    aws, clock = Aws(), clock_of(settings)
+    return PollStoppedDeps(
+        novita=_novita(settings, aws, clock),
+        operations=operations_store(settings, aws),
+        clock=clock,
+        bounds=PollBounds(settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS),
     )

@@ -15,9 +15,12 @@ from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.notifications import build_event, queue_message
 from novita_orchestrator.workflow.outcome import failure_from_error
+from novita_orchestrator.workflow.request import STOP_KINDS
 from novita_orchestrator.workflow.state import FinishResult, FinishState
 
 READY = "ready"
+#: A stop or delete that reached ``exited`` / gone (MarkDone in the stop workflow).
+DONE = "done"
 FAILED = "failed"
 
 
@@ -31,23 +34,27 @@ class FinishOperationDeps:
 def finish_operation(state: FinishState, deps: FinishOperationDeps) -> FinishResult:
     """The terminal notification (queue message) and the EventBridge event detail."""
     outcome, operation_id = state.outcome, state.operation
-    if outcome not in {READY, FAILED}:
-        raise InvalidRequest(f"outcome: must be 'ready' or 'failed', not {outcome!r}")
+    if outcome not in {READY, DONE, FAILED}:
+        raise InvalidRequest(f"outcome: must be 'ready', 'done' or 'failed', not {outcome!r}")
     failure = failure_from_error(state.error) if outcome == FAILED else None
     now = deps.clock.now()
     kind, target_ref = state.kind, state.target_ref
-    event_type = notifications.COMPLETED if outcome == READY else notifications.FAILED
-    phase = phases.READY if outcome == READY else phases.FAILED
+    ends = notifications.outcomes_of(kind)
+    succeeded = outcome != FAILED
+    event_type = ends.completed if succeeded else ends.failed
+    phase = ends.success_phase if succeeded else phases.FAILED
+    status = ends.success_status if succeeded else FAILED
     record = deps.operations.finish(
         operation_id,
-        status=outcome,
+        status=status,
         phase=phase,
         notification_type=event_type,
         outcome=failure,
         now=now,
         defaults={k: v for k, v in (("kind", kind), ("target", target_ref)) if v},
     )
-    record_operation_metrics(record, outcome=outcome, now=now)
+    if kind not in STOP_KINDS:  # startup metrics
+        record_operation_metrics(record, outcome=outcome, now=now)
     if state.target is not None and state.target.lock_key:
         deps.locks.release(state.target.lock_key, operation_id=operation_id)
 
@@ -62,6 +69,10 @@ def finish_operation(state: FinishState, deps: FinishOperationDeps) -> FinishRes
         extra={"kind": record.kind or kind, "target": record.target or target_ref},
         error=failure,
     )
-    detail = {"eventId": event["id"], "type": event_type, "status": outcome, **event["data"]}
-    logger.info("operation finished", extra={"status": outcome, "code": failure["code"] if failure else None})
-    return FinishResult(notification=queue_message(state.webhook_url, event), event=detail)
+    detail = {"eventId": event["id"], "type": event_type, "status": status, **event["data"]}
+    logger.info("operation finished", extra={"status": status, "code": failure["code"] if failure else None})
+    return FinishResult(
+        notification=queue_message(state.webhook_url, event),
+        event=detail,
+        detail_type=ends.success_detail_type if succeeded else ends.failed_detail_type,
+    )

@@ -22,6 +22,7 @@ from novita_orchestrator.workflow.errors import (
     InstanceBusy,
     InstanceNotFound,
     InstanceRemoved,
+    InvalidRequest,
     TemplateNotFound,
     novita_errors_translated,
 )
@@ -41,8 +42,10 @@ class ResolveTargetDeps:
     locks: LockStore
     clock: Clock
     url_policy: UrlPolicy
-    #: STARTUP_TIMEOUT_SECONDS: the longest an operation may take (a request may only lower it).
+    #: STARTUP_TIMEOUT_SECONDS: the longest a start or create may take (a request may only lower it).
     startup_timeout_seconds: float
+    #: STOP_TIMEOUT_SECONDS: the longest a stop or delete may take (a request may only lower it).
+    stop_timeout_seconds: float = 900.0
 
 
 def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
@@ -66,7 +69,35 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
         timeout = min(timeout, request.timeoutSeconds)
     deadline = started_at + timeout
 
-    if request.start is not None:
+    stop_or_delete = request.stop or request.delete
+    if stop_or_delete is not None:
+        found = _accepted(state.accepted)
+        instance = found[0] if found is not None else _find_instance(deps.reader, stop_or_delete.ref)
+        if request.delete is not None and request.delete.confirm != instance.name:
+            raise InvalidRequest(
+                "invalid request: delete.confirm: must repeat the instance's exact name "
+                f"to delete {instance.id}"
+            )
+        target = Target(
+            kind=request.kind,
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            status=instance.status,
+            already_running=False,
+            lock_key=instance.id,
+            deadline=round(started_at + min(deps.stop_timeout_seconds, request.timeoutSeconds or 86_400), 3),
+            started_at=round(started_at, 3),
+        )
+        deadline = target.deadline
+        operations.set_instance(
+            operation_id,
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            now=now,
+        )
+    elif request.start is not None:
         found = _accepted(state.accepted)
         instance = found[0] if found is not None else _find_instance(deps.reader, request.start.ref)
         prior_error = found[1] if found is not None else phases.status_error_record(instance.status_error)

@@ -83,6 +83,18 @@ class StartupTimeout(WorkflowError):
     code = "STARTUP_TIMEOUT"
 
 
+class StopRefused(WorkflowError):
+    """Novita refused the stop or the delete."""
+
+    code = "STOP_REFUSED"
+
+
+class StopTimeout(WorkflowError):
+    """The instance was not ``exited`` (stop) or gone (delete) by the operation's deadline."""
+
+    code = "STOP_TIMEOUT"
+
+
 class AppNeverHealthy(WorkflowError):
     code = "APP_NEVER_HEALTHY"
 

@@ -19,7 +19,12 @@ from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from novita_orchestrator.novita.models import Instance, PortMapping
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.phases import status_error_record
-from novita_orchestrator.workflow.request import OperationId, OperationRequest, describe_validation_error
+from novita_orchestrator.workflow.request import (
+    Kind,
+    OperationId,
+    OperationRequest,
+    describe_validation_error,
+)
 
 #: A queue message (``{"webhook": ..., "event": ...}``) a step hands the state machine to send.
 Notification = dict[str, Any]
@@ -63,7 +68,7 @@ LenientList = WrapValidator(_empty_when_invalid)
 class Target(StateModel):
     """``$.target``: what ResolveTarget found and decided."""
 
-    kind: Literal["start", "create"]
+    kind: Kind
     instance_id: str | None
     instance_name: str
     product_id: str | None
@@ -144,11 +149,35 @@ class HealthResult(StateModel):
     instance_name: str | None = None
 
 
+class ActionResult(StateModel):
+    """``$.action`` (the stop workflow): the stop or delete sent (or not needed), and its
+    ``initiated`` notification."""
+
+    instance_id: str
+    #: False when the instance was already exited (stop) or gone (delete): nothing was sent.
+    sent: bool
+    notification: Notification | None
+    acted_at: float
+
+
+class SettlePollResult(StateModel):
+    """``$.poll`` (the stop workflow): ``done`` once the instance is ``exited`` (stop) or gone
+    (delete), else wait ``delay_seconds`` and read it again."""
+
+    outcome: Literal["waiting", "done"]
+    delay_seconds: int
+    polls: int
+    status: str | None = None
+
+
 class FinishResult(StateModel):
     """``$.finish``: the one terminal notification and the EventBridge event detail."""
 
     notification: Notification
     event: dict[str, Any]
+    #: The EventBridge detail-type (InstanceReady, InstanceStopped, ...): the stop workflow's
+    #: PublishEvent reads it, since one machine ends stops and deletes.
+    detail_type: str = ""
 
 
 # --- inputs: the document as each step reads it -------------------------------------------------------
@@ -232,6 +261,21 @@ class StepState(OperationState):
         raise InvalidRequest("the state names no instance: ResolveTarget/LaunchInstance did not run")
 
 
+class StopState(OperationState):
+    """What the stop workflow's steps read (StopInstance, PollStopped): the input, the target, the
+    action sent and the last poll."""
+
+    target: Target
+    action: ActionResult | None = None
+    poll: SettlePollResult | None = None
+
+    @property
+    def instance_id(self) -> str:
+        if self.target.instance_id:
+            return self.target.instance_id
+        raise InvalidRequest("the state names no instance: ResolveTarget did not run")
+
+
 class CaughtError(BaseModel):
     """``$.error``: what a Catch stored (``{Error, Cause}``)."""
 
@@ -272,17 +316,19 @@ class FinishState(StateModel):
     @property
     def kind(self) -> str:
         request = self.request or {}
-        return "start" if "start" in request else "create" if "create" in request else ""
+        return next((kind for kind in ("start", "create", "stop", "delete") if kind in request), "")
 
     @property
     def target_ref(self) -> str:
-        """What the caller named: the start ref or the name of the instance to create."""
+        """What the caller named: the instance's ref, or the name of the instance to create."""
         request = self.request or {}
-        start, create = request.get("start"), request.get("create")
-        if isinstance(start, Mapping):
-            return str(start.get("ref") or "")
+        create = request.get("create")
         if isinstance(create, Mapping):
             return str(create.get("name") or "")
+        for kind in ("start", "stop", "delete"):
+            action = request.get(kind)
+            if isinstance(action, Mapping):
+                return str(action.get("ref") or "")
         return ""
 
     @property
