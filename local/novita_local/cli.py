@@ -70,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("ref", help="instance ID or exact instance name")
     _add_common_options(start)
+    _add_auto_stop_options(start)
     start.set_defaults(handler=_run_start)
 
     create = commands.add_parser(
@@ -87,6 +88,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)"
     )
     _add_common_options(create)
+    _add_auto_stop_options(create)
     create.set_defaults(handler=_run_create)
     _add_stop_commands(commands)
     return parser
@@ -113,6 +115,23 @@ def _add_stop_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     _add_stop_options(delete)
     delete.set_defaults(handler=_run_delete)
+
+
+def _add_auto_stop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--auto-stop-after", type=float, metavar="S", help="once ready, stop the instance after S seconds"
+    )
+    parser.add_argument(
+        "--auto-stop-idle",
+        type=float,
+        metavar="S",
+        help="once ready, stop it S seconds after the last heartbeat",
+    )
+
+
+def _auto_stop(args: argparse.Namespace) -> dict[str, float]:
+    limits = {"afterSeconds": args.auto_stop_after, "idleSeconds": args.auto_stop_idle}
+    return {name: value for name, value in limits.items() if value is not None}
 
 
 def _add_stop_options(parser: argparse.ArgumentParser) -> None:
@@ -154,6 +173,7 @@ def _run_start(args: argparse.Namespace) -> int:
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+            auto_stop=_auto_stop(args),
         )
     except BadInput as error:
         return fail(str(error))
@@ -174,6 +194,7 @@ def _run_create(args: argparse.Namespace) -> int:
             health_port=args.health_port,
             health_path=args.health_path,
             timeout=args.timeout,
+            auto_stop=_auto_stop(args),
         )
     except BadInput as error:
         return fail(str(error))

@@ -85,9 +85,15 @@ def start_request(
     health_port: int | None = None,
     health_path: str | None = None,
     timeout: float | None = None,
+    auto_stop: Mapping[str, float] | None = None,
 ) -> OperationRequest:
-    """Start an existing instance by ID or exact name."""
-    return _validated({"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)})
+    """Start an existing instance by ID or exact name (``auto_stop``: its lease, e.g. afterSeconds)."""
+    extra = _common(webhook_url, health_port, health_path, timeout) | _auto_stop(auto_stop)
+    return _validated({"start": {"ref": ref}, **extra})
+
+
+def _auto_stop(auto_stop: Mapping[str, float] | None) -> dict[str, Any]:
+    return {"autoStop": dict(auto_stop)} if auto_stop else {}
 
 
 def stop_request(
@@ -130,6 +136,7 @@ def create_request(
     health_port: int | None = None,
     health_path: str | None = None,
     timeout: float | None = None,
+    auto_stop: Mapping[str, float] | None = None,
 ) -> OperationRequest:
     """Create a new instance from a Novita template."""
     create: dict[str, Any] = {"templateId": template_id, "productId": product_id, "name": name}
@@ -141,7 +148,8 @@ def create_request(
         create["ports"] = ports
     if envs:
         create["envs"] = dict(envs)
-    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)})
+    extra = _common(webhook_url, health_port, health_path, timeout) | _auto_stop(auto_stop)
+    return _validated({"create": create, **extra})
 
 
 # --- what the workflow produces -----------------------------------------------------------------

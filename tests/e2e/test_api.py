@@ -61,6 +61,8 @@ def test_openapi_document_validates_and_lists_every_route(api: ServedApi):
         "/instances/{ref}",
         "/instances/{ref}/start",
         "/instances/{ref}/stop",
+        "/instances/{ref}/heartbeat",
+        "/instances/{ref}/lease",
         "/operations/{operation_id}",
         "/health",
     }
@@ -156,6 +158,21 @@ def test_a_stop_and_a_start_of_one_instance_at_once_one_is_409_naming_the_other(
     assert error_of(start)["operationId"] == stop
     assert stop in error_of(start)["message"]
     assert api.finished(stop)["status"] == "stopped"
+
+
+def test_a_start_with_auto_stop_shows_its_lease_and_heartbeats_move_it(api: ServedApi):
+    response = api.post("/instances/inference/start", json={"autoStop": {"idleSeconds": 3600}})
+    assert response.status_code == 202, response.text
+    assert api.finished(response.json()["operationId"])["status"] == "ready"
+
+    shown = api.get("/instances/inference").json()["autoStop"]
+    beat = api.post("/instances/inference/heartbeat")
+    cancelled = api.post("/instances/inference/lease", json={"cancel": True})
+
+    assert (shown["state"], shown["idleSeconds"]) == ("active", 3600)
+    assert beat.status_code == 200 and beat.json()["lastHeartbeatAt"] >= shown["lastHeartbeatAt"]
+    assert cancelled.json()["state"] == "cancelled"
+    assert api.get("/instances/inference").json()["autoStop"]["state"] == "cancelled"
 
 
 def test_a_delete_without_the_exact_name_is_422_and_deletes_nothing(api: ServedApi):

@@ -18,12 +18,13 @@ from novita_orchestrator.api.routes import api_service, app
 from novita_orchestrator.api.service import ApiDeps, ApiService
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.novita.guard import NoGuard
+from novita_orchestrator.steps import leases
 from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
 from tests.support.simulator import Simulator
 from tests.support.steps import ACCEPTED, novita_for
-from tests.support.store_fakes import InMemoryLockStore, InMemoryOperationsStore
+from tests.support.store_fakes import InMemoryLeaseStore, InMemoryLockStore, InMemoryOperationsStore
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
 STOP_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stop"
@@ -70,6 +71,7 @@ def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iter
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
+            leases=InMemoryLeaseStore(),
         )
     )
     app.dependency_overrides[api_service] = lambda: built
@@ -247,3 +249,74 @@ def test_a_delete_without_the_exact_name_is_422_and_starts_nothing(
     assert answer["statusCode"] == 422, answer
     assert answer["json"]["error"]["fields"] == ["query:confirm"]
     assert stepfunctions.started == {}
+
+
+# --- auto-stop leases ------------------------------------------------------------------------------
+
+
+def arm_lease(service: ApiService, **limits: float) -> None:
+    assert service.deps.leases is not None
+    leases.arm(
+        service.deps.leases,
+        "inst-dev-box",
+        operation_id="op-" + "b" * 32,
+        after_seconds=limits.get("after"),
+        idle_seconds=limits.get("idle"),
+        warn_seconds=60,
+        webhook_url=None,
+        now=service.deps.clock.now(),
+    )
+
+
+def test_a_start_carries_its_auto_stop_to_the_workflow(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call(
+        "POST", "/instances/dev-box/start", {"autoStop": {"afterSeconds": 3600, "idleSeconds": 900}}
+    )
+
+    assert answer["statusCode"] == 202, answer
+    started = stepfunctions.started[answer["json"]["operationId"]]
+    assert started["request"]["autoStop"] == {"afterSeconds": 3600.0, "idleSeconds": 900.0}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/instances/dev-box/start", {"autoStop": {}}, "autoStop"),
+        ("/instances/dev-box/start", {"autoStop": {"afterSeconds": 5}}, "autoStop.afterSeconds"),
+        ("/instances/dev-box/lease", {}, "body"),
+    ],
+)
+def test_a_bad_auto_stop_is_422_naming_it(service: ApiService, path: str, body: Any, field: str) -> None:
+    answer = call("POST", path, body)
+
+    assert answer["statusCode"] == 422, answer
+    assert any(name.startswith(field) for name in answer["json"]["error"]["fields"]), answer["json"]
+
+
+def test_heartbeat_and_lease_change_the_record_and_the_instance_shows_it(service: ApiService) -> None:
+    arm_lease(service, idle=600)
+    service.deps.clock.advance(120)  # type: ignore[attr-defined]
+
+    beat = call("POST", "/instances/dev-box/heartbeat")
+    shown = call("GET", "/instances/inst-dev-box")
+    extended = call("POST", "/instances/dev-box/lease", {"afterSeconds": 300})
+    cancelled = call("POST", "/instances/dev-box/lease", {"cancel": True})
+    after_cancel = call("POST", "/instances/dev-box/heartbeat")
+
+    assert beat["statusCode"] == 200, beat
+    assert beat["json"]["state"] == "active"
+    assert beat["json"]["lastHeartbeatAt"] == shown["json"]["autoStop"]["lastHeartbeatAt"]
+    assert extended["json"]["stopAt"] == extended["json"]["expiresAt"]  # 300 s from now beats 600 s idle
+    assert cancelled["json"]["state"] == "cancelled"
+    assert after_cancel["statusCode"] == 404
+    assert after_cancel["json"]["error"]["code"] == "LEASE_NOT_FOUND"
+
+
+def test_a_heartbeat_without_a_lease_is_404(service: ApiService) -> None:
+    answer = call("POST", "/instances/dev-box/heartbeat")
+
+    assert answer["statusCode"] == 404, answer
+    assert answer["json"]["error"]["code"] == "LEASE_NOT_FOUND"
+    assert call("GET", "/instances/dev-box")["json"]["autoStop"] is None

@@ -28,6 +28,8 @@ def on(resource: str, *actions: str) -> set[tuple[str, str]]:
 NOVITA_CALLER = on("ResilienceTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem") | on(
     "NovitaApiKeySecret", "secretsmanager:GetSecretValue"
 )
+#: The lease watcher, named in the policies that start it (by name: it invokes WatchLeaseFunction).
+LEASE_WATCHER = "${AWS::StackName}-lease-watcher"
 #: The rules that invoke the trigger (events on the bus, the example schedules).
 RULES = ("ScheduledStartRule", "ScheduledStopRule", "StartInstanceRequestedRule", "StopInstanceRequestedRule")
 STOP_WORKFLOW_FUNCTIONS = (
@@ -54,7 +56,13 @@ SNAPSHOT_USER = on(
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ResolveTargetFunction": NOVITA_CALLER
     | SNAPSHOT_USER
-    | on("OperationsTable", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    | on(
+        "OperationsTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ),
     "ResolveRegistryAuthFunction": NOVITA_CALLER,
     "LaunchInstanceFunction": NOVITA_CALLER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:UpdateItem"),
@@ -62,10 +70,20 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     | SNAPSHOT_USER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
     "CheckHealthFunction": NOVITA_CALLER | on("OperationsTable", "dynamodb:UpdateItem"),
-    "FinishOperationFunction": on("OperationsTable", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+    "FinishOperationFunction": on(
+        "OperationsTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    )
+    | on(LEASE_WATCHER, "states:StartExecution"),
+    "WatchLeaseFunction": on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem")
+    | on("StopInstanceStateMachine", "states:StartExecution")
+    | on(LEASE_WATCHER, "states:StartExecution"),
     "ApiFunction": NOVITA_CALLER
     | SNAPSHOT_USER
-    | on("OperationsTable", "dynamodb:GetItem")
+    | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem")
     | on(
         "IdempotencyTable",
         "dynamodb:GetItem",
@@ -95,6 +113,11 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "StartInstanceStateMachine": {("lambda:InvokeFunction", function) for function in WORKFLOW_FUNCTIONS}
     | on("WebhookQueue", "sqs:SendMessage")
     | on("EventBus", "events:PutEvents")
+    | on("*", *(f"logs:{verb}LogDelivery" for verb in LOG_DELIVERY))
+    | on("*", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies")
+    | on("*", "logs:DescribeLogGroups"),
+    "LeaseWatcherStateMachine": on("WatchLeaseFunction", "lambda:InvokeFunction")
+    | on("WebhookQueue", "sqs:SendMessage")
     | on("*", *(f"logs:{verb}LogDelivery" for verb in LOG_DELIVERY))
     | on("*", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies")
     | on("*", "logs:DescribeLogGroups"),
@@ -231,7 +254,11 @@ def test_every_function_logs_to_its_own_log_group_with_the_retention_parameter(t
 
 def test_the_state_machines_log_errors_by_default_and_never_their_data(translated: dict[str, Any]):
     machines = resources_of_type(translated, "AWS::StepFunctions::StateMachine")
-    assert sorted(machines) == ["StartInstanceStateMachine", "StopInstanceStateMachine"]
+    assert sorted(machines) == [
+        "LeaseWatcherStateMachine",
+        "StartInstanceStateMachine",
+        "StopInstanceStateMachine",
+    ]
     for machine in machines.values():
         config = machine["Properties"]["LoggingConfiguration"]
         assert config["Level"] == {"Ref": "StateMachineLogLevel"}

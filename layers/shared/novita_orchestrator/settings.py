@@ -283,8 +283,21 @@ class CheckHealthSettings(NovitaSettings, OperationsTableSettings, OutboundSetti
     )
 
 
-class FinishOperationSettings(OperationsTableSettings):
+class LeaseWatcherSettings(FunctionSettings):
+    LEASE_STATE_MACHINE_ARN: str = Field(
+        min_length=1, description="The auto-stop lease watcher a ready start with autoStop starts."
+    )
+
+
+class FinishOperationSettings(OperationsTableSettings, LeaseWatcherSettings):
     """FinishOperationFunction."""
+
+    AUTO_STOP_WARNING_SECONDS: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description="Seconds before an auto-stop lease stops its instance: instance.autostop.pending.",
+    )
 
 
 class StopInstanceSettings(NovitaSettings, OperationsTableSettings):
@@ -293,6 +306,14 @@ class StopInstanceSettings(NovitaSettings, OperationsTableSettings):
 
 class PollStoppedSettings(NovitaSettings, OperationsTableSettings, PollBoundsSettings):
     """PollStoppedFunction."""
+
+
+class WatchLeaseSettings(OperationsTableSettings, LeaseWatcherSettings):
+    """WatchLeaseFunction."""
+
+    STOP_STATE_MACHINE_ARN: str = Field(
+        min_length=1, description="The stop workflow an auto-stop lease that ran out starts."
+    )
 
 
 class StateMachineSettings(FunctionSettings):
@@ -394,6 +415,7 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "FinishOperationFunction": FinishOperationSettings,
     "StopInstanceFunction": StopInstanceSettings,
     "PollStoppedFunction": PollStoppedSettings,
+    "WatchLeaseFunction": WatchLeaseSettings,
     "ApiFunction": ApiSettings,
     "StartTriggerFunction": StartTriggerSettings,
     "WebhookDispatcherFunction": WebhookDispatcherSettings,

@@ -27,6 +27,8 @@ from novita_orchestrator.api.models import (
     ErrorBody,
     HealthView,
     InstanceView,
+    LeaseChangeBody,
+    LeaseView,
     OperationAccepted,
     OperationView,
     StartInstanceBody,
@@ -301,6 +303,28 @@ def delete_instance(
     options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
     request = parse_request({"delete": {"ref": ref, "confirm": confirm}, **options})
     return _accept(service, request, base, idempotency_key)
+
+
+@app.post(
+    "/instances/<ref>/heartbeat",
+    summary="The instance's app is in use: an idle auto-stop lease runs out idleSeconds from now",
+    responses={200: {"description": "The lease", "content": {"application/json": {"model": LeaseView}}}}
+    | _errors(*_NOVITA),
+    tags=["instances"],
+)
+def heartbeat(ref: Ref, service: Service) -> LeaseView:
+    return service.heartbeat(ref)
+
+
+@app.post(
+    "/instances/<ref>/lease",
+    summary="Extend, shorten or cancel the instance's auto-stop lease",
+    responses={200: {"description": "The lease", "content": {"application/json": {"model": LeaseView}}}}
+    | _errors(*_NOVITA),
+    tags=["instances"],
+)
+def change_lease(ref: Ref, service: Service, body: Annotated[LeaseChangeBody, Body()]) -> LeaseView:
+    return service.change_lease(ref, body)
 
 
 @app.get(

@@ -9,6 +9,7 @@ key) returns the stored first answer, the same key for another request is refuse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from novita_orchestrator.api.models import (
     DeadLetterView,
     HealthView,
     InstanceView,
+    LeaseChangeBody,
+    LeaseView,
     OperationAccepted,
     OperationView,
     PortView,
@@ -35,8 +38,10 @@ from novita_orchestrator.novita.guard import CallGuard
 from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.observability import logger
 from novita_orchestrator.resilience.guard import resilience_snapshot
+from novita_orchestrator.steps import leases
 from novita_orchestrator.steps.resolve_target import find_instance
 from novita_orchestrator.steps.status_reader import StatusReader
+from novita_orchestrator.store.lease_store import Lease, LeaseStore
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import (
     RUNNING,
@@ -44,10 +49,10 @@ from novita_orchestrator.store.operations_store import (
     OperationRecord,
     OperationsStore,
 )
-from novita_orchestrator.times import epoch_of_iso
+from novita_orchestrator.times import epoch_of_iso, iso
 from novita_orchestrator.webhooks.dead_letters import DeadLetters
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
-from novita_orchestrator.workflow.errors import InstanceBusy
+from novita_orchestrator.workflow.errors import InstanceBusy, LeaseNotFound
 from novita_orchestrator.workflow.request import OperationRequest, check_webhook_target, new_operation_id
 from novita_orchestrator.workflow.state import AcceptedInstance
 
@@ -101,6 +106,8 @@ class ApiDeps:
     dead_letters: DeadLetters | None = None
     #: IDEMPOTENCY_TABLE_NAME; None = an Idempotency-Key is refused.
     idempotency: IdempotencyTable | None = None
+    #: Auto-stop leases (heartbeat, change, shown with the instance); None = none are kept.
+    leases: LeaseStore | None = None
 
 
 class ApiService:
@@ -197,7 +204,39 @@ class ApiService:
 
     def instance(self, ref: str) -> InstanceView:
         instance = self._find_instance(ref)
-        return instance_view(instance, running_operation=self._running_holder(instance.id))
+        lease = self.deps.leases.get(instance.id) if self.deps.leases is not None else None
+        return instance_view(
+            instance, running_operation=self._running_holder(instance.id), lease=lease_view(lease)
+        )
+
+    # --- auto-stop leases ----------------------------------------------------------------------
+
+    def heartbeat(self, ref: str) -> LeaseView:
+        """The app is in use: an idle lease runs out ``idleSeconds`` from now (the record only)."""
+        now = self.deps.clock.now()
+        return self._change_lease(ref, lambda lease: leases.heartbeat(lease, now=now))
+
+    def change_lease(self, ref: str, change: LeaseChangeBody) -> LeaseView:
+        now = self.deps.clock.now()
+        return self._change_lease(
+            ref,
+            lambda lease: leases.changed(
+                lease,
+                now=now,
+                after_seconds=change.afterSeconds,
+                idle_seconds=change.idleSeconds,
+                cancel=change.cancel,
+            ),
+        )
+
+    def _change_lease(self, ref: str, change: Callable[[Lease], Lease]) -> LeaseView:
+        if self.deps.leases is None:
+            raise LeaseNotFound("this deployment keeps no auto-stop leases")
+        instance = self._find_instance(ref)
+        view = lease_view(leases.change_active(self.deps.leases, instance.id, change))
+        assert view is not None
+        logger.info("auto-stop lease changed", extra={"instance_id": instance.id, "state": view.state})
+        return view
 
     def health(self) -> HealthView:
         snapshot = resilience_snapshot(self.deps.guard).model_dump(mode="json")
@@ -235,7 +274,25 @@ def phase_durations(phases: dict[str, str], status: str, *, now: float) -> dict[
     return durations
 
 
-def instance_view(instance: Instance, *, running_operation: str | None) -> InstanceView:
+def lease_view(lease: Lease | None) -> LeaseView | None:
+    if lease is None:
+        return None
+    return LeaseView(
+        state=lease.state,
+        operationId=lease.operation_id,
+        version=lease.version,
+        expiresAt=iso(lease.expires_at),
+        warnAt=iso(lease.warn_at),
+        stopAt=iso(lease.stop_at) if lease.stop_at is not None else None,
+        idleSeconds=lease.idle_seconds,
+        lastHeartbeatAt=iso(lease.last_heartbeat_at),
+        stopOperationId=lease.stop_operation_id,
+    )
+
+
+def instance_view(
+    instance: Instance, *, running_operation: str | None, lease: LeaseView | None = None
+) -> InstanceView:
     status_error = None
     if instance.status_error is not None:
         status_error = StatusErrorView(
@@ -255,4 +312,5 @@ def instance_view(instance: Instance, *, running_operation: str | None) -> Insta
         envNames=sorted(env.key for env in instance.envs if env.key),
         lastStartedAt=instance.last_started_at,
         runningOperationId=running_operation,
+        autoStop=lease,
     )

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from novita_orchestrator.api.service import ApiDeps, ApiService, IdempotencyTable, idempotency_config
 from novita_orchestrator.api.starter import WorkflowStarter
-from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
+from novita_orchestrator.deps import Aws, clock_of, lease_store, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.settings import ApiSettings
@@ -47,5 +47,6 @@ def api_service(settings: ApiSettings) -> ApiService:
             max_body_bytes=settings.API_MAX_BODY_BYTES,
             dead_letters=dead_letters,
             idempotency=idempotency,
+            leases=lease_store(settings, aws),
         )
     )

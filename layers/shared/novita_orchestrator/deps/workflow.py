@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.deps import Aws, clock_of, lock_store, operations_store
+from novita_orchestrator.deps import Aws, clock_of, lease_store, lock_store, operations_store
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.novita.client import NovitaClient
@@ -51,6 +51,7 @@ def resolve_target_deps(settings: ResolveTargetSettings) -> ResolveTargetDeps:
         url_policy=UrlPolicy.from_settings(settings),
         startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS,
         stop_timeout_seconds=settings.STOP_TIMEOUT_SECONDS,
+        leases=lease_store(settings, aws),
     )
 
 

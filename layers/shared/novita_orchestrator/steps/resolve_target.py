@@ -11,7 +11,9 @@ from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NotFound, NovitaError, UnexpectedResponse
 from novita_orchestrator.novita.models import REMOVED_STATUSES, Instance
 from novita_orchestrator.observability import logger
+from novita_orchestrator.steps.leases import check_claimed, supersede
 from novita_orchestrator.steps.status_reader import StatusReader
+from novita_orchestrator.store.lease_store import LeaseStore
 from novita_orchestrator.store.lock_store import LockHeld, LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.times import epoch_of_iso
@@ -23,6 +25,7 @@ from novita_orchestrator.workflow.errors import (
     InstanceNotFound,
     InstanceRemoved,
     InvalidRequest,
+    LeaseSuperseded,
     TemplateNotFound,
     novita_errors_translated,
 )
@@ -46,6 +49,9 @@ class ResolveTargetDeps:
     startup_timeout_seconds: float
     #: STOP_TIMEOUT_SECONDS: the longest a stop or delete may take (a request may only lower it).
     stop_timeout_seconds: float = 900.0
+    #: Auto-stop leases: an operation on an instance supersedes its lease; a lease's own stop checks
+    #: that its lease still holds. None: this deployment sets no leases.
+    leases: LeaseStore | None = None
 
 
 def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
@@ -151,6 +157,8 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
             f"instance {what} is being driven by operation {held.holder}; try again when it has finished",
             holder=held.holder,
         ) from None
+    if target.instance_id and deps.leases is not None:
+        _settle_lease(deps, target, request.stop.leaseVersion if request.stop else None, operation_id)
     logger.info(
         "target resolved",
         extra={
@@ -218,3 +226,19 @@ def _by_id(novita: NovitaClient, ref: str) -> Instance | None:
             return None
         raise
     return instance if instance.id == ref else None
+
+
+def _settle_lease(
+    deps: ResolveTargetDeps, target: Target, lease_version: int | None, operation_id: str
+) -> None:
+    """Under the lock: a lease's own stop goes on only while that lease holds (else the lock is let
+    go and LeaseSuperseded raised); any other operation supersedes the instance's lease."""
+    assert deps.leases is not None and target.instance_id is not None
+    if lease_version is None:
+        supersede(deps.leases, target.instance_id)
+        return
+    try:
+        check_claimed(deps.leases, target.instance_id, lease_version)
+    except LeaseSuperseded:
+        deps.locks.release(target.lock_key, operation_id=operation_id)
+        raise

@@ -95,6 +95,24 @@ class StopTimeout(WorkflowError):
     code = "STOP_TIMEOUT"
 
 
+class LeaseNotFound(WorkflowError):
+    """The instance has no active auto-stop lease (none was set, or it ended)."""
+
+    code = "LEASE_NOT_FOUND"
+
+
+class LeaseNotArmed(WorkflowError):
+    """A ready start or create asked for an auto-stop lease that could not be set."""
+
+    code = "LEASE_NOT_ARMED"
+
+
+class LeaseSuperseded(WorkflowError):
+    """A newer operation drove the instance after the lease this stop enforces: nothing is stopped."""
+
+    code = "LEASE_SUPERSEDED"
+
+
 class AppNeverHealthy(WorkflowError):
     code = "APP_NEVER_HEALTHY"
 

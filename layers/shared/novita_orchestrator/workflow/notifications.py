@@ -24,6 +24,8 @@ STOP_FAILED = "instance.stop.failed"
 DELETE_INITIATED = "instance.delete.initiated"
 DELETE_COMPLETED = "instance.delete.completed"
 DELETE_FAILED = "instance.delete.failed"
+#: Sent a configurable time (AUTO_STOP_WARNING_SECONDS) before an auto-stop lease stops the instance.
+AUTOSTOP_PENDING = "instance.autostop.pending"
 TERMINAL_TYPES = frozenset({COMPLETED, FAILED, STOP_COMPLETED, STOP_FAILED, DELETE_COMPLETED, DELETE_FAILED})
 
 

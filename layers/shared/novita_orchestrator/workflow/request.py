@@ -61,6 +61,23 @@ class StartSpec(_Strict):
 class StopSpec(_Strict):
     #: Novita instance ID or exact instance name.
     ref: str = Field(min_length=1, max_length=255)
+    #: Set by the lease watcher: the version of the auto-stop lease this stop enforces (it stops
+    #: nothing if a newer operation has superseded that lease meanwhile).
+    leaseVersion: int | None = Field(default=None, ge=1)
+
+
+class AutoStopSpec(_Strict):
+    """Stop the instance once ready and ``afterSeconds`` have passed, and/or ``idleSeconds`` after
+    the last heartbeat (``POST /instances/{ref}/heartbeat``); the first to run out stops it."""
+
+    afterSeconds: float | None = Field(default=None, ge=60, le=30 * 86_400)
+    idleSeconds: float | None = Field(default=None, ge=60, le=7 * 86_400)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> AutoStopSpec:
+        if self.afterSeconds is None and self.idleSeconds is None:
+            raise ValueError("name afterSeconds, idleSeconds or both")
+        return self
 
 
 class DeleteSpec(_Strict):
@@ -134,6 +151,7 @@ class OperationRequest(_Strict):
     webhook: WebhookSpec | None = None
     healthCheck: HealthCheckSpec | None = None
     timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+    autoStop: AutoStopSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one_action(self) -> OperationRequest:
@@ -142,6 +160,8 @@ class OperationRequest(_Strict):
             raise ValueError("name exactly one of start, create, stop or delete")
         if self.healthCheck is not None and self.kind in STOP_KINDS:
             raise ValueError(f"healthCheck: a {self.kind} has no app to check")
+        if self.autoStop is not None and self.kind in STOP_KINDS:
+            raise ValueError(f"autoStop: a {self.kind} sets no lease")
         return self
 
     @property

@@ -276,6 +276,41 @@ class StopState(OperationState):
         raise InvalidRequest("the state names no instance: ResolveTarget did not run")
 
 
+class LeaseRef(StateModel):
+    """``$.lease`` (the lease watcher): which lease this watcher enforces."""
+
+    instance_id: str
+    version: int
+    #: The start or create that set it (names the watcher and the stop it may start).
+    operation_id: str
+
+
+class WatchResult(StateModel):
+    """``$.watch`` (the lease watcher): wait ``wait_seconds`` and look again, or ``end``; the
+    ``instance.autostop.pending`` warning to send first, if due."""
+
+    action: Literal["wait", "end"]
+    wait_seconds: int = 0
+    notification: Notification | None = None
+    #: Wake-ups of this execution so far; ``generation`` counts the executions before it.
+    wakeups: int = 0
+    generation: int = 0
+
+
+class WatchState(StateModel):
+    """What WatchLease reads: the lease it enforces and its last result (the seed the first time)."""
+
+    lease: LeaseRef
+    watch: WatchResult
+
+    @classmethod
+    def parse(cls, event: Any) -> Self:
+        try:
+            return cls.model_validate(event)
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid state: {describe_validation_error(exc)}") from None
+
+
 class CaughtError(BaseModel):
     """``$.error``: what a Catch stored (``{Error, Cause}``)."""
 
