@@ -21,6 +21,7 @@ from novita_local.engine import LocalEngine
 from novita_local.engine.engine import ExecutionOutcome
 from novita_local.runtime import BadInput
 from novita_local.template import TEMPLATE_PATH
+from novita_orchestrator.steps.watch_lease import lease_stop_operation_id
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.notifications import TERMINAL_TYPES, outcomes_of
 from novita_orchestrator.workflow.request import STOP_KINDS, OperationRequest, parse_request, start_input
@@ -290,6 +291,29 @@ def start_operation(
     machine = STOP_STATE_MACHINE if request.kind in STOP_KINDS else STATE_MACHINE
     arn = engine.start_execution(machine, execution_input, name=op_id)
     return Operation(operation_id=op_id, request=request, execution_arn=arn)
+
+
+def lease_stop_operation(engine: LocalEngine, started: Operation, *, timeout: float = 600.0) -> Operation:
+    """The stop the auto-stop lease of ``started`` starts when it runs out (its ID derives from the
+    lease), once its execution exists; TimeoutError if it does not within ``timeout`` real seconds."""
+    stop_id = lease_stop_operation_id(started.operation_id)
+    stepfunctions = engine.boto_client("stepfunctions")
+    machine = engine.resource_arn(STOP_STATE_MACHINE)
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+        arn = next((e["executionArn"] for e in listed if e["name"] == stop_id), None)
+        if arn is not None:
+            break
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the auto-stop lease of {started.operation_id} started no stop in {timeout:.0f} s"
+            )
+        time.sleep(0.05)
+    webhook = started.request.webhook
+    instance_id = str((started.record or {}).get("instanceId") or started.request.target)
+    request = stop_request(instance_id, webhook_url=webhook.url if webhook else None)
+    return Operation(operation_id=stop_id, request=request, execution_arn=arn)
 
 
 def follow(

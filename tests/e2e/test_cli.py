@@ -194,15 +194,20 @@ def test_a_missing_api_key_is_bad_input(env: dict[str, str]):
     assert "NOVITA_API_KEY" in result.stderr
 
 
-def test_demo_json_ends_with_the_two_operations():
+def test_demo_json_ends_with_the_two_operations_and_the_stop_their_lease_started():
     result = cli("demo", "--json", env=base_environment(), timeout=120)
 
     assert result.returncode == 0, result.stderr
     summary = only_json(result.stdout)
     assert list(summary) == ["operations"]
-    operations = summary["operations"]
+    *operations, stop = summary["operations"]
     assert [op["kind"] for op in operations] == ["start", "create"]
     assert operations[0]["target"] == "dev-box"
+    # The start's two-minute auto-stop lease ran out: warned, then stopped once.
+    assert (stop["kind"], stop["target"], stop["status"]) == ("stop", "inst-dev-box", "stopped")
+    assert stop["notifications"] == ["instance.stop.initiated", "instance.stop.completed"]
+    assert stop["signaturesVerified"] is True
+    assert "instance.autostop.pending delivered" in result.stderr
     for op in operations:
         # Later issues may add fields (e.g. signaturesVerified); these are the workflow's.
         assert {"operationId", "kind", "target", "status", "notifications"} <= set(op)

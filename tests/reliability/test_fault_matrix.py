@@ -28,6 +28,8 @@ from novita_local.operations import (
     Operation,
     create_request,
     follow,
+    lease_stop_operation,
+    queued_notifications,
     start_operation,
     start_request,
     stop_request,
@@ -148,7 +150,7 @@ def collect_emitted(world: World, capfd: pytest.CaptureFixture[str]) -> None:
     captured = capfd.readouterr()
     emitted.add("stdout/stderr", captured.out + captured.err)
     client = engine.boto_client("stepfunctions")
-    for machine in ("StartInstanceStateMachine", "StopInstanceStateMachine"):
+    for machine in ("StartInstanceStateMachine", "StopInstanceStateMachine", "LeaseWatcherStateMachine"):
         listed = client.list_executions(stateMachineArn=engine.resource_arn(machine))["executions"]
         for execution in listed:
             arn = execution["executionArn"]
@@ -763,6 +765,63 @@ def test_a_stop_and_a_start_of_one_instance_at_once(world: World, simulator: Sim
     assert stopping.operation_id in str((refused.record or {}).get("outcome"))
     assert processed_stops(simulator) == 1
     assert len(posts(simulator, "/gpu/instance/start")) == 1  # only the start after the stop
+
+
+# --- auto-stop leases under faults -------------------------------------------------------------------
+
+
+def wait_for_value(read: Callable[[], str | None], timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while (value := read()) is None:
+        assert time.monotonic() < deadline, "it never happened"
+        time.sleep(0.05)
+    return value
+
+
+def warnings(world: World, operation: Operation) -> set[str]:
+    """The ids of the ``instance.autostop.pending`` warnings about the operation's lease, queued
+    or already delivered to the receiver."""
+    events = [n.event for n in queued_notifications(world.engine)]
+    events += [json.loads(request.body) for request in world.receiver.requests()]
+    return {
+        str(event["id"])
+        for event in events
+        if event.get("type") == "instance.autostop.pending"
+        and (event.get("data") or {}).get("operationId") == operation.operation_id
+    }
+
+
+LEASE_FAULTS = [
+    pytest.param("lambda", id="watch-lease-answer-lost-at-the-claim"),
+    pytest.param("stop-5xx", id="stop-post-5xx"),
+    pytest.param("get-dropped", id="poll-get-dropped"),
+]
+
+
+@pytest.mark.parametrize("fault", LEASE_FAULTS)
+def test_an_auto_stop_lease_under_a_fault(world: World, simulator: Simulator, row: MatrixRow, fault: str):
+    """Auto-stop lease running out under a fault"""
+    what = {
+        "lambda": "`Lambda.ServiceException` from WatchLeaseFunction after its claim (the answer lost)",
+        "stop-5xx": "3 x HTTP 503 on `POST /gpu/instance/stop` (the lease's stop)",
+        "get-dropped": "`GET /gpu/instance` connection dropped during the lease's stop",
+    }[fault]
+    expected = [READY, STOPPED]
+    describe(row, f"a 300 s lease runs out; {what}", expected)
+    [started] = run_operations(world, [start(world, auto_stop={"afterSeconds": 300})])
+    wait_for_value(lambda: "yes" if warnings(world, started) else None)  # at once: 300 s < 600 s
+    if fault == "lambda":
+        world.engine.fail_next_invocation("WatchLeaseFunction", after_handler=True)
+    elif fault == "stop-5xx":
+        simulator.admin.add_fault(kind="error", method="POST", path="/gpu/instance/stop", status=503, count=3)
+    else:
+        simulator.admin.add_fault(kind="drop", method="GET", path="/gpu/instance", when="before", count=1)
+
+    stopped = finish(world, [lease_stop_operation(world.engine, started, timeout=OPERATION_TIMEOUT)])
+
+    check(world, row, [started, *stopped], expected)
+    assert processed_stops(simulator) == 1  # stopped exactly once
+    assert len(warnings(world, started)) == 1  # warned once
 
 
 def wait_until_locked(world: World, instance_id: str, timeout: float = 30.0) -> None:
