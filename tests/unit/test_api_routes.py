@@ -23,6 +23,7 @@ from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusRe
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
 from tests.support.simulator import Simulator
+from tests.support.stepfunctions_fake import RecordingStepFunctions
 from tests.support.steps import ACCEPTED, novita_for
 from tests.support.store_fakes import InMemoryLeaseStore, InMemoryLockStore, InMemoryOperationsStore
 
@@ -30,30 +31,17 @@ STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
 STOP_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stop"
 
 
-class RecordingStepFunctions:
-    """What the API asks of Step Functions: executions started (name -> input)."""
-
-    class exceptions:  # the boto3 client's shape
-        class ExecutionAlreadyExists(Exception):
-            pass
-
-    def __init__(self) -> None:
-        self.started: dict[str, dict[str, Any]] = {}
-        #: Execution name -> the state machine it was started on.
-        self.machines: dict[str, str] = {}
-
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
-        assert stateMachineArn in {STATE_MACHINE, STOP_STATE_MACHINE}
-        if name in self.started:
-            raise self.exceptions.ExecutionAlreadyExists(name)
-        self.started[name] = json.loads(input)
-        self.machines[name] = stateMachineArn
-        return {"executionArn": f"{stateMachineArn}:{name}", "startDate": time.time()}
-
-
 @pytest.fixture
 def stepfunctions() -> RecordingStepFunctions:
     return RecordingStepFunctions()
+
+
+def test_every_execution_goes_to_one_of_the_two_workflows(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    call("POST", "/instances/dev-box/start")
+    call("POST", "/instances/trainer/stop")
+    assert set(stepfunctions.machines.values()) == {STATE_MACHINE, STOP_STATE_MACHINE}
 
 
 @pytest.fixture

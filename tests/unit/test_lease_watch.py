@@ -14,26 +14,12 @@ from novita_orchestrator.steps.watch_lease import WatchLeaseDeps, lease_stop_ope
 from novita_orchestrator.store.lease_store import Lease
 from novita_orchestrator.workflow.state import WatchState
 from tests.support.clock import FakeClock
+from tests.support.stepfunctions_fake import RecordingStepFunctions
 from tests.support.store_fakes import InMemoryLeaseStore
 
 NOW = 1_800_000_000.0
 STOP_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stop"
 LEASE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:lease"
-
-
-class RecordingStepFunctions:
-    class exceptions:  # the boto3 client's shape
-        class ExecutionAlreadyExists(Exception):
-            pass
-
-    def __init__(self) -> None:
-        self.started: dict[str, tuple[str, dict[str, Any]]] = {}
-
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
-        if name in self.started:
-            raise self.exceptions.ExecutionAlreadyExists(name)
-        self.started[name] = (stateMachineArn, json.loads(input))
-        return {"executionArn": f"{stateMachineArn}:{name}"}
 
 
 @pytest.fixture
@@ -106,7 +92,7 @@ def test_the_watcher_sleeps_until_the_warning_warns_once_then_stops_once(
     assert (ended["action"], repeat["action"]) == ("end", "end")
     stop_id = lease_stop_operation_id(lease.operation_id)
     assert list(stepfunctions.started) == [stop_id]
-    machine, document = stepfunctions.started[stop_id]
+    machine, document = stepfunctions.machines[stop_id], stepfunctions.started[stop_id]
     assert machine == STOP_MACHINE
     assert document["request"]["stop"] == {"ref": "inst-1", "leaseVersion": 1}
     claimed = store.get("inst-1")
@@ -168,6 +154,6 @@ def test_after_max_wakeups_a_fresh_watcher_takes_over(
     handed_over = wake(deps, lease, watch)
 
     assert handed_over["action"] == "end"
-    [(name, (machine, document))] = stepfunctions.started.items()
-    assert (name, machine) == (leases.watcher_name(lease.operation_id, 1), LEASE_MACHINE)
+    [(name, document)] = stepfunctions.started.items()
+    assert (name, stepfunctions.machines[name]) == (leases.watcher_name(lease.operation_id, 1), LEASE_MACHINE)
     assert document["watch"]["generation"] == 1 and document["lease"]["version"] == 1
