@@ -7,7 +7,6 @@ from __future__ import annotations
 from novita_local.engine import LocalEngine
 from novita_local.operations import OPERATIONS_TABLE, STATE_MACHINE, WEBHOOK_QUEUE
 from novita_orchestrator.clock import clock_for_scale
-from novita_orchestrator.settings import DEFAULT_NOVITA_BASE_URL
 from novita_orchestrator.steps.cancel_operation import CancelDeps, CancelResult, cancel_operation
 from novita_orchestrator.store.executions import StepFunctionsExecutions
 from novita_orchestrator.store.lock_store import DynamoLockStore
@@ -38,12 +37,8 @@ def cancel_on_engine(
 
 
 def stop_command(instance_id: str) -> str:
-    """The exact shell command that stops the instance through Novita's v1 API (the shell's settings)."""
-    return (
-        f'curl -sS -X POST "${{NOVITA_BASE_URL:-{DEFAULT_NOVITA_BASE_URL}}}/gpu/instance/stop"'
-        ' -H "Authorization: Bearer $NOVITA_API_KEY" -H "Content-Type: application/json"'
-        f' -d \'{{"instanceId": "{instance_id}"}}\''
-    )
+    """The exact command that stops the instance (with the shell's settings) and waits until it is exited."""
+    return f"novita-orchestrator stop {instance_id}"
 
 
 def left_behind(result: CancelResult) -> list[str]:

@@ -1,9 +1,10 @@
 """The ``novita-orchestrator`` command: the simulator, the demo and single operations, offline.
 
-``start`` and ``create`` run the real startup workflow on the embedded engine against the Novita
-API named by ``NOVITA_BASE_URL`` (e.g. ``novita-orchestrator simulator``) with ``NOVITA_API_KEY``.
-Progress goes to stderr; ``--json`` prints the final operation as one JSON object on stdout.
-Exit status: 0 ready, 1 failed, 2 bad input.
+``start`` and ``create`` run the real startup workflow, ``stop`` and ``delete`` the stop workflow,
+on the embedded engine against the Novita API named by ``NOVITA_BASE_URL`` (e.g.
+``novita-orchestrator simulator``) with ``NOVITA_API_KEY``. Progress goes to stderr; ``--json``
+prints the final operation as one JSON object on stdout.
+Exit status: 0 ready (stopped, deleted), 1 failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from novita_local.doctor import add_doctor_command, run_doctor
 from novita_local.foreground import run_in_foreground
 from novita_local.operations import (
     create_request,
+    delete_request,
     parse_envs,
     start_request,
+    stop_request,
 )
 from novita_local.remote import add_remote_commands
 from novita_local.runtime import (
@@ -111,6 +114,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("ref", help="instance ID or exact instance name")
     _add_common_options(start)
+    _add_auto_stop_options(start)
     start.set_defaults(handler=_run_start)
 
     create = commands.add_parser(
@@ -132,7 +136,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)"
     )
     _add_common_options(create)
+    _add_auto_stop_options(create)
     create.set_defaults(handler=_run_create)
+    _add_stop_commands(commands)
     return parser
 
 
@@ -183,6 +189,59 @@ def _gpu_choice(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.max_price is not None:
         gpu["maxPricePerHour"] = args.max_price
     return gpu
+
+
+def _add_stop_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stop = commands.add_parser(
+        "stop",
+        help="stop an instance (ID or exact name) and wait until it is exited",
+        description="Stop a Novita instance by ID or exact name on the embedded stack (exited: no call).",
+        epilog=_OPERATION_EPILOG.replace("0 ready", "0 stopped").format(example="stop dev-box --json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stop.add_argument("ref", help="instance ID or exact instance name")
+    _add_stop_options(stop)
+    stop.set_defaults(handler=_run_stop)
+
+    delete = commands.add_parser(
+        "delete",
+        help="delete an instance (repeat its name with --confirm) and wait until it is removed",
+        description="Delete a Novita instance by ID or exact name; --confirm must repeat its exact name.",
+        epilog=_OPERATION_EPILOG.replace("0 ready", "0 deleted").format(
+            example="delete my-box --confirm my-box"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    delete.add_argument("ref", help="instance ID or exact instance name")
+    delete.add_argument(
+        "--confirm", required=True, metavar="NAME", help="the instance's exact name, repeated"
+    )
+    _add_stop_options(delete)
+    delete.set_defaults(handler=_run_delete)
+
+
+def _add_auto_stop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--auto-stop-after", type=float, metavar="S", help="once ready, stop the instance after S seconds"
+    )
+    parser.add_argument(
+        "--auto-stop-idle",
+        type=float,
+        metavar="S",
+        help="once ready, stop it S seconds after the last heartbeat",
+    )
+
+
+def _auto_stop(args: argparse.Namespace) -> dict[str, float]:
+    limits = {"afterSeconds": args.auto_stop_after, "idleSeconds": args.auto_stop_idle}
+    return {name: value for name, value in limits.items() if value is not None}
+
+
+def _add_stop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--webhook-url", metavar="URL", help="where lifecycle notifications go")
+    parser.add_argument("--timeout", type=float, metavar="S", help="overall timeout in seconds")
+    parser.add_argument("--json", action="store_true", help="print the final operation as JSON on stdout")
+    parser.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -239,6 +298,7 @@ def _run_start(args: argparse.Namespace) -> int:
             health_path=args.health_path,
             timeout=args.timeout,
             outbound=environment,
+            auto_stop=_auto_stop(args),
         )
 
     return _run_operation(args, request)
@@ -258,6 +318,29 @@ def _run_create(args: argparse.Namespace) -> int:
             webhook_url=args.webhook_url,
             health_port=args.health_port,
             health_path=args.health_path,
+            timeout=args.timeout,
+            outbound=environment,
+            auto_stop=_auto_stop(args),
+        )
+
+    return _run_operation(args, request)
+
+
+def _run_stop(args: argparse.Namespace) -> int:
+    def request(environment: Mapping[str, str]) -> OperationRequest:
+        return stop_request(
+            args.ref, webhook_url=args.webhook_url, timeout=args.timeout, outbound=environment
+        )
+
+    return _run_operation(args, request)
+
+
+def _run_delete(args: argparse.Namespace) -> int:
+    def request(environment: Mapping[str, str]) -> OperationRequest:
+        return delete_request(
+            args.ref,
+            confirm=args.confirm,
+            webhook_url=args.webhook_url,
             timeout=args.timeout,
             outbound=environment,
         )

@@ -2,9 +2,10 @@
 
 A Novita simulator and the embedded engine run on a time scale (simulated seconds per real
 second), so a 30-second boot takes about a second. The demo starts the exited instance ``dev-box``
-by name, then creates an instance from the private-image template ``tpl-private-app`` (the
-registry password stays in the simulator: the workflow sends only its ``imageAuthId``), and prints
-each operation's phases and notifications on a timeline of simulated seconds.
+by name with a two-minute auto-stop lease, creates an instance from the private-image template
+``tpl-private-app`` (the registry password stays in the simulator: the workflow sends only its
+``imageAuthId``), waits for the lease to run out (a warning a minute before, then the stop it
+starts), and prints each operation's phases and notifications on a timeline of simulated seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import json
 import secrets
 from typing import Any, TextIO
 
-from novita_local.operations import Operation, create_request, local_engine, run_operation, start_request
+from novita_local.operations import (
+    Operation,
+    create_request,
+    follow,
+    lease_stop_operation,
+    local_engine,
+    run_operation,
+    start_request,
+)
 from novita_local.progress import ProgressPrinter, clock_label, describe, timeline
 from novita_local.simulator import Simulator
 from novita_local.webhooks import (
@@ -29,6 +38,9 @@ DEMO_TEMPLATE = "tpl-private-app"
 DEMO_PRODUCT = "prod-rtx4090-24g"
 # Real seconds one demo operation may take before the demo gives up (it normally needs 2-4).
 OPERATION_TIMEOUT = 40.0
+#: The start's auto-stop lease and the warning before it (simulated seconds: 4 s and 2 s real).
+DEMO_LEASE_SECONDS = 120.0
+DEMO_WARNING_SECONDS = "60"
 
 
 def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
@@ -51,6 +63,7 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
                 # The simulated instances' apps and the webhook receiver listen on loopback.
                 "ALLOW_PRIVATE_NETWORK_TARGETS": "true",
                 "WEBHOOK_SIGNING_SECRET": signing_secret,
+                "AUTO_STOP_WARNING_SECONDS": DEMO_WARNING_SECONDS,
             }
         )
         print(
@@ -60,7 +73,9 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
         )
         with local_engine(environment, time_scale=DEMO_TIME_SCALE) as engine:
             requests = [
-                start_request(DEMO_START_REF, webhook_url=receiver.url),
+                start_request(
+                    DEMO_START_REF, webhook_url=receiver.url, auto_stop={"afterSeconds": DEMO_LEASE_SECONDS}
+                ),
                 create_request(
                     template_id=DEMO_TEMPLATE,
                     product_id=DEMO_PRODUCT,
@@ -68,10 +83,25 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
                     webhook_url=receiver.url,
                 ),
             ]
-            for request in requests:
-                operation = run_operation(
-                    engine, request, on_notification=printer, timeout=OPERATION_TIMEOUT, deliver_webhooks=True
-                )
+            for request in [*requests, None]:
+                if request is None:  # the start's lease runs out: the stop it starts
+                    operation = lease_stop_operation(engine, operations[0], timeout=OPERATION_TIMEOUT)
+                    _report_warning(operations[0], receiver, err)
+                    follow(
+                        engine,
+                        [operation],
+                        on_notification=printer,
+                        timeout=OPERATION_TIMEOUT,
+                        deliver_webhooks=True,
+                    )
+                else:
+                    operation = run_operation(
+                        engine,
+                        request,
+                        on_notification=printer,
+                        timeout=OPERATION_TIMEOUT,
+                        deliver_webhooks=True,
+                    )
                 print(f"  -> {describe(operation)}: {operation.status}", file=err, flush=True)
                 delivery = deliver_notifications(
                     engine,
@@ -100,6 +130,17 @@ def run_demo(*, out: TextIO, err: TextIO, as_json: bool) -> int:
     if as_json:
         print(json.dumps(demo_summary(operations, verified)), file=out, flush=True)
     return 0 if all(op.ready and verified.get(op.operation_id) for op in operations) else 1
+
+
+def _report_warning(started: Operation, receiver: VerifyingReceiver, err: TextIO) -> None:
+    """The lease's ``instance.autostop.pending`` names the start; it arrives after its own events."""
+    warned = receiver.received(started.operation_id) > len(started.notifications)
+    what = "instance.autostop.pending delivered" if warned else "no instance.autostop.pending seen (yet)"
+    print(
+        f"  -> auto-stop lease of {started.operation_id} ran out: {what}; it starts a stop",
+        file=err,
+        flush=True,
+    )
 
 
 def demo_summary(operations: list[Operation], verified: dict[str, bool] | None = None) -> dict[str, Any]:

@@ -25,11 +25,14 @@ from novita_local.template import TEMPLATE_PATH
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.clock import SYSTEM_CLOCK
 from novita_orchestrator.settings import OutboundSettings
+from novita_orchestrator.steps.watch_lease import lease_stop_operation_id
 from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InvalidRequest
+from novita_orchestrator.workflow.notifications import TERMINAL_TYPES, outcomes_of
 from novita_orchestrator.workflow.request import (
+    STOP_KINDS,
     OperationRequest,
     check_webhook_target,
     describe_validation_error,
@@ -37,10 +40,13 @@ from novita_orchestrator.workflow.request import (
 )
 
 STATE_MACHINE = "StartInstanceStateMachine"
+#: Runs the stop and delete operations.
+STOP_STATE_MACHINE = "StopInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 OPERATIONS_TABLE = "OperationsTable"
-TERMINAL_TYPES = frozenset({"instance.startup.completed", "instance.startup.failed"})
+#: An operation that ended well: ready (start, create), stopped, deleted.
+SUCCEEDED_STATUSES = frozenset({"ready", "stopped", "deleted"})
 #: What ``--json`` shows of an operation (the store keeps a few more bookkeeping attributes).
 OPERATION_FIELDS = (
     "operationId",
@@ -138,10 +144,39 @@ def start_request(
     health_path: str | None = None,
     timeout: float | None = None,
     outbound: Mapping[str, str] | None = None,
+    auto_stop: Mapping[str, float] | None = None,
 ) -> OperationRequest:
-    """Start an existing instance by ID or exact name."""
+    """Start an existing instance by ID or exact name (``auto_stop``: its lease, e.g. afterSeconds)."""
+    extra = _common(webhook_url, health_port, health_path, timeout) | _auto_stop(auto_stop)
+    return _validated({"start": {"ref": ref}, **extra}, outbound)
+
+
+def _auto_stop(auto_stop: Mapping[str, float] | None) -> dict[str, Any]:
+    return {"autoStop": dict(auto_stop)} if auto_stop else {}
+
+
+def stop_request(
+    ref: str,
+    *,
+    webhook_url: str | None = None,
+    timeout: float | None = None,
+    outbound: Mapping[str, str] | None = None,
+) -> OperationRequest:
+    """Stop an existing instance by ID or exact name, until it is exited."""
+    return _validated({"stop": {"ref": ref}, **_common(webhook_url, None, None, timeout)}, outbound)
+
+
+def delete_request(
+    ref: str,
+    *,
+    confirm: str,
+    webhook_url: str | None = None,
+    timeout: float | None = None,
+    outbound: Mapping[str, str] | None = None,
+) -> OperationRequest:
+    """Delete an instance by ID or exact name; ``confirm`` repeats its exact name."""
     return _validated(
-        {"start": {"ref": ref}, **_common(webhook_url, health_port, health_path, timeout)}, outbound
+        {"delete": {"ref": ref, "confirm": confirm}, **_common(webhook_url, None, None, timeout)}, outbound
     )
 
 
@@ -171,6 +206,7 @@ def create_request(
     health_path: str | None = None,
     timeout: float | None = None,
     outbound: Mapping[str, str] | None = None,
+    auto_stop: Mapping[str, float] | None = None,
 ) -> OperationRequest:
     """Create a new instance from a Novita template, on ``product_id`` or on the first offer with
     capacity for ``gpu`` (``{"type", "regions", "maxPricePerHour", "billing"}``; ``gpus`` is its count)."""
@@ -187,7 +223,8 @@ def create_request(
         create["ports"] = ports
     if envs:
         create["envs"] = dict(envs)
-    return _validated({"create": create, **_common(webhook_url, health_port, health_path, timeout)}, outbound)
+    extra = _common(webhook_url, health_port, health_path, timeout) | _auto_stop(auto_stop)
+    return _validated({"create": create, **extra}, outbound)
 
 
 # --- what the workflow produces -----------------------------------------------------------------
@@ -289,11 +326,14 @@ class Operation:
             return str(self.record["status"])
         if self.execution is None:
             return "running"
-        return "ready" if self.execution["status"] == "SUCCEEDED" else "failed"
+        if self.execution["status"] == "SUCCEEDED":
+            return outcomes_of(self.request.kind).success_status
+        return "failed"
 
     @property
     def ready(self) -> bool:
-        return self.status == "ready"
+        """Ended well: ready (start, create), stopped (stop), deleted (delete)."""
+        return self.status in SUCCEEDED_STATUSES
 
     def notification_types(self) -> list[str]:
         return [n.type for n in self.notifications]
@@ -334,15 +374,40 @@ def start_operation(
     stored as the API stores them, out of the execution's input."""
     op_id = operation_id or new_operation_id()
     dynamodb, table = engine.boto_client("dynamodb"), engine.resource_name("OperationsTable")
+    machine = STOP_STATE_MACHINE if request.kind in STOP_KINDS else STATE_MACHINE
     starter = WorkflowStarter(
         engine.boto_client("stepfunctions"),
         engine.resource_arn(STATE_MACHINE),
+        engine.resource_arn(STOP_STATE_MACHINE),
         operations=DynamoOperationsStore(dynamodb, table),
         env_values=DynamoEnvValuesStore(dynamodb, table),
         clock=SYSTEM_CLOCK,
     )
-    arn = engine.start_execution(STATE_MACHINE, starter.execution_input(request, op_id), name=op_id)
+    arn = engine.start_execution(machine, starter.execution_input(request, op_id), name=op_id)
     return Operation(operation_id=op_id, request=request, execution_arn=arn)
+
+
+def lease_stop_operation(engine: LocalEngine, started: Operation, *, timeout: float = 600.0) -> Operation:
+    """The stop the auto-stop lease of ``started`` starts when it runs out (its ID derives from the
+    lease), once its execution exists; TimeoutError if it does not within ``timeout`` real seconds."""
+    stop_id = lease_stop_operation_id(started.operation_id)
+    stepfunctions = engine.boto_client("stepfunctions")
+    machine = engine.resource_arn(STOP_STATE_MACHINE)
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+        arn = next((e["executionArn"] for e in listed if e["name"] == stop_id), None)
+        if arn is not None:
+            break
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the auto-stop lease of {started.operation_id} started no stop in {timeout:.0f} s"
+            )
+        time.sleep(0.05)
+    webhook = started.request.webhook
+    instance_id = str((started.record or {}).get("instanceId") or started.request.target)
+    request = stop_request(instance_id, webhook_url=webhook.url if webhook else None)
+    return Operation(operation_id=stop_id, request=request, execution_arn=arn)
 
 
 def follow(

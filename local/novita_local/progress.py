@@ -17,7 +17,7 @@ def describe(operation: Operation) -> str:
     if request.create is not None:
         what = f"create {request.create.name!r} from {request.create.templateId}"
     else:
-        what = f"start {request.target!r}"
+        what = f"{request.kind} {request.target!r}"
     return f"{operation.operation_id}: {what}"
 
 
@@ -117,8 +117,8 @@ def _is_terminal(stream: TextIO) -> bool:
 
 def outcome_line(operation: Operation) -> str:
     summary = operation.summary()
-    if summary["status"] == "ready":
-        return f"{operation.operation_id}: ready (instance {summary.get('instanceId')})"
+    if operation.ready:
+        return f"{operation.operation_id}: {summary['status']} (instance {summary.get('instanceId')})"
     outcome = summary.get("outcome") or {}
     return f"{operation.operation_id}: failed ({outcome.get('code')}: {outcome.get('message')})"
 

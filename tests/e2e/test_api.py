@@ -59,9 +59,13 @@ def test_openapi_document_validates_and_lists_every_route(api: ServedApi):
         "/instances/{ref}",
         "/instances/{ref}/start",
         "/instances/{ref}/stop",
+        "/instances/{ref}/heartbeat",
+        "/instances/{ref}/lease",
         "/operations/{operation_id}",
         "/health",
     }
+    assert set(document["paths"]["/instances/{ref}"]) == {"get", "delete"}
+    assert "confirm" in {p["name"] for p in document["paths"]["/instances/{ref}"]["delete"]["parameters"]}
     docs = api.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
@@ -150,13 +154,71 @@ def test_get_instance_shows_it_without_secrets(api: ServedApi):
         assert secret not in response.text
 
 
-def test_stop_answers_202_and_novita_stops_the_instance(api: ServedApi):
+def test_stop_is_an_operation_that_ends_stopped_with_the_instance_exited(api: ServedApi):
     response = api.post("/instances/inference/stop")
 
     assert response.status_code == 202, response.text
-    assert response.json() == {"instanceId": "inst-inference", "status": "stopping"}
-    assert api.simulator.admin.journal(path="/gpu/instance/stop", method="POST")
-    assert api.get("/instances/inference").json()["status"] in {"toStop", "stopping", "exited"}
+    accepted = response.json()
+    assert (accepted["kind"], accepted["instanceId"], accepted["status"]) == (
+        "stop",
+        "inst-inference",
+        "running",
+    )
+    assert response.headers["Location"] == accepted["statusUrl"]
+    final = api.finished(accepted["operationId"])
+    assert final["status"] == "stopped", final
+    assert final["notifications"] == ["instance.stop.initiated", "instance.stop.completed"]
+    assert len(api.simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == 1
+    assert api.get("/instances/inference").json()["status"] == "exited"
+
+
+def test_a_stop_and_a_start_of_one_instance_at_once_one_is_409_naming_the_other(api: ServedApi):
+    api.simulator.admin.set_config(stopping=300.0)  # the stop lasts a few real seconds
+    stop = api.post("/instances/inference/stop").json()["operationId"]
+    api.wait_until(stop, lambda op: op["phase"] != "resolving" or op["status"] != "running")
+
+    start = api.post("/instances/inst-inference/start")
+
+    assert start.status_code == 409, start.text
+    assert error_of(start)["operationId"] == stop
+    assert stop in error_of(start)["message"]
+    assert api.finished(stop)["status"] == "stopped"
+
+
+def test_a_start_with_auto_stop_shows_its_lease_and_heartbeats_move_it(api: ServedApi):
+    response = api.post("/instances/inference/start", json={"autoStop": {"idleSeconds": 3600}})
+    assert response.status_code == 202, response.text
+    assert api.finished(response.json()["operationId"])["status"] == "ready"
+
+    shown = api.get("/instances/inference").json()["autoStop"]
+    beat = api.post("/instances/inference/heartbeat")
+    cancelled = api.post("/instances/inference/lease", json={"cancel": True})
+
+    assert (shown["state"], shown["idleSeconds"]) == ("active", 3600)
+    assert beat.status_code == 200 and beat.json()["lastHeartbeatAt"] >= shown["lastHeartbeatAt"]
+    assert cancelled.json()["state"] == "cancelled"
+    assert api.get("/instances/inference").json()["autoStop"]["state"] == "cancelled"
+
+
+def test_a_delete_without_the_exact_name_is_422_and_deletes_nothing(api: ServedApi):
+    missing = api.http.delete(api.url + "/instances/inst-trainer", timeout=30)
+    wrong = api.http.delete(api.url + "/instances/inst-trainer", params={"confirm": "dev-box"}, timeout=30)
+
+    for answer in (missing, wrong):
+        assert answer.status_code == 422, answer.text
+        assert error_of(answer)["fields"] == ["query:confirm"]
+    assert api.simulator.admin.journal(path="/gpu/instance/delete", method="POST") == []
+    assert api.get("/instances/inst-trainer").json()["status"] == "exited"
+
+
+def test_a_delete_repeating_the_name_ends_deleted_once_novita_removed_it(api: ServedApi):
+    response = api.http.delete(api.url + "/instances/trainer", params={"confirm": "trainer"}, timeout=30)
+
+    assert response.status_code == 202, response.text
+    final = api.finished(response.json()["operationId"])
+    assert final["status"] == "deleted", final
+    assert final["notifications"] == ["instance.delete.initiated", "instance.delete.completed"]
+    assert api.get("/instances/inst-trainer").status_code == 404
 
 
 def test_health_shows_the_breaker_the_limiter_and_the_dead_letter_depth(api: ServedApi):
@@ -417,7 +479,7 @@ def test_a_start_instance_requested_event_starts_one_operation(api: ServedApi):
     # A redelivered event names the same execution (Step Functions starts a name once).
     assert again["operationId"] == first["operationId"]
     assert executions_named(api.engine, first["operationId"]) == 1
-    assert refused["started"] is False and "start or create" in refused["reason"]
+    assert refused["started"] is False and "exactly one of start, create" in refused["reason"]
     assert api.finished(first["operationId"])["status"] == "ready"
 
 
@@ -450,6 +512,36 @@ def test_a_create_event_keeps_its_env_values_out_of_the_execution(api: ServedApi
         c for c in simulator.admin.journal(path="/gpu/instance/create") if c["body"]["name"] == "trigger-made"
     ]
     assert {"key": "HF_TOKEN", "value": value} in created["body"]["envs"]
+
+
+def test_a_stop_instance_requested_event_stops_and_no_event_may_delete(api: ServedApi):
+    client = api.engine.boto_client("lambda")
+    name = api.engine.resource_name("StartTriggerFunction")
+
+    def trigger(detail_type: str, detail: dict[str, Any], event_id: str) -> dict[str, Any]:
+        event = {"id": event_id, "detail-type": detail_type, "source": "my.scheduler", "detail": detail}
+        answer: dict[str, Any] = json.loads(
+            client.invoke(FunctionName=name, Payload=json.dumps(event))["Payload"].read()
+        )
+        return answer
+
+    stopped = trigger(
+        "StopInstanceRequested", {"stop": {"ref": "inference"}}, "5c8a1f3e-0000-4000-8000-00000000000a"
+    )
+    deleting = trigger(
+        "StopInstanceRequested",
+        {"delete": {"ref": "trainer", "confirm": "trainer"}},
+        "5c8a1f3e-0000-4000-8000-00000000000b",
+    )
+    crossed = trigger(
+        "StartInstanceRequested", {"stop": {"ref": "dev-box"}}, "5c8a1f3e-0000-4000-8000-00000000000c"
+    )
+
+    assert stopped["started"] is True
+    assert api.finished(stopped["operationId"])["status"] == "stopped"
+    assert deleting["started"] is False and "API or the CLI" in deleting["reason"]
+    assert crossed["started"] is False and "cannot ask for a stop" in crossed["reason"]
+    assert api.simulator.admin.journal(path="/gpu/instance/delete", method="POST") == []
 
 
 # --- the command -------------------------------------------------------------------------------

@@ -122,6 +122,40 @@ def test_start_without_json_prints_a_readable_outcome(env: dict[str, str]):
     assert "inst-inference" in result.stdout
 
 
+def test_stop_ends_stopped_with_one_stop_and_exits_0(env: dict[str, str], simulator: Simulator):
+    result = cli("stop", "inference", "--json", env=env)
+
+    assert result.returncode == 0, result.stderr
+    operation = only_json(result.stdout)
+    assert (operation["kind"], operation["status"], operation["instanceId"]) == (
+        "stop",
+        "stopped",
+        "inst-inference",
+    )
+    assert operation["notifications"] == ["instance.stop.initiated", "instance.stop.completed"]
+    assert len(simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == 1
+    readable = cli("stop", "inference", env=env)  # exited by now: nothing is sent
+    assert readable.returncode == 0, readable.stderr
+    assert "stopped (instance inst-inference)" in readable.stdout
+    assert len(simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == 1
+
+
+def test_delete_needs_confirm_repeating_the_name(env: dict[str, str], simulator: Simulator):
+    unconfirmed = cli("delete", "trainer", env=env)
+    wrong = cli("delete", "trainer", "--confirm", "dev-box", "--json", env=env)
+    deleted = cli("delete", "trainer", "--confirm", "trainer", "--json", env=env)
+
+    assert unconfirmed.returncode == 2 and "--confirm" in unconfirmed.stderr
+    assert wrong.returncode == 1, wrong.stderr
+    assert only_json(wrong.stdout)["outcome"]["code"] == "INVALID_REQUEST"
+    assert deleted.returncode == 0, deleted.stderr
+    assert only_json(deleted.stdout)["notifications"] == [
+        "instance.delete.initiated",
+        "instance.delete.completed",
+    ]
+    assert len(simulator.admin.journal(path="/gpu/instance/delete", method="POST")) == 1
+
+
 def test_create_from_the_private_template_exits_0(env: dict[str, str], simulator: Simulator):
     result = cli(
         "create",
@@ -182,15 +216,20 @@ def test_a_missing_api_key_is_bad_input(env: dict[str, str]):
     assert "NOVITA_API_KEY" in result.stderr
 
 
-def test_demo_json_ends_with_the_two_operations():
+def test_demo_json_ends_with_the_two_operations_and_the_stop_their_lease_started():
     result = cli("demo", "--json", env=base_environment(), timeout=120)
 
     assert result.returncode == 0, result.stderr
     summary = only_json(result.stdout)
     assert list(summary) == ["operations"]
-    operations = summary["operations"]
+    *operations, stop = summary["operations"]
     assert [op["kind"] for op in operations] == ["start", "create"]
     assert operations[0]["target"] == "dev-box"
+    # The start's two-minute auto-stop lease ran out: warned, then stopped once.
+    assert (stop["kind"], stop["target"], stop["status"]) == ("stop", "inst-dev-box", "stopped")
+    assert stop["notifications"] == ["instance.stop.initiated", "instance.stop.completed"]
+    assert stop["signaturesVerified"] is True
+    assert "instance.autostop.pending delivered" in result.stderr
     for op in operations:
         # Later issues may add fields (e.g. signaturesVerified); these are the workflow's.
         assert {"operationId", "kind", "target", "status", "notifications"} <= set(op)

@@ -57,7 +57,7 @@ def test_ctrl_c_cancels_the_operation_says_what_is_left_and_notifies_once(
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "inst-dev-box" in stderr and "was not stopped" in stderr
-    assert '/gpu/instance/stop" ' in stderr and '{"instanceId": "inst-dev-box"}' in stderr
+    assert "novita-orchestrator stop inst-dev-box" in stderr
     operation = only_json(stdout)
     assert operation["status"] == "failed"
     assert operation["outcome"]["code"] == "CANCELLED"

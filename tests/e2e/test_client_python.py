@@ -160,13 +160,29 @@ def test_a_wait_that_runs_out_raises_wait_timeout_and_the_operation_goes_on(stac
     assert client.wait(accepted, timeout=WAIT, poll_interval=0.2).ready
 
 
-def test_stop_returns_what_the_api_answers_and_novita_stops_the_instance(stack: ClientKitStack) -> None:
+def test_a_stop_is_an_operation_that_ends_stopped_once_novita_has_stopped_it(stack: ClientKitStack) -> None:
     client = OrchestratorClient(stack.url)
 
-    stopped = client.stop("inference")
+    accepted = client.stop("inference")
+    stopped = client.wait(accepted, timeout=WAIT, poll_interval=0.2)
 
-    assert (stopped.instance_id, stopped.status) == ("inst-inference", "stopping")
-    assert eventually(lambda: client.instance("inference").status == "exited")
+    assert (accepted.kind, accepted.instance_id) == ("stop", "inst-inference")
+    assert (stopped.status, stopped.notifications) == (
+        "stopped",
+        ("instance.stop.initiated", "instance.stop.completed"),
+    )
+    assert client.instance("inference").status == "exited"
+
+
+def test_a_delete_names_the_instance_twice_or_is_refused(stack: ClientKitStack) -> None:
+    client = OrchestratorClient(stack.url)
+
+    with pytest.raises(InvalidRequest) as refused:
+        client.delete("inst-trainer", confirm="not-the-name")
+    deleted = client.wait(client.delete("inst-trainer", confirm="trainer"), timeout=WAIT, poll_interval=0.2)
+
+    assert list(refused.value.fields) == ["query:confirm"]
+    assert deleted.status == "deleted"
 
 
 # --- typed errors ------------------------------------------------------------------------------

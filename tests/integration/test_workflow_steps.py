@@ -567,7 +567,7 @@ def _create_with_envs(kit: StepKit, simulator: Simulator, name: str) -> Run:
     )
     run = Run(kit, simulator, request.to_state())
     starter = WorkflowStarter(
-        None, "unused", operations=kit.operations, env_values=kit.env_values, clock=kit.clock
+        None, "unused", "unused", operations=kit.operations, env_values=kit.env_values, clock=kit.clock
     )
     run.state = starter.execution_input(request, run.operation_id)
     return run

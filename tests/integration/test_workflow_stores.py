@@ -8,7 +8,9 @@ import threading
 
 import pytest
 
+from novita_orchestrator.steps import leases
 from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore, EnvValuesStore
+from novita_orchestrator.store.lease_store import DynamoLeaseStore, Lease, LeaseChanged, LeaseStore
 from novita_orchestrator.store.lock_store import DynamoLockStore, LockHeld, LockStore
 from novita_orchestrator.store.operations_store import (
     ChangeResult,
@@ -18,9 +20,11 @@ from novita_orchestrator.store.operations_store import (
 )
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore, StartupStatsStore
 from novita_orchestrator.times import iso
+from novita_orchestrator.workflow.errors import LeaseNotFound
 from tests.support.dynamodb_local import DynamoDBLocal, operations_of_instance
 from tests.support.store_fakes import (
     InMemoryEnvValuesStore,
+    InMemoryLeaseStore,
     InMemoryLockStore,
     InMemoryOperationsStore,
     InMemoryStartupStatsStore,
@@ -63,6 +67,13 @@ def env_values(request: pytest.FixtureRequest, table: str) -> EnvValuesStore:
     if request.param == "in-memory":
         return InMemoryEnvValuesStore()
     return DynamoEnvValuesStore(request.getfixturevalue("dynamodb_local").client(), table)
+
+
+@pytest.fixture(params=STORES)
+def lease_store(request: pytest.FixtureRequest, table: str) -> LeaseStore:
+    if request.param == "in-memory":
+        return InMemoryLeaseStore()
+    return DynamoLeaseStore(request.getfixturevalue("dynamodb_local").client(), table)
 
 
 def _new(operations: OperationsStore, operation_id: str, now: float = NOW) -> None:
@@ -397,3 +408,55 @@ def test_env_values_leave_the_operation_alone(
     env_values.delete("op-envs-2")
     record = operations.get("op-envs-2")
     assert record is not None and record.target == "dev-box"
+
+
+# --- auto-stop leases ------------------------------------------------------------------------------
+
+
+def _arm(store: LeaseStore, instance_id: str, operation_id: str, **limits: float) -> Lease:
+    return leases.arm(
+        store,
+        instance_id,
+        operation_id=operation_id,
+        after_seconds=limits.get("after"),
+        idle_seconds=limits.get("idle"),
+        warn_seconds=60,
+        webhook_url="https://hooks.example.com/n",
+        now=NOW,
+    )
+
+
+def test_a_lease_reads_back_as_written_and_a_new_start_sets_the_next_version(lease_store: LeaseStore) -> None:
+    first = _arm(lease_store, "inst-lease-a", "op-1", after=600, idle=300)
+    again = _arm(lease_store, "inst-lease-a", "op-1", after=600)  # a retried finish: the same lease
+    second = _arm(lease_store, "inst-lease-a", "op-2", after=900)
+
+    assert lease_store.get("inst-lease-a") == second
+    assert (first.version, again.version, second.version) == (1, 1, 2)
+    assert first.expires_at == NOW + 300 and first.warn_at == NOW + 240
+    assert second.expires_at == NOW + 900 and second.webhook_url == "https://hooks.example.com/n"
+
+
+def test_a_lease_changed_since_it_was_read_is_not_overwritten(lease_store: LeaseStore) -> None:
+    read = _arm(lease_store, "inst-lease-b", "op-1", idle=300)
+    lease_store.put(leases.heartbeat(read, now=NOW + 100), replacing=read)  # someone else wrote first
+
+    with pytest.raises(LeaseChanged):
+        lease_store.put(leases.superseded(read), replacing=read)
+    with pytest.raises(LeaseChanged):
+        lease_store.put(read, replacing=None)  # there is one already
+    stored = lease_store.get("inst-lease-b")
+    assert stored is not None and (stored.state, stored.expires_at) == ("active", NOW + 400)
+
+
+def test_heartbeats_postpone_an_idle_lease_and_a_cancel_ends_it(lease_store: LeaseStore) -> None:
+    _arm(lease_store, "inst-lease-c", "op-1", idle=300)
+    beaten = leases.change_active(
+        lease_store, "inst-lease-c", lambda lease: leases.heartbeat(lease, now=NOW + 200)
+    )
+    cancelled = leases.change_active(lease_store, "inst-lease-c", leases.cancelled)
+
+    assert beaten.expires_at == NOW + 500
+    assert cancelled.state == "cancelled"
+    with pytest.raises(LeaseNotFound):
+        leases.change_active(lease_store, "inst-lease-c", lambda lease: leases.heartbeat(lease, now=NOW))

@@ -28,13 +28,17 @@ from novita_local.operations import (
     Operation,
     create_request,
     follow,
+    lease_stop_operation,
+    queued_notifications,
     start_operation,
     start_request,
+    stop_request,
 )
 from novita_local.serve import ApiServer
 from novita_local.simulator import Simulator
 from novita_local.webhooks import deliver_notifications, new_signing_secret
 from novita_orchestrator.clock import clock_for_scale
+from novita_orchestrator.store.lock_store import lock_key
 from novita_orchestrator.store.status_snapshot_store import DynamoSnapshotStore, Snapshot, StatusRow
 from novita_orchestrator.workflow.request import OperationRequest
 from tests.support.ports import free_port
@@ -78,6 +82,7 @@ TABLES = ("OperationsTable", "ResilienceTable", "IdempotencyTable", "StatusSnaps
 
 STARTUP_FAILED = ("failed", "STARTUP_FAILED")
 READY = ("ready", None)
+STOPPED = ("stopped", None)
 
 
 @dataclass
@@ -145,14 +150,15 @@ def collect_emitted(world: World, capfd: pytest.CaptureFixture[str]) -> None:
     captured = capfd.readouterr()
     emitted.add("stdout/stderr", captured.out + captured.err)
     client = engine.boto_client("stepfunctions")
-    machine = engine.resource_arn("StartInstanceStateMachine")
-    for execution in client.list_executions(stateMachineArn=machine)["executions"]:
-        arn = execution["executionArn"]
-        if arn in world.collected_executions or execution["status"] == "RUNNING":
-            continue
-        world.collected_executions.add(arn)
-        emitted.add_json("execution history", engine.execution_history(arn))
-        emitted.add_json("execution", engine.describe_execution(arn))
+    for machine in ("StartInstanceStateMachine", "StopInstanceStateMachine", "LeaseWatcherStateMachine"):
+        listed = client.list_executions(stateMachineArn=engine.resource_arn(machine))["executions"]
+        for execution in listed:
+            arn = execution["executionArn"]
+            if arn in world.collected_executions or execution["status"] == "RUNNING":
+                continue
+            world.collected_executions.add(arn)
+            emitted.add_json("execution history", engine.execution_history(arn))
+            emitted.add_json("execution", engine.describe_execution(arn))
     for queue in ("WebhookQueue", "WebhookDeadLetterQueue"):
         emitted.add("queue messages", "\n".join(m.body for m in engine.queue_messages(queue)))
     received = world.receiver.requests()
@@ -740,6 +746,156 @@ SECRETS = {
     "webhook secret key": SIGNING_SECRET.removeprefix("whsec_"),
     "create env value": CREATE_ENV_VALUE,
 }
+
+
+# --- stop under faults ----------------------------------------------------------------------------
+
+
+def stop(world: World, ref: str = "inference", **extra: Any) -> OperationRequest:
+    return stop_request(ref, webhook_url=world.hook(), **extra)
+
+
+def processed_stops(simulator: Simulator) -> int:
+    """Stop POSTs Novita acted on (refusals and 5xx did nothing; a dropped answer was processed)."""
+    return sum(1 for status in posts(simulator, "/gpu/instance/stop") if status is None or status == 200)
+
+
+STOP_FAULTS = [
+    pytest.param("error", "POST", "/gpu/instance/stop", id="stop-5xx"),
+    pytest.param("drop", "POST", "/gpu/instance/stop", id="stop-answer-lost"),
+    pytest.param("error", "GET", "/gpu/instance", id="poll-5xx"),
+]
+
+
+@pytest.mark.parametrize(("fault", "method", "path"), STOP_FAULTS)
+def test_a_stop_under_a_novita_fault(
+    world: World, simulator: Simulator, row: MatrixRow, fault: str, method: str, path: str
+):
+    """Stop under a Novita fault"""
+    what = "3 x HTTP 503" if fault == "error" else "connection dropped after processing"
+    describe(row, f"{what} on `{method} {path}` (stop of a running instance)", [STOPPED])
+    if fault == "error":
+        simulator.admin.add_fault(kind="error", method=method, path=path, status=503, count=3)
+    else:
+        simulator.admin.add_fault(kind="drop", method=method, path=path, when="after", count=1)
+
+    operations = run_operations(world, [stop(world)])
+
+    check(world, row, operations, [STOPPED])
+    assert processed_stops(simulator) == 1  # no double stop
+
+
+STOP_LAMBDA_FAULTS = [
+    pytest.param("StopInstanceFunction", True, id="stop-instance-answer-lost"),
+    pytest.param("StopInstanceFunction", False, id="stop-instance-before"),
+    pytest.param("PollStoppedFunction", True, id="poll-stopped-answer-lost"),
+    pytest.param("ResolveTargetFunction", True, id="resolve-answer-lost"),
+]
+
+
+@pytest.mark.parametrize(("function", "after_handler"), STOP_LAMBDA_FAULTS)
+def test_a_stop_with_a_lambda_failing_once(
+    world: World, simulator: Simulator, row: MatrixRow, function: str, after_handler: bool
+):
+    """A Lambda failing once mid-stop (Step Functions retry)"""
+    how = "after its handler ran (its answer lost)" if after_handler else "before its handler ran"
+    describe(row, f"`Lambda.ServiceException` once from {function}, {how} (stop)", [STOPPED])
+    world.engine.fail_next_invocation(function, after_handler=after_handler)
+
+    operations = run_operations(world, [stop(world)])
+
+    check(world, row, operations, [STOPPED])
+    calls = [
+        c
+        for c in world.engine.invocations(function)
+        if c.event.get("operationId") == operations[0].operation_id
+    ]
+    assert [c.error_type for c in calls][:2] == ["Lambda.ServiceException", None]
+    assert processed_stops(simulator) == 1  # the retried step found its own stop under way
+
+
+def test_a_stop_and_a_start_of_one_instance_at_once(world: World, simulator: Simulator, row: MatrixRow):
+    """A stop and a start of one instance at once"""
+    expected = [STOPPED, ("failed", "INSTANCE_BUSY"), READY]
+    describe(row, "a start of a running instance while its stop runs, then a start after it", expected)
+    simulator.admin.set_config(stopping=300.0)
+
+    stopping = start_operation(world.engine, stop(world))
+    wait_until_locked(world, "inst-inference")
+    refused = start_operation(world.engine, start(world, "inst-inference"))
+    operations = finish(world, [stopping, refused])
+    operations += run_operations(world, [start(world, "inst-inference")])  # the lock went with the stop
+
+    check(world, row, operations, expected)
+    assert stopping.operation_id in str((refused.record or {}).get("outcome"))
+    assert processed_stops(simulator) == 1
+    assert len(posts(simulator, "/gpu/instance/start")) == 1  # only the start after the stop
+
+
+# --- auto-stop leases under faults -------------------------------------------------------------------
+
+
+def wait_for_value(read: Callable[[], str | None], timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while (value := read()) is None:
+        assert time.monotonic() < deadline, "it never happened"
+        time.sleep(0.05)
+    return value
+
+
+def warnings(world: World, operation: Operation) -> set[str]:
+    """The ids of the ``instance.autostop.pending`` warnings about the operation's lease, queued
+    or already delivered to the receiver."""
+    events = [n.event for n in queued_notifications(world.engine)]
+    events += [json.loads(request.body) for request in world.receiver.requests()]
+    return {
+        str(event["id"])
+        for event in events
+        if event.get("type") == "instance.autostop.pending"
+        and (event.get("data") or {}).get("operationId") == operation.operation_id
+    }
+
+
+LEASE_FAULTS = [
+    pytest.param("lambda", id="watch-lease-answer-lost-at-the-claim"),
+    pytest.param("stop-5xx", id="stop-post-5xx"),
+    pytest.param("get-dropped", id="poll-get-dropped"),
+]
+
+
+@pytest.mark.parametrize("fault", LEASE_FAULTS)
+def test_an_auto_stop_lease_under_a_fault(world: World, simulator: Simulator, row: MatrixRow, fault: str):
+    """Auto-stop lease running out under a fault"""
+    what = {
+        "lambda": "`Lambda.ServiceException` from WatchLeaseFunction after its claim (the answer lost)",
+        "stop-5xx": "3 x HTTP 503 on `POST /gpu/instance/stop` (the lease's stop)",
+        "get-dropped": "`GET /gpu/instance` connection dropped during the lease's stop",
+    }[fault]
+    expected = [READY, STOPPED]
+    describe(row, f"a 300 s lease runs out; {what}", expected)
+    [started] = run_operations(world, [start(world, auto_stop={"afterSeconds": 300})])
+    wait_for_value(lambda: "yes" if warnings(world, started) else None)  # at once: 300 s < 600 s
+    if fault == "lambda":
+        world.engine.fail_next_invocation("WatchLeaseFunction", after_handler=True)
+    elif fault == "stop-5xx":
+        simulator.admin.add_fault(kind="error", method="POST", path="/gpu/instance/stop", status=503, count=3)
+    else:
+        simulator.admin.add_fault(kind="drop", method="GET", path="/gpu/instance", when="before", count=1)
+
+    stopped = finish(world, [lease_stop_operation(world.engine, started, timeout=OPERATION_TIMEOUT)])
+
+    check(world, row, [started, *stopped], expected)
+    assert processed_stops(simulator) == 1  # stopped exactly once
+    assert len(warnings(world, started)) == 1  # warned once
+
+
+def wait_until_locked(world: World, instance_id: str, timeout: float = 30.0) -> None:
+    client = world.engine.boto_client("dynamodb")
+    table = world.engine.resource_name("OperationsTable")
+    deadline = time.monotonic() + timeout
+    while "Item" not in client.get_item(TableName=table, Key=lock_key(instance_id), ConsistentRead=True):
+        assert time.monotonic() < deadline, f"nothing locked {instance_id}"
+        time.sleep(0.05)
 
 
 def test_the_scan_finds_a_planted_secret():

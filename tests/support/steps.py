@@ -22,9 +22,11 @@ from novita_orchestrator.steps.check_health import CheckHealthDeps, check_health
 from novita_orchestrator.steps.finish_operation import FinishOperationDeps, finish_operation
 from novita_orchestrator.steps.launch_instance import LaunchInstanceDeps, launch_instance
 from novita_orchestrator.steps.poll_status import PollStatusDeps, poll_status
+from novita_orchestrator.steps.poll_stopped import PollStoppedDeps, poll_stopped
 from novita_orchestrator.steps.resolve_registry_auth import ResolveRegistryAuthDeps, resolve_registry_auth
 from novita_orchestrator.steps.resolve_target import ResolveTargetDeps, resolve_target
 from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
+from novita_orchestrator.steps.stop_instance import StopInstanceDeps, stop_instance
 from novita_orchestrator.store.env_values_store import EnvValuesStore
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
@@ -34,7 +36,7 @@ from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import WorkflowError
 from novita_orchestrator.workflow.polling import PollBounds
 from novita_orchestrator.workflow.request import new_operation_id
-from novita_orchestrator.workflow.state import FinishState, OperationState, StepState
+from novita_orchestrator.workflow.state import FinishState, OperationState, StepState, StopState
 from tests.support.clock import FakeClock
 from tests.support.simulator import TEST_API_KEY, Simulator
 from tests.support.store_fakes import InMemoryEnvValuesStore
@@ -145,6 +147,16 @@ class StepKit:
             allow_private_targets=self.allow_private_targets,
         )
         return check_health(StepState.parse(event), deps).to_state()
+
+    def stop_instance(self, event: dict[str, Any]) -> dict[str, Any]:
+        deps = StopInstanceDeps(novita=self.novita, operations=self.operations, clock=self.clock)
+        return stop_instance(StopState.parse(event), deps).to_state()
+
+    def poll_stopped(self, event: dict[str, Any]) -> dict[str, Any]:
+        deps = PollStoppedDeps(
+            novita=self.novita, operations=self.operations, clock=self.clock, bounds=PollBounds(5.0, 60.0)
+        )
+        return poll_stopped(StopState.parse(event), deps).to_state()
 
     def finish_operation(self, event: dict[str, Any]) -> dict[str, Any]:
         deps = FinishOperationDeps(operations=self.operations, locks=self.locks, clock=self.clock)

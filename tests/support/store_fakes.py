@@ -10,6 +10,7 @@ import copy
 import threading
 from typing import Any
 
+from novita_orchestrator.store.lease_store import Lease, LeaseChanged
 from novita_orchestrator.store.lock_store import LockHeld
 from novita_orchestrator.store.operations_store import (
     OPERATION_LIFETIME_SECONDS,
@@ -232,3 +233,22 @@ class InMemoryStartupStatsStore:
         with self._lock:
             entries = self.durations.get(product_id, {})
             return [entries[key] for key in sorted(entries, reverse=True)[:limit]]
+
+
+class InMemoryLeaseStore:
+    def __init__(self) -> None:
+        self._leases: dict[str, Lease] = {}
+        self._lock = threading.Lock()
+
+    def get(self, instance_id: str) -> Lease | None:
+        with self._lock:
+            return self._leases.get(instance_id)
+
+    def put(self, lease: Lease, *, replacing: Lease | None) -> None:
+        with self._lock:
+            current = self._leases.get(lease.instance_id)
+            if (current is None) != (replacing is None) or (
+                current is not None and replacing is not None and current.revision != replacing.revision
+            ):
+                raise LeaseChanged(f"the lease of {lease.instance_id} changed meanwhile")
+            self._leases[lease.instance_id] = lease

@@ -23,32 +23,22 @@ from novita_orchestrator.invocation import bounded_by_invocation
 from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.guard import NoGuard
 from novita_orchestrator.settings import NovitaSettings
+from novita_orchestrator.steps import leases
 from novita_orchestrator.steps.status_reader import SharedReadSettings, StatusReader
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from tests.support.clock import FakeClock
 from tests.support.simulator import TEST_API_KEY, Simulator
+from tests.support.stepfunctions_fake import RecordingStepFunctions
 from tests.support.steps import ACCEPTED, novita_for
-from tests.support.store_fakes import InMemoryEnvValuesStore, InMemoryLockStore, InMemoryOperationsStore
+from tests.support.store_fakes import (
+    InMemoryEnvValuesStore,
+    InMemoryLeaseStore,
+    InMemoryLockStore,
+    InMemoryOperationsStore,
+)
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:startup"
-
-
-class RecordingStepFunctions:
-    """What the API asks of Step Functions: executions started (name -> input)."""
-
-    class exceptions:  # the boto3 client's shape
-        class ExecutionAlreadyExists(Exception):
-            pass
-
-    def __init__(self) -> None:
-        self.started: dict[str, dict[str, Any]] = {}
-
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
-        assert stateMachineArn == STATE_MACHINE
-        if name in self.started:
-            raise self.exceptions.ExecutionAlreadyExists(name)
-        self.started[name] = json.loads(input)
-        return {"executionArn": f"{STATE_MACHINE}:{name}", "startDate": time.time()}
+STOP_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stop"
 
 
 @pytest.fixture
@@ -69,6 +59,7 @@ def service_over(novita: NovitaClient, clock: Clock, stepfunctions: RecordingSte
             starter=WorkflowStarter(
                 stepfunctions,
                 STATE_MACHINE,
+                STOP_STATE_MACHINE,
                 operations=operations,
                 env_values=InMemoryEnvValuesStore(),
                 clock=clock,
@@ -76,6 +67,7 @@ def service_over(novita: NovitaClient, clock: Clock, stepfunctions: RecordingSte
             url_policy=UrlPolicy(allow_private=True),
             clock=clock,
             max_body_bytes=512,
+            leases=InMemoryLeaseStore(),
         )
     )
 
@@ -87,6 +79,14 @@ def service(simulator: Simulator, stepfunctions: RecordingStepFunctions) -> Iter
     app.dependency_overrides[api_service] = lambda: built
     yield built
     app.dependency_overrides.clear()
+
+
+def test_every_execution_goes_to_one_of_the_two_workflows(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    call("POST", "/instances/dev-box/start")
+    call("POST", "/instances/trainer/stop")
+    assert set(stepfunctions.machines.values()) == {STATE_MACHINE, STOP_STATE_MACHINE}
 
 
 def call(
@@ -300,3 +300,143 @@ def test_an_execution_that_cannot_start_leaves_a_failed_record_not_a_running_one
     # Nothing holds the instance: the next start is accepted.
     stepfunctions.start_execution = RecordingStepFunctions().start_execution  # type: ignore[method-assign]
     assert call("POST", "/instances/dev-box/start", {})["statusCode"] == 202
+
+
+# --- stop and delete -----------------------------------------------------------------------------
+
+
+def test_a_stop_is_an_operation_on_the_stop_workflow(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call("POST", "/instances/dev-box/stop", {"webhook": {"url": "https://hooks.example.com/n"}})
+
+    assert answer["statusCode"] == 202, answer
+    accepted = answer["json"]
+    assert (accepted["kind"], accepted["target"], accepted["instanceId"]) == (
+        "stop",
+        "dev-box",
+        "inst-dev-box",
+    )
+    assert answer["multiValueHeaders"]["Location"] == [accepted["statusUrl"]]
+    assert stepfunctions.machines[accepted["operationId"]] == STOP_STATE_MACHINE
+    started = stepfunctions.started[accepted["operationId"]]
+    assert started["request"] == {
+        "stop": {"ref": "dev-box"},
+        "webhook": {"url": "https://hooks.example.com/n"},
+    }
+
+
+def test_a_stop_while_a_start_holds_the_instance_is_409_naming_it(service: ApiService) -> None:
+    service.deps.operations.create(
+        operation_id="op-holder", kind="start", target="x", phase="resolving", now=0
+    )
+    service.deps.locks.acquire("inst-dev-box", operation_id="op-holder", now=0, expires_at=1e12)
+
+    answer = call("POST", "/instances/dev-box/stop")
+
+    assert answer["statusCode"] == 409, answer
+    assert answer["json"]["error"]["operationId"] == "op-holder"
+    assert "op-holder" in answer["json"]["error"]["message"]
+
+
+def test_a_stop_asks_for_no_health_check(service: ApiService) -> None:
+    answer = call("POST", "/instances/dev-box/stop", {"healthCheck": {"port": 80}})
+
+    assert answer["statusCode"] == 422, answer
+    assert answer["json"]["error"]["fields"] == ["healthCheck"]
+
+
+def test_a_delete_with_the_exact_name_is_accepted_on_the_stop_workflow(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call("DELETE", "/instances/inst-dev-box?confirm=dev-box")
+
+    assert answer["statusCode"] == 202, answer
+    accepted = answer["json"]
+    assert accepted["kind"] == "delete"
+    assert stepfunctions.machines[accepted["operationId"]] == STOP_STATE_MACHINE
+    assert stepfunctions.started[accepted["operationId"]]["request"] == {
+        "delete": {"ref": "inst-dev-box", "confirm": "dev-box"}
+    }
+
+
+@pytest.mark.parametrize("query", ["", "?confirm=Dev-box", "?confirm=inst-dev-box", "?confirm="])
+def test_a_delete_without_the_exact_name_is_422_and_starts_nothing(
+    service: ApiService, stepfunctions: RecordingStepFunctions, query: str
+) -> None:
+    answer = call("DELETE", f"/instances/inst-dev-box{query}")
+
+    assert answer["statusCode"] == 422, answer
+    assert answer["json"]["error"]["fields"] == ["query:confirm"]
+    assert stepfunctions.started == {}
+
+
+# --- auto-stop leases ------------------------------------------------------------------------------
+
+
+def arm_lease(service: ApiService, **limits: float) -> None:
+    assert service.deps.leases is not None
+    leases.arm(
+        service.deps.leases,
+        "inst-dev-box",
+        operation_id="op-" + "b" * 32,
+        after_seconds=limits.get("after"),
+        idle_seconds=limits.get("idle"),
+        warn_seconds=60,
+        webhook_url=None,
+        now=service.deps.clock.now(),
+    )
+
+
+def test_a_start_carries_its_auto_stop_to_the_workflow(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    answer = call(
+        "POST", "/instances/dev-box/start", {"autoStop": {"afterSeconds": 3600, "idleSeconds": 900}}
+    )
+
+    assert answer["statusCode"] == 202, answer
+    started = stepfunctions.started[answer["json"]["operationId"]]
+    assert started["request"]["autoStop"] == {"afterSeconds": 3600.0, "idleSeconds": 900.0}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/instances/dev-box/start", {"autoStop": {}}, "autoStop"),
+        ("/instances/dev-box/start", {"autoStop": {"afterSeconds": 5}}, "autoStop.afterSeconds"),
+        ("/instances/dev-box/lease", {}, "body"),
+    ],
+)
+def test_a_bad_auto_stop_is_422_naming_it(service: ApiService, path: str, body: Any, field: str) -> None:
+    answer = call("POST", path, body)
+
+    assert answer["statusCode"] == 422, answer
+    assert any(name.startswith(field) for name in answer["json"]["error"]["fields"]), answer["json"]
+
+
+def test_heartbeat_and_lease_change_the_record_and_the_instance_shows_it(service: ApiService) -> None:
+    arm_lease(service, idle=600)
+    service.deps.clock.advance(120)  # type: ignore[attr-defined]
+
+    beat = call("POST", "/instances/dev-box/heartbeat")
+    shown = call("GET", "/instances/inst-dev-box")
+    extended = call("POST", "/instances/dev-box/lease", {"afterSeconds": 300})
+    cancelled = call("POST", "/instances/dev-box/lease", {"cancel": True})
+    after_cancel = call("POST", "/instances/dev-box/heartbeat")
+
+    assert beat["statusCode"] == 200, beat
+    assert beat["json"]["state"] == "active"
+    assert beat["json"]["lastHeartbeatAt"] == shown["json"]["autoStop"]["lastHeartbeatAt"]
+    assert extended["json"]["stopAt"] == extended["json"]["expiresAt"]  # 300 s from now beats 600 s idle
+    assert cancelled["json"]["state"] == "cancelled"
+    assert after_cancel["statusCode"] == 404
+    assert after_cancel["json"]["error"]["code"] == "LEASE_NOT_FOUND"
+
+
+def test_a_heartbeat_without_a_lease_is_404(service: ApiService) -> None:
+    answer = call("POST", "/instances/dev-box/heartbeat")
+
+    assert answer["statusCode"] == 404, answer
+    assert answer["json"]["error"]["code"] == "LEASE_NOT_FOUND"
+    assert call("GET", "/instances/dev-box")["json"]["autoStop"] is None

@@ -25,7 +25,6 @@ from novita_orchestrator.client import (
     RateLimited,
     ServiceError,
     SigV4,
-    Stopped,
     retry_after_seconds,
 )
 from novita_orchestrator.client.errors import error_from_answer
@@ -93,11 +92,11 @@ def test_results_tolerate_new_and_missing_fields() -> None:
     operation = Operation.from_json(
         {"operationId": "op-1", "status": "ready", "phases": {"ready": "2026-01-02T03:04:05.678Z"}, "new": 1}
     )
-    stop = Stopped.from_json({"instanceId": "inst-1", "status": "stopping", "operationId": "op-2"})
+    stopped = Operation.from_json({"operationId": "op-2", "kind": "stop", "status": "stopped"})
 
     assert operation.ready and operation.outcome is None and operation.notifications == ()
     assert operation.phases["ready"].year == 2026 and operation.raw["new"] == 1
-    assert stop.operation_id == "op-2"  # a stop that is an operation can be waited for
+    assert stopped.ready and stopped.finished and not stopped.failed  # a stop ends "stopped"
 
 
 def test_sigv4_takes_the_region_from_an_execute_api_url() -> None:

@@ -84,7 +84,11 @@ def test_each_function_requires_what_it_reads_and_names_it() -> None:
         with pytest.raises(ConfigurationError, match="STATE_MACHINE_ARN: is not set"):
             FUNCTION_SETTINGS["StartTriggerFunction"].load()
         # FinishOperation never calls Novita: it needs no key.
-        assert FUNCTION_SETTINGS["FinishOperationFunction"].load(OPERATIONS_TABLE_NAME="ops")
+        assert FUNCTION_SETTINGS["FinishOperationFunction"].load(
+            OPERATIONS_TABLE_NAME="ops", LEASE_STATE_MACHINE_ARN="arn:aws:states:::stateMachine:lease"
+        )
+        with pytest.raises(ConfigurationError, match="LEASE_STATE_MACHINE_ARN: is not set"):
+            FUNCTION_SETTINGS["FinishOperationFunction"].load(OPERATIONS_TABLE_NAME="ops")
 
 
 def test_rules_between_variables_are_the_models_and_name_both() -> None:

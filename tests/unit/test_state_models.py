@@ -19,6 +19,7 @@ from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.request import OperationRequest, new_operation_id
 from novita_orchestrator.workflow.state import (
     AcceptedInstance,
+    ActionResult,
     CaughtError,
     FinishResult,
     FinishState,
@@ -28,12 +29,15 @@ from novita_orchestrator.workflow.state import (
     PollResult,
     RegistryAuthResult,
     RunningInstance,
+    SettlePollResult,
     StepState,
     Target,
 )
 from tests.support.steps import TARGET
 
-ASL = Path(TEMPLATE_PATH).parent / "statemachine" / "start_instance.asl.json"
+STATEMACHINES = Path(TEMPLATE_PATH).parent / "statemachine"
+ASL = STATEMACHINES / "start_instance.asl.json"
+STOP_ASL = STATEMACHINES / "stop_instance.asl.json"
 #: The section each Lambda writes (its ResultPath) and the model of what it writes there.
 RESULTS: dict[str, tuple[str, type[BaseModel]]] = {
     "ResolveTarget": ("target", Target),
@@ -44,6 +48,17 @@ RESULTS: dict[str, tuple[str, type[BaseModel]]] = {
     "FinishReady": ("finish", FinishResult),
     "FinishFailed": ("finish", FinishResult),
 }
+#: The same for the stop workflow (stop and delete).
+STOP_RESULTS: dict[str, tuple[str, type[BaseModel]]] = {
+    "ResolveTarget": ("target", Target),
+    "StopInstance": ("action", ActionResult),
+    "PollStopped": ("poll", SettlePollResult),
+    "FinishDone": ("finish", FinishResult),
+    "FinishFailed": ("finish", FinishResult),
+}
+MACHINES = pytest.mark.parametrize(
+    ("asl", "results"), [(ASL, RESULTS), (STOP_ASL, STOP_RESULTS)], ids=["start", "stop"]
+)
 _PATH = re.compile(r"(?<!\$)\$\.([A-Za-z]+)\.([A-Za-z]+)")  # not $$. (the context object)
 
 
@@ -69,9 +84,12 @@ def _aliases(model: type[BaseModel]) -> set[str]:
     return {field.alias or name for name, field in model.model_fields.items()}
 
 
-def test_every_path_the_state_machine_reads_is_a_field_of_its_section_model() -> None:
-    definition = json.loads(ASL.read_text(encoding="utf-8"))
-    models = {section: model for section, model in RESULTS.values()}
+@MACHINES
+def test_every_path_the_state_machine_reads_is_a_field_of_its_section_model(
+    asl: Path, results: dict[str, tuple[str, type[BaseModel]]]
+) -> None:
+    definition = json.loads(asl.read_text(encoding="utf-8"))
+    models = {section: model for section, model in results.values()}
     models |= {"request": OperationRequest, "error": CaughtError}
     read: set[str] = set()
     for _, state in _states(definition["States"]):
@@ -86,9 +104,12 @@ def test_every_path_the_state_machine_reads_is_a_field_of_its_section_model() ->
         assert field in _aliases(models[section]), f"the ASL reads $.{path}: not a field of {models[section]}"
 
 
-def test_each_step_writes_where_its_model_says() -> None:
-    states = dict(_states(json.loads(ASL.read_text(encoding="utf-8"))["States"]))
-    for name, (section, _) in RESULTS.items():
+@MACHINES
+def test_each_step_writes_where_its_model_says(
+    asl: Path, results: dict[str, tuple[str, type[BaseModel]]]
+) -> None:
+    states = dict(_states(json.loads(asl.read_text(encoding="utf-8"))["States"]))
+    for name, (section, _) in results.items():
         assert states[name]["ResultPath"] == f"$.{section}", name
 
 

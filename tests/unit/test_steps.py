@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from novita_orchestrator.workflow.errors import InstanceBusy, StartupFailed
+from novita_orchestrator.workflow.errors import InstanceBusy, InvalidRequest, StartupFailed, StopTimeout
 from tests.support.clock import FakeClock
 from tests.support.simulator import Simulator
 from tests.support.steps import Run, StepKit, novita_for
@@ -113,3 +113,82 @@ def test_a_status_error_fails_the_poll_with_novitas_reason(kit: StepKit, simulat
     finish = run.fail(failed.value)
     assert finish["notification"]["event"]["type"] == "instance.startup.failed"
     assert kit.locks.holder("inst-dev-box") is None
+
+
+# --- the stop workflow's steps ---------------------------------------------------------------------
+
+
+def stop_posts(simulator: Simulator, action: str = "stop") -> int:
+    return len(simulator.admin.journal(path=f"/gpu/instance/{action}", method="POST"))
+
+
+def test_a_stop_goes_from_resolve_to_stopped_with_one_post(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"stop": {"ref": "inference"}})
+    target = run.step(kit.resolve_target, "target")
+    assert (target["kind"], target["lockKey"]) == ("stop", "inst-inference")
+    assert kit.locks.holder("inst-inference") == run.operation_id
+    assert run.step(kit.stop_instance, "action")["sent"] is True
+    run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0}
+    waiting = run.step(kit.poll_stopped, "poll")
+    assert (waiting["outcome"], waiting["delaySeconds"]) == ("waiting", 5)
+    run.advance(5)
+    assert run.step(kit.poll_stopped, "poll")["delaySeconds"] == 10  # the wait doubles
+    run.advance(10)
+    assert run.step(kit.poll_stopped, "poll")["outcome"] == "done"
+    run.state["outcome"] = "done"
+    finish = run.step(kit.finish_operation, "finish")
+
+    assert run.types() == ["instance.stop.initiated", "instance.stop.completed"]
+    assert (finish["detailType"], finish["event"]["status"]) == ("InstanceStopped", "stopped")
+    record = kit.operations.get(run.operation_id)
+    assert record is not None and (record.status, record.phase, record.polls) == ("stopped", "stopped", 3)
+    assert kit.locks.holder("inst-inference") is None
+    assert stop_posts(simulator) == 1
+
+
+def test_a_retried_stop_step_sends_no_second_post(kit: StepKit, simulator: Simulator) -> None:
+    run = Run(kit, simulator, {"stop": {"ref": "inference"}})
+    run.step(kit.resolve_target, "target")
+    first = run.step(kit.stop_instance, "action")
+    again = run.step(kit.stop_instance, "action")  # the Lambda answered, but Step Functions retried
+
+    assert (first["sent"], again["sent"]) == (True, False)  # it was already stopping
+    assert stop_posts(simulator) == 1
+    assert run.types() == ["instance.stop.initiated", "instance.stop.initiated"]  # same event id
+    assert len({m["event"]["id"] for m in run.sent}) == 1
+
+
+def test_a_stop_past_its_deadline_fails_with_stop_timeout(kit: StepKit, simulator: Simulator) -> None:
+    simulator.admin.set_config(stopping=10_000)
+    run = Run(kit, simulator, {"stop": {"ref": "inference"}, "timeoutSeconds": 30})
+    run.step(kit.resolve_target, "target")
+    run.step(kit.stop_instance, "action")
+    run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0}
+    run.advance(31)
+    with pytest.raises(StopTimeout) as late:
+        run.step(kit.poll_stopped, "poll")
+    assert "inst-inference" in late.value.message
+    assert run.fail(late.value)["event"]["type"] == "instance.stop.failed"
+
+
+def test_a_delete_needs_the_exact_name_and_waits_until_gone(kit: StepKit, simulator: Simulator) -> None:
+    wrong = Run(kit, simulator, {"delete": {"ref": "inst-trainer", "confirm": "trainer "}})
+    wrong.state["request"]["delete"]["confirm"] = "Trainer"
+    with pytest.raises(InvalidRequest) as refused:
+        wrong.step(kit.resolve_target, "target")
+    assert "delete.confirm" in refused.value.message
+    assert kit.locks.holder("inst-trainer") is None
+
+    run = Run(kit, simulator, {"delete": {"ref": "inst-trainer", "confirm": "trainer"}})
+    run.step(kit.resolve_target, "target")
+    assert run.step(kit.stop_instance, "action")["sent"] is True
+    run.state["poll"] = {"outcome": "waiting", "delaySeconds": 0, "polls": 0}
+    assert run.step(kit.poll_stopped, "poll")["outcome"] == "waiting"
+    run.advance(60)
+    assert run.step(kit.poll_stopped, "poll")["outcome"] == "done"
+    run.state["outcome"] = "done"
+    finish = run.step(kit.finish_operation, "finish")
+
+    assert run.types() == ["instance.delete.initiated", "instance.delete.completed"]
+    assert (finish["detailType"], finish["event"]["status"]) == ("InstanceDeleted", "deleted")
+    assert stop_posts(simulator, "delete") == 1

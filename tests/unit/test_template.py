@@ -51,7 +51,12 @@ def test_the_state_machine_retries_only_the_transient_error_names() -> None:
                     f"{path.name} {name} retries {sorted(ours - TRANSIENT_ERRORS)}"
                 )
             retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
-            if name not in {"LaunchInstance", "FinishReady", "FinishFailed"}:  # never repeat a launch
+            if name not in {
+                "LaunchInstance",
+                "FinishReady",
+                "FinishDone",
+                "FinishFailed",
+            }:  # never repeat a launch
                 assert retried >= TRANSIENT_ERRORS, f"{path.name} {name} does not retry transient errors"
 
 

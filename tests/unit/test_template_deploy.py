@@ -28,6 +28,16 @@ def on(resource: str, *actions: str) -> set[tuple[str, str]]:
 NOVITA_CALLER = on("ResilienceTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem") | on(
     "NovitaApiKeySecret", "secretsmanager:GetSecretValue"
 )
+#: The lease watcher, named in the policies that start it (by name: it invokes WatchLeaseFunction).
+LEASE_WATCHER = "${AWS::StackName}-lease-watcher"
+#: The rules that invoke the trigger (events on the bus, the example schedules).
+RULES = ("ScheduledStartRule", "ScheduledStopRule", "StartInstanceRequestedRule", "StopInstanceRequestedRule")
+STOP_WORKFLOW_FUNCTIONS = (
+    "ResolveTargetFunction",
+    "StopInstanceFunction",
+    "PollStoppedFunction",
+    "FinishOperationFunction",
+)
 WORKFLOW_FUNCTIONS = (
     "ResolveTargetFunction",
     "ResolveRegistryAuthFunction",
@@ -46,7 +56,13 @@ SNAPSHOT_USER = on(
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ResolveTargetFunction": NOVITA_CALLER
     | SNAPSHOT_USER
-    | on("OperationsTable", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    | on(
+        "OperationsTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ),
     "ResolveRegistryAuthFunction": NOVITA_CALLER,
     "LaunchInstanceFunction": NOVITA_CALLER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
@@ -54,7 +70,17 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     | SNAPSHOT_USER
     | on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
     "CheckHealthFunction": NOVITA_CALLER | on("OperationsTable", "dynamodb:UpdateItem"),
-    "FinishOperationFunction": on("OperationsTable", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+    "FinishOperationFunction": on(
+        "OperationsTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    )
+    | on(LEASE_WATCHER, "states:StartExecution"),
+    "WatchLeaseFunction": on("OperationsTable", "dynamodb:GetItem", "dynamodb:PutItem")
+    | on("StopInstanceStateMachine", "states:StartExecution")
+    | on(LEASE_WATCHER, "states:StartExecution"),
     "ApiFunction": NOVITA_CALLER
     | SNAPSHOT_USER
     # An accepted operation is recorded (put) before its execution starts; failed if it cannot start.
@@ -67,10 +93,14 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         "dynamodb:DeleteItem",
     )
     | on("WebhookDeadLetterQueue", "sqs:GetQueueAttributes")
-    | on("StartInstanceStateMachine", "states:StartExecution"),
+    | on("StartInstanceStateMachine", "states:StartExecution")
+    | on("StopInstanceStateMachine", "states:StartExecution"),
     "StartTriggerFunction": on("StartInstanceStateMachine", "states:StartExecution")
     | on("OperationsTable", "dynamodb:PutItem")
+    | on("StopInstanceStateMachine", "states:StartExecution")
     | on("StartTriggerDeadLetterQueue", "sqs:SendMessage"),
+    "StopInstanceFunction": NOVITA_CALLER | on("OperationsTable", "dynamodb:UpdateItem"),
+    "PollStoppedFunction": NOVITA_CALLER | on("OperationsTable", "dynamodb:UpdateItem"),
     "WebhookDispatcherFunction": on(
         "WebhookQueue",
         "sqs:ReceiveMessage",
@@ -83,6 +113,17 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     | on("WebhookDispatcherLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
     | on("*", "xray:PutTraceSegments", "xray:PutTelemetryRecords"),
     "StartInstanceStateMachine": {("lambda:InvokeFunction", function) for function in WORKFLOW_FUNCTIONS}
+    | on("WebhookQueue", "sqs:SendMessage")
+    | on("EventBus", "events:PutEvents")
+    | on("*", *(f"logs:{verb}LogDelivery" for verb in LOG_DELIVERY))
+    | on("*", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies")
+    | on("*", "logs:DescribeLogGroups"),
+    "LeaseWatcherStateMachine": on("WatchLeaseFunction", "lambda:InvokeFunction")
+    | on("WebhookQueue", "sqs:SendMessage")
+    | on("*", *(f"logs:{verb}LogDelivery" for verb in LOG_DELIVERY))
+    | on("*", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies")
+    | on("*", "logs:DescribeLogGroups"),
+    "StopInstanceStateMachine": {("lambda:InvokeFunction", function) for function in STOP_WORKFLOW_FUNCTIONS}
     | on("WebhookQueue", "sqs:SendMessage")
     | on("EventBus", "events:PutEvents")
     | on("*", *(f"logs:{verb}LogDelivery" for verb in LOG_DELIVERY))
@@ -213,11 +254,17 @@ def test_every_function_logs_to_its_own_log_group_with_the_retention_parameter(t
     assert load_template()["Parameters"]["LogRetentionDays"]["Default"] == DEFAULT_RETENTION_DAYS
 
 
-def test_the_state_machine_logs_errors_by_default_and_never_its_data(translated: dict[str, Any]):
-    _, machine = only(resources_of_type(translated, "AWS::StepFunctions::StateMachine"))
-    config = machine["Properties"]["LoggingConfiguration"]
-    assert config["Level"] == {"Ref": "StateMachineLogLevel"}
-    assert config["IncludeExecutionData"] is False
+def test_the_state_machines_log_errors_by_default_and_never_their_data(translated: dict[str, Any]):
+    machines = resources_of_type(translated, "AWS::StepFunctions::StateMachine")
+    assert sorted(machines) == [
+        "LeaseWatcherStateMachine",
+        "StartInstanceStateMachine",
+        "StopInstanceStateMachine",
+    ]
+    for machine in machines.values():
+        config = machine["Properties"]["LoggingConfiguration"]
+        assert config["Level"] == {"Ref": "StateMachineLogLevel"}
+        assert config["IncludeExecutionData"] is False
     assert load_template()["Parameters"]["StateMachineLogLevel"]["Default"] == "ERROR"
 
 
@@ -253,7 +300,7 @@ def test_a_start_the_trigger_cannot_make_is_parked_and_alarmed_not_dropped(trans
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert sorted(resource_label(s) for s in sources) == ["ScheduledStartRule", "StartInstanceRequestedRule"]
+    assert sorted(resource_label(s) for s in sources) == sorted(RULES)
     alarmed = [
         alarm
         for alarm in resources_of_type(translated, "AWS::CloudWatch::Alarm").values()
@@ -269,5 +316,8 @@ def test_only_the_workflow_may_put_lifecycle_events_on_the_bus(translated: dict[
     assert effect == ("Deny", "*", "events:PutEvents")
     assert statement["Condition"]["ForAnyValue:StringEquals"] == {"events:source": "novita-orchestrator"}
     allowed = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-    machine_role = translated["Resources"]["StartInstanceStateMachine"]["Properties"]["RoleArn"]
-    assert allowed == machine_role
+    machine_roles = [
+        translated["Resources"][machine]["Properties"]["RoleArn"]
+        for machine in ("StartInstanceStateMachine", "StopInstanceStateMachine")
+    ]
+    assert allowed == machine_roles

@@ -174,9 +174,17 @@ export class OrchestratorClient {
     return this.request("POST", "/instances", { ...spec, ...requestOptions(options) }, idempotencyKey);
   }
 
-  /** Ask Novita to stop an instance; answers what the API answers (202). */
-  stop(ref) {
-    return this.request("POST", `/instances/${segment(ref)}/stop`, {});
+  /** Stop an instance: an operation (202 {operationId, ...}) that ends "stopped" once it is exited. */
+  stop(ref, { idempotencyKey, webhookUrl, timeoutSeconds } = {}) {
+    const body = requestOptions({ webhookUrl, timeoutSeconds });
+    return this.request("POST", `/instances/${segment(ref)}/stop`, body, idempotencyKey);
+  }
+
+  /** Delete an instance: `confirm` repeats its exact name (else 422); ends "deleted" once removed. */
+  delete(ref, { confirm, idempotencyKey, webhookUrl, timeoutSeconds } = {}) {
+    const query = new URLSearchParams({ confirm: confirm ?? "" });
+    const body = requestOptions({ webhookUrl, timeoutSeconds });
+    return this.request("DELETE", `/instances/${segment(ref)}?${query}`, body, idempotencyKey);
   }
 
   operation(operationId) {

@@ -1,11 +1,12 @@
 // lib/client.js against a scripted loopback server: retries after Retry-After with one
 // Idempotency-Key, the bound on retries and waits, API Gateway's own refusals, no redirects followed,
-// and the settings read from the environment.
+// and the settings read from the environment; stop and delete against `serve`.
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import { test } from "node:test";
 import { ApiError, ConfigError, OrchestratorClient, configFromEnv, retryAfterSeconds } from "../lib/client.js";
+import { finalState, openClient } from "./support.js";
 
 /** A loopback server answering the scripted [status, headers, body] in turn (the last one forever). */
 async function scripted(...answers) {
@@ -155,4 +156,23 @@ test("Retry-After is read as seconds or as an HTTP date", () => {
   assert.equal(retryAfterSeconds("Thu, 01 Jan 2026 00:00:30 GMT", now), 30);
   assert.equal(retryAfterSeconds("soon", now), null);
   assert.equal(retryAfterSeconds(null, now), null);
+});
+
+test("stop and delete are operations followed to stopped / deleted; a delete repeats the name", async () => {
+  const client = openClient();
+  const stop = await client.stop("inference");
+  assert.equal(stop.kind, "stop");
+  assert.equal(stop.instanceId, "inst-inference");
+  const stopped = await finalState(client, stop.operationId);
+  assert.equal(stopped.status, "stopped");
+  assert.deepEqual(stopped.notifications, ["instance.stop.initiated", "instance.stop.completed"]);
+
+  await assert.rejects(client.delete("inst-trainer", { confirm: "Trainer" }), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 422);
+    assert.deepEqual(error.fields, ["query:confirm"]);
+    return true;
+  });
+  const removal = await client.delete("inst-trainer", { confirm: "trainer" });
+  assert.equal((await finalState(client, removal.operationId)).status, "deleted");
 });

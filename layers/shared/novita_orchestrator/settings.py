@@ -218,6 +218,12 @@ class StartupTimeoutSettings(FunctionSettings):
         le=86_400,
         description="Longest a start/create may take, health checks included (a request may only lower it).",
     )
+    STOP_TIMEOUT_SECONDS: float = Field(
+        default=900.0,
+        ge=10,
+        le=86_400,
+        description="Longest a stop/delete may take until exited/removed (a request may only lower it).",
+    )
 
 
 # --- one model per function ----------------------------------------------------------------------
@@ -244,18 +250,9 @@ class LaunchInstanceSettings(NovitaSettings, OperationsTableSettings):
     """LaunchInstanceFunction."""
 
 
-class PollStatusSettings(NovitaSettings, OperationsTableSettings, StatusSnapshotSettings):
-    """PollStatusFunction."""
-
+class PollBoundsSettings(FunctionSettings):
     POLL_MIN_SECONDS: float = Field(default=5.0, ge=1, le=3600, description="Shortest wait between polls.")
     POLL_MAX_SECONDS: float = Field(default=60.0, ge=1, le=3600, description="Longest wait between polls.")
-    POLL_SCHEDULE: Literal["adaptive", "exponential"] = Field(
-        default="adaptive",
-        description="adaptive: learn from recent startups of the product; exponential: double each wait.",
-    )
-    STARTUP_HISTORY_SIZE: int = Field(
-        default=5, ge=0, le=100, description="Recent startups of the same product that adaptive polling uses."
-    )
 
     @model_validator(mode="after")
     def _poll_bounds_are_ordered(self) -> Self:
@@ -265,6 +262,18 @@ class PollStatusSettings(NovitaSettings, OperationsTableSettings, StatusSnapshot
                 f"POLL_MAX_SECONDS ({self.POLL_MAX_SECONDS:g})"
             )
         return self
+
+
+class PollStatusSettings(NovitaSettings, OperationsTableSettings, StatusSnapshotSettings, PollBoundsSettings):
+    """PollStatusFunction."""
+
+    POLL_SCHEDULE: Literal["adaptive", "exponential"] = Field(
+        default="adaptive",
+        description="adaptive: learn from recent startups of the product; exponential: double each wait.",
+    )
+    STARTUP_HISTORY_SIZE: int = Field(
+        default=5, ge=0, le=100, description="Recent startups of the same product that adaptive polling uses."
+    )
 
 
 class CheckHealthSettings(NovitaSettings, OperationsTableSettings, OutboundSettings):
@@ -281,13 +290,45 @@ class CheckHealthSettings(NovitaSettings, OperationsTableSettings, OutboundSetti
     )
 
 
-class FinishOperationSettings(OperationsTableSettings):
+class LeaseWatcherSettings(FunctionSettings):
+    LEASE_STATE_MACHINE_ARN: str = Field(
+        min_length=1, description="The auto-stop lease watcher a ready start with autoStop starts."
+    )
+
+
+class FinishOperationSettings(OperationsTableSettings, LeaseWatcherSettings):
     """FinishOperationFunction."""
+
+    AUTO_STOP_WARNING_SECONDS: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description="Seconds before an auto-stop lease stops its instance: instance.autostop.pending.",
+    )
+
+
+class StopInstanceSettings(NovitaSettings, OperationsTableSettings):
+    """StopInstanceFunction."""
+
+
+class PollStoppedSettings(NovitaSettings, OperationsTableSettings, PollBoundsSettings):
+    """PollStoppedFunction."""
+
+
+class WatchLeaseSettings(OperationsTableSettings, LeaseWatcherSettings):
+    """WatchLeaseFunction."""
+
+    STOP_STATE_MACHINE_ARN: str = Field(
+        min_length=1, description="The stop workflow an auto-stop lease that ran out starts."
+    )
 
 
 class StateMachineSettings(FunctionSettings):
     STATE_MACHINE_ARN: str = Field(
         min_length=1, description="The startup workflow the API and the trigger start (StartExecution)."
+    )
+    STOP_STATE_MACHINE_ARN: str = Field(
+        min_length=1, description="The stop workflow (stop, delete) the API and the trigger start."
     )
 
 
@@ -379,6 +420,9 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "PollStatusFunction": PollStatusSettings,
     "CheckHealthFunction": CheckHealthSettings,
     "FinishOperationFunction": FinishOperationSettings,
+    "StopInstanceFunction": StopInstanceSettings,
+    "PollStoppedFunction": PollStoppedSettings,
+    "WatchLeaseFunction": WatchLeaseSettings,
     "ApiFunction": ApiSettings,
     "StartTriggerFunction": StartTriggerSettings,
     "WebhookDispatcherFunction": WebhookDispatcherSettings,

@@ -112,6 +112,7 @@ _WORKFLOW_STATUS: tuple[tuple[type[workflow.WorkflowError], int], ...] = (
     (workflow.InvalidRequest, 422),
     (workflow.InstanceNotFound, 404),
     (workflow.TemplateNotFound, 404),
+    (workflow.LeaseNotFound, 404),
     (workflow.AmbiguousInstanceName, 409),
     (workflow.NovitaUnavailable, 503),
     (workflow.NovitaTransientError, 503),

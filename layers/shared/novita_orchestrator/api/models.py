@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from novita_orchestrator.workflow.request import CreateSpec, HealthCheckSpec, WebhookSpec
+from novita_orchestrator.workflow.request import AutoStopSpec, CreateSpec, HealthCheckSpec, WebhookSpec
 
 
 class _Body(BaseModel):
@@ -19,6 +19,14 @@ class StartInstanceBody(_Body):
     webhook: WebhookSpec | None = None
     healthCheck: HealthCheckSpec | None = None
     timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+    autoStop: AutoStopSpec | None = None
+
+
+class StopInstanceBody(_Body):
+    """Options of a stop or a delete (the body may be empty): no health check, nothing to probe."""
+
+    webhook: WebhookSpec | None = None
+    timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
 
 
 class CreateInstanceBody(CreateSpec):
@@ -27,24 +35,25 @@ class CreateInstanceBody(CreateSpec):
     webhook: WebhookSpec | None = None
     healthCheck: HealthCheckSpec | None = None
     timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+    autoStop: AutoStopSpec | None = None
 
     def create_part(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, include=set(CreateSpec.model_fields))
 
     def options(self) -> dict[str, Any]:
         return self.model_dump(
-            mode="json", exclude_none=True, include={"webhook", "healthCheck", "timeoutSeconds"}
+            mode="json", exclude_none=True, include={"webhook", "healthCheck", "timeoutSeconds", "autoStop"}
         )
 
 
 class OperationAccepted(BaseModel):
-    """A start or create was accepted: follow it at ``statusUrl`` (and by webhook/events)."""
+    """A start, create, stop or delete was accepted: follow it at ``statusUrl`` (and by webhook/events)."""
 
     model_config = ConfigDict(defer_build=True)
 
     operationId: str
     statusUrl: str
-    kind: Literal["start", "create"]
+    kind: Literal["start", "create", "stop", "delete"]
     target: str
     instanceId: str | None = None
     status: Literal["running"] = "running"
@@ -136,15 +145,40 @@ class InstanceView(BaseModel):
     envNames: list[str] = []
     lastStartedAt: str | None = None
     runningOperationId: str | None = None
+    autoStop: LeaseView | None = None
 
 
-class StopAccepted(BaseModel):
-    """``stopping`` (202), or ``exited`` (200) when the instance was stopped already."""
+class LeaseChangeBody(_Body):
+    """Change an auto-stop lease: run out ``afterSeconds`` from now (extend or shorten), a new
+    ``idleSeconds``, or ``cancel`` it (the instance is then never stopped by it)."""
+
+    afterSeconds: float | None = Field(default=None, ge=60, le=30 * 86_400)
+    idleSeconds: float | None = Field(default=None, ge=60, le=7 * 86_400)
+    cancel: bool = False
+
+    @model_validator(mode="after")
+    def _some_change(self) -> LeaseChangeBody:
+        if not self.cancel and self.afterSeconds is None and self.idleSeconds is None:
+            raise ValueError("name afterSeconds, idleSeconds or cancel")
+        return self
+
+
+class LeaseView(BaseModel):
+    """An instance's auto-stop lease (``GET /instances/{ref}``, heartbeat and lease answers)."""
 
     model_config = ConfigDict(defer_build=True)
 
-    instanceId: str
-    status: Literal["stopping", "exited"] = "stopping"
+    state: Literal["active", "cancelled", "superseded", "claimed"]
+    #: The start or create that set it.
+    operationId: str
+    version: int
+    expiresAt: str
+    warnAt: str
+    stopAt: str | None = None
+    idleSeconds: float | None = None
+    lastHeartbeatAt: str
+    #: The stop operation an expired lease started.
+    stopOperationId: str | None = None
 
 
 class DeadLetterView(BaseModel):

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 
 from novita_orchestrator.api.docs import swagger_page
 from novita_orchestrator.api.errors import (
@@ -38,10 +38,12 @@ from novita_orchestrator.api.models import (
     ErrorBody,
     HealthView,
     InstanceView,
+    LeaseChangeBody,
+    LeaseView,
     OperationAccepted,
     OperationView,
     StartInstanceBody,
-    StopAccepted,
+    StopInstanceBody,
 )
 from novita_orchestrator.api.service import ApiService, CallerKey
 from novita_orchestrator.clock import SYSTEM_CLOCK, Clock, time_scale_of
@@ -313,18 +315,73 @@ def get_instance(ref: Ref, service: Service) -> InstanceView:
 @app.post(
     "/instances/<ref>/stop",
     status_code=202,
-    summary="Stop an instance (refused while an operation drives it)",
+    summary="Stop an instance (ID or exact name) and be told when it is exited",
+    response_description="Accepted: follow the operation at statusUrl",
     responses={
-        202: {"description": "Stop requested", "content": {"application/json": {"model": StopAccepted}}},
-        200: {"description": "Stopped already", "content": {"application/json": {"model": StopAccepted}}},
+        202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
     }
+    | _errors(*_NOVITA),
+    tags=["operations"],
+)
+def stop_instance(
+    ref: Ref,
+    service: Service,
+    base: StatusBase,
+    body: Annotated[StopInstanceBody | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OperationAccepted]:
+    options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+    request = parse_request({"stop": {"ref": ref}, **options})
+    return _accept(service, request, base, idempotency_key)
+
+
+@app.delete(
+    "/instances/<ref>",
+    status_code=202,
+    summary="Delete an instance: confirm repeats its exact name; be told when it is removed",
+    response_description="Accepted: follow the operation at statusUrl",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": OperationAccepted}}}
+    }
+    | _errors(*_NOVITA),
+    tags=["operations"],
+)
+def delete_instance(
+    ref: Ref,
+    service: Service,
+    base: StatusBase,
+    confirm: Annotated[
+        str,
+        Query(min_length=1, max_length=255, description="The instance's exact name, repeated (else 422)"),
+    ],
+    body: Annotated[StopInstanceBody | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[OperationAccepted]:
+    options = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+    request = parse_request({"delete": {"ref": ref, "confirm": confirm}, **options})
+    return _accept(service, request, base, idempotency_key)
+
+
+@app.post(
+    "/instances/<ref>/heartbeat",
+    summary="The instance's app is in use: an idle auto-stop lease runs out idleSeconds from now",
+    responses={200: {"description": "The lease", "content": {"application/json": {"model": LeaseView}}}}
     | _errors(*_NOVITA),
     tags=["instances"],
 )
-def stop_instance(ref: Ref, service: Service) -> Response[StopAccepted]:
-    stopped = service.stop(ref)
-    status = 202 if stopped.status == "stopping" else 200
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=stopped)
+def heartbeat(ref: Ref, service: Service) -> LeaseView:
+    return service.heartbeat(ref)
+
+
+@app.post(
+    "/instances/<ref>/lease",
+    summary="Extend, shorten or cancel the instance's auto-stop lease",
+    responses={200: {"description": "The lease", "content": {"application/json": {"model": LeaseView}}}}
+    | _errors(*_NOVITA),
+    tags=["instances"],
+)
+def change_lease(ref: Ref, service: Service, body: Annotated[LeaseChangeBody, Body()]) -> LeaseView:
+    return service.change_lease(ref, body)
 
 
 @app.get(

@@ -9,6 +9,7 @@ key) returns the stored first answer, the same key for another request is refuse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +24,12 @@ from novita_orchestrator.api.models import (
     DeadLetterView,
     HealthView,
     InstanceView,
+    LeaseChangeBody,
+    LeaseView,
     OperationAccepted,
     OperationView,
     PortView,
     StatusErrorView,
-    StopAccepted,
 )
 from novita_orchestrator.api.starter import WorkflowStarter
 from novita_orchestrator.clock import Clock
@@ -36,8 +38,10 @@ from novita_orchestrator.novita.guard import CallGuard
 from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.observability import logger
 from novita_orchestrator.resilience.guard import resilience_snapshot
+from novita_orchestrator.steps import leases
 from novita_orchestrator.steps.resolve_target import find_instance
 from novita_orchestrator.steps.status_reader import StatusReader
+from novita_orchestrator.store.lease_store import Lease, LeaseStore
 from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import (
     RUNNING,
@@ -45,10 +49,10 @@ from novita_orchestrator.store.operations_store import (
     OperationRecord,
     OperationsStore,
 )
-from novita_orchestrator.times import epoch_of_iso
+from novita_orchestrator.times import epoch_of_iso, iso
 from novita_orchestrator.webhooks.dead_letters import DeadLetters
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
-from novita_orchestrator.workflow.errors import InstanceBusy
+from novita_orchestrator.workflow.errors import InstanceBusy, LeaseNotFound
 from novita_orchestrator.workflow.request import (
     OperationRequest,
     check_webhook_target,
@@ -112,6 +116,8 @@ class ApiDeps:
     dead_letters: DeadLetters | None = None
     #: IDEMPOTENCY_TABLE_NAME; None = an Idempotency-Key is refused.
     idempotency: IdempotencyTable | None = None
+    #: Auto-stop leases (heartbeat, change, shown with the instance); None = none are kept.
+    leases: LeaseStore | None = None
 
 
 class ApiService:
@@ -154,10 +160,17 @@ class ApiService:
         instance_id: str | None = None
         # The workflow drives the instance this answer names (ResolveTarget does not look it up again).
         resolved: AcceptedInstance | None = None
-        if request.start is not None:
+        existing = request.start or request.stop or request.delete
+        if existing is not None:
             # From the shared snapshot when it lists the ID (or a fresh one the name): no Novita call.
-            instance, fresh = self.deps.reader.identify(request.start.ref, fallback=find_instance)
+            instance, fresh = self.deps.reader.identify(existing.ref, fallback=find_instance)
             instance_id = instance.id
+            if request.delete is not None and request.delete.confirm != instance.name:
+                raise errors.InvalidInput(
+                    f"invalid request: confirm: must repeat the exact name of instance {instance.id} "
+                    "to delete it",
+                    fields=["query:confirm"],
+                )
             self._refuse_if_busy(instance.id, f"instance {instance.id}")
             resolved = AcceptedInstance.of(instance, status_fresh=fresh)
         else:
@@ -191,7 +204,7 @@ class ApiService:
         # A lock whose operation has ended is about to be released (or will expire): not busy.
         return holder if record is None or record.status == RUNNING else None
 
-    # --- reads and stop ------------------------------------------------------------------------
+    # --- reads ------------------------------------------------------------------------------
 
     def operation(self, operation_id: str) -> OperationView:
         if not is_operation_id(operation_id):
@@ -204,17 +217,39 @@ class ApiService:
 
     def instance(self, ref: str) -> InstanceView:
         instance = self._find_instance(ref)
-        return instance_view(instance, running_operation=self._running_holder(instance.id))
+        lease = self.deps.leases.get(instance.id) if self.deps.leases is not None else None
+        return instance_view(
+            instance, running_operation=self._running_holder(instance.id), lease=lease_view(lease)
+        )
 
-    def stop(self, ref: str) -> StopAccepted:
+    # --- auto-stop leases ----------------------------------------------------------------------
+
+    def heartbeat(self, ref: str) -> LeaseView:
+        """The app is in use: an idle lease runs out ``idleSeconds`` from now (the record only)."""
+        now = self.deps.clock.now()
+        return self._change_lease(ref, lambda lease: leases.heartbeat(lease, now=now))
+
+    def change_lease(self, ref: str, change: LeaseChangeBody) -> LeaseView:
+        now = self.deps.clock.now()
+        return self._change_lease(
+            ref,
+            lambda lease: leases.changed(
+                lease,
+                now=now,
+                after_seconds=change.afterSeconds,
+                idle_seconds=change.idleSeconds,
+                cancel=change.cancel,
+            ),
+        )
+
+    def _change_lease(self, ref: str, change: Callable[[Lease], Lease]) -> LeaseView:
+        if self.deps.leases is None:
+            raise LeaseNotFound("this deployment keeps no auto-stop leases")
         instance = self._find_instance(ref)
-        # Stopping an instance a start is driving would only make that start fail.
-        self._refuse_if_busy(instance.id, f"instance {instance.id}")
-        if instance.status == STOPPED:
-            return StopAccepted(instanceId=instance.id, status=STOPPED)
-        self.deps.novita.stop_instance(instance.id)
-        logger.info("instance stop requested", extra={"instance_id": instance.id})
-        return StopAccepted(instanceId=instance.id)
+        view = lease_view(leases.change_active(self.deps.leases, instance.id, change))
+        assert view is not None
+        logger.info("auto-stop lease changed", extra={"instance_id": instance.id, "state": view.state})
+        return view
 
     def health(self) -> HealthView:
         snapshot = resilience_snapshot(self.deps.guard).model_dump(mode="json")
@@ -254,7 +289,25 @@ def phase_durations(phases: dict[str, str], status: str, *, now: float) -> dict[
     return durations
 
 
-def instance_view(instance: Instance, *, running_operation: str | None) -> InstanceView:
+def lease_view(lease: Lease | None) -> LeaseView | None:
+    if lease is None:
+        return None
+    return LeaseView(
+        state=lease.state,
+        operationId=lease.operation_id,
+        version=lease.version,
+        expiresAt=iso(lease.expires_at),
+        warnAt=iso(lease.warn_at),
+        stopAt=iso(lease.stop_at) if lease.stop_at is not None else None,
+        idleSeconds=lease.idle_seconds,
+        lastHeartbeatAt=iso(lease.last_heartbeat_at),
+        stopOperationId=lease.stop_operation_id,
+    )
+
+
+def instance_view(
+    instance: Instance, *, running_operation: str | None, lease: LeaseView | None = None
+) -> InstanceView:
     status_error = None
     if instance.status_error is not None:
         status_error = StatusErrorView(
@@ -274,4 +327,5 @@ def instance_view(instance: Instance, *, running_operation: str | None) -> Insta
         envNames=sorted(env.key for env in instance.envs if env.key),
         lastStartedAt=instance.last_started_at,
         runningOperationId=running_operation,
+        autoStop=lease,
     )

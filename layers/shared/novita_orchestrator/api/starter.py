@@ -1,4 +1,5 @@
-"""Start the startup workflow: one execution per operation, named by the operation ID.
+"""Start an operation's workflow (start/create: the startup workflow; stop/delete: the stop workflow):
+one execution per operation, named by the operation ID.
 
 The operation's record is written (phase ``resolving``) *before* ``StartExecution``, so the status URL
 handed out with the 202 answers from the moment it is handed out; ResolveTarget then finds the record
@@ -19,7 +20,7 @@ from novita_orchestrator.clock import Clock
 from novita_orchestrator.store.env_values_store import ENV_VALUES_LIFETIME_SECONDS, EnvValuesStore
 from novita_orchestrator.store.operations_store import RUNNING, OperationsStore
 from novita_orchestrator.workflow import phases
-from novita_orchestrator.workflow.request import OperationRequest, start_input
+from novita_orchestrator.workflow.request import STOP_KINDS, OperationRequest, start_input
 from novita_orchestrator.workflow.state import AcceptedInstance, StoredEnvs
 
 #: The outcome of an operation whose execution could not be started.
@@ -28,11 +29,12 @@ NOT_STARTED = "WORKFLOW_NOT_STARTED"
 
 @dataclass(frozen=True)
 class WorkflowStarter:
-    """Record the operation, then ``StartExecution`` of the state machine (STATE_MACHINE_ARN); used by
-    the API and the EventBridge trigger."""
+    """Record the operation, then ``StartExecution`` of the startup workflow (STATE_MACHINE_ARN) or of
+    the stop workflow (STOP_STATE_MACHINE_ARN); used by the API and the EventBridge trigger."""
 
     stepfunctions: Any
     state_machine_arn: str
+    stop_state_machine_arn: str
     operations: OperationsStore
     env_values: EnvValuesStore
     clock: Clock
@@ -64,7 +66,7 @@ class WorkflowStarter:
         execution_input = self.execution_input(request, operation_id, accepted=accepted)
         try:
             self.stepfunctions.start_execution(
-                stateMachineArn=self.state_machine_arn,
+                stateMachineArn=self.state_machine_for(request),
                 name=operation_id,
                 input=json.dumps(execution_input),
             )
@@ -102,3 +104,6 @@ class WorkflowStarter:
             del execution_input["request"]["create"]["envs"]
             execution_input["storedEnvs"] = StoredEnvs(names=sorted(values)).to_state()
         return execution_input
+
+    def state_machine_for(self, request: OperationRequest) -> str:
+        return self.stop_state_machine_arn if request.kind in STOP_KINDS else self.state_machine_arn

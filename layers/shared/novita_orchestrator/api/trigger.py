@@ -1,11 +1,14 @@
-"""EventBridge front door: a ``StartInstanceRequested`` event (or the schedule) -> one workflow execution.
+"""EventBridge front door: a ``StartInstanceRequested`` or ``StopInstanceRequested`` event (or a
+schedule) -> one workflow execution.
 
 The event's ``detail`` is the request, exactly the JSON a caller would give the state machine
-(``{"start": {"ref": ...}}`` or ``{"create": {...}}``, plus optional ``webhook``, ``healthCheck``,
-``timeoutSeconds``). The operation ID is derived from the event ID and names the execution, so a
-redelivered event starts no second execution (Step Functions answers a repeated name and input with
-the same execution, or ExecutionAlreadyExists once it has ended). An invalid request is logged and
-counted (``TriggerEventsRejected``), not retried.
+(``{"start": {"ref": ...}}`` or ``{"create": {...}}`` for StartInstanceRequested,
+``{"stop": {"ref": ...}}`` for StopInstanceRequested, plus optional ``webhook``, ``healthCheck``,
+``timeoutSeconds``). A delete is never accepted from an event or a schedule: it is asked for
+through the API or the CLI, repeating the instance's name. The operation ID is derived from the
+event ID and names the execution, so a redelivered event starts no second execution (Step
+Functions answers a repeated name and input with the same execution, or ExecutionAlreadyExists once
+it has ended). An invalid request is logged and counted (``TriggerEventsRejected``), not retried.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.request import check_webhook_target, new_operation_id, parse_request
 
+#: The kinds each detail-type may ask for (an event of another detail-type is refused).
+KINDS_OF_DETAIL_TYPE = {"StartInstanceRequested": {"start", "create"}, "StopInstanceRequested": {"stop"}}
 _OPERATION_NAMESPACE = uuid.UUID("5b0f4a52-3c55-4f0e-9d4e-4f1d9f3c2a61")
 
 
@@ -54,6 +59,7 @@ def start_from_event(event: dict[str, Any], deps: StartTriggerDeps) -> TriggerRe
     operation_id = operation_id_for_event(event.get("id") if isinstance(event.get("id"), str) else None)
     try:
         request = parse_request(event.get("detail"))
+        _check_kind(event.get("detail-type"), request.kind)
         check_webhook_target(request, deps.url_policy)
     except InvalidRequest as error:
         logger.error("trigger event refused", extra={"operation_id": operation_id, "reason": error.message})
@@ -66,3 +72,12 @@ def start_from_event(event: dict[str, Any], deps: StartTriggerDeps) -> TriggerRe
     logger.info("operation started by event", extra={"operation_id": operation_id, "kind": request.kind})
     metrics.add_metric(name="TriggerEventsStarted", unit=MetricUnit.Count, value=1)
     return TriggerResult(operation_id=operation_id, started=True)
+
+
+def _check_kind(detail_type: Any, kind: str) -> None:
+    allowed = KINDS_OF_DETAIL_TYPE.get(detail_type if isinstance(detail_type, str) else "", set())
+    if kind not in allowed:
+        raise InvalidRequest(
+            f"invalid request: a {detail_type!r} event cannot ask for a {kind}"
+            + (" (a delete is asked for through the API or the CLI only)" if kind == "delete" else "")
+        )

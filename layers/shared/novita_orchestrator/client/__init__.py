@@ -34,7 +34,7 @@ from novita_orchestrator.client.errors import (
     WaitTimeout,
     WebhookVerificationFailed,
 )
-from novita_orchestrator.client.models import Accepted, Health, Instance, Operation, Outcome, Port, Stopped
+from novita_orchestrator.client.models import Accepted, Health, Instance, Operation, Outcome, Port
 from novita_orchestrator.client.webhooks import WebhookEvent, verify_webhook
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailable",
     "SigV4",
-    "Stopped",
     "TransportError",
     "UpstreamError",
     "WaitTimeout",

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
@@ -31,7 +31,7 @@ from novita_orchestrator.client.errors import (
     WaitTimeout,
     error_from_answer,
 )
-from novita_orchestrator.client.models import Accepted, Health, Instance, Operation, Stopped
+from novita_orchestrator.client.models import Accepted, Health, Instance, Operation
 
 #: Statuses that mean "come back later; nothing happened".
 RETRIED_STATUSES = frozenset({429, 503})
@@ -42,7 +42,7 @@ DEFAULT_WAIT_SECONDS = 1800.0
 NOT_FOUND_GRACE_SECONDS = 30.0
 
 #: Something that names an operation: its ID, or an answer that carries one.
-OperationRef = str | Accepted | Operation | Stopped
+OperationRef = str | Accepted | Operation
 
 
 class OrchestratorClient:
@@ -127,9 +127,35 @@ class OrchestratorClient:
         body.update(_options(webhook_url, health_check, timeout_seconds))
         return Accepted.from_json(self._call("POST", "/instances", body, idempotency_key))
 
-    def stop(self, ref: str) -> Stopped:
-        """Ask Novita to stop an instance (refused with :class:`Conflict` while an operation drives it)."""
-        return Stopped.from_json(self._call("POST", f"/instances/{_segment(ref)}/stop", None, None))
+    def stop(
+        self,
+        ref: str,
+        *,
+        webhook_url: str | None = None,
+        timeout_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """Stop an instance (ID or exact name): an operation that ends ``stopped`` once it is exited
+        (:class:`Conflict` while another operation drives it)."""
+        body = _options(webhook_url, None, timeout_seconds)
+        return Accepted.from_json(
+            self._call("POST", f"/instances/{_segment(ref)}/stop", body, idempotency_key)
+        )
+
+    def delete(
+        self,
+        ref: str,
+        *,
+        confirm: str,
+        webhook_url: str | None = None,
+        timeout_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """Delete an instance: ``confirm`` repeats its exact name (else :class:`InvalidRequest`); an
+        operation that ends ``deleted`` once Novita has removed it."""
+        body = _options(webhook_url, None, timeout_seconds)
+        path = f"/instances/{_segment(ref)}?{urlencode({'confirm': confirm})}"
+        return Accepted.from_json(self._call("DELETE", path, body, idempotency_key))
 
     def operation(self, operation: OperationRef) -> Operation:
         return Operation.from_json(self._call("GET", f"/operations/{_segment(operation_id_of(operation))}"))
@@ -208,7 +234,7 @@ class OrchestratorClient:
         url = self.url + path
         headers = {"Accept": "application/json"}
         data = b""
-        if method == "POST":
+        if method in {"POST", "DELETE"}:  # both start an operation: a retry must not start another
             data = json.dumps(body or {}).encode("utf-8")
             headers["Content-Type"] = "application/json"
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())

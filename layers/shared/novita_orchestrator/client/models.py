@@ -13,6 +13,8 @@ from typing import Any
 
 #: The operation statuses the API reports today; ``running`` is the only one that is not final.
 RUNNING, READY, FAILED = "running", "ready", "failed"
+#: How a stop and a delete end well.
+STOPPED, DELETED = "stopped", "deleted"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class Operation:
 
     @property
     def ready(self) -> bool:
-        return self.status == READY
+        """Ended well: ``ready`` (start, create), ``stopped`` (stop) or ``deleted`` (delete)."""
+        return self.status in {READY, STOPPED, DELETED}
 
     @property
     def failed(self) -> bool:
@@ -104,25 +107,6 @@ class Operation:
             health_checks=int(body.get("healthChecks") or 0),
             created_at=parse_time(body.get("createdAt")),
             updated_at=parse_time(body.get("updatedAt")),
-            raw=body,
-        )
-
-
-@dataclass(frozen=True)
-class Stopped:
-    """The answer to a stop (202). ``operation_id`` is set where the service runs stop as an operation."""
-
-    instance_id: str | None
-    status: str
-    operation_id: str | None
-    raw: Mapping[str, Any] = field(repr=False)
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> Stopped:
-        return cls(
-            instance_id=optional_text(body.get("instanceId")),
-            status=str(body.get("status") or ""),
-            operation_id=optional_text(body.get("operationId")),
             raw=body,
         )
 

@@ -31,6 +31,7 @@ from novita_orchestrator.clock import Clock, clock_for_scale
 from novita_orchestrator.observability import logger
 from novita_orchestrator.settings import ConfigurationError, FunctionSettings, OperationsTableSettings
 from novita_orchestrator.store.env_values_store import DynamoEnvValuesStore
+from novita_orchestrator.store.lease_store import DynamoLeaseStore
 from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
 
@@ -144,3 +145,7 @@ def env_values_store(settings: OperationsTableSettings, aws: Aws) -> DynamoEnvVa
 
 def lock_store(settings: OperationsTableSettings, aws: Aws) -> DynamoLockStore:
     return DynamoLockStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)
+
+
+def lease_store(settings: OperationsTableSettings, aws: Aws) -> DynamoLeaseStore:
+    return DynamoLeaseStore(aws.dynamodb(settings.DYNAMODB_ENDPOINT_URL), settings.OPERATIONS_TABLE_NAME)

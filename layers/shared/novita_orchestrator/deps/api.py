@@ -7,7 +7,14 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from novita_orchestrator.api.service import ApiDeps, ApiService, IdempotencyTable, idempotency_config
 from novita_orchestrator.api.starter import WorkflowStarter
-from novita_orchestrator.deps import Aws, clock_of, env_values_store, lock_store, operations_store
+from novita_orchestrator.deps import (
+    Aws,
+    clock_of,
+    env_values_store,
+    lease_store,
+    lock_store,
+    operations_store,
+)
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.settings import ApiSettings
@@ -43,6 +50,7 @@ def api_service(settings: ApiSettings) -> ApiService:
             starter=WorkflowStarter(
                 aws.client("stepfunctions"),
                 settings.STATE_MACHINE_ARN,
+                settings.STOP_STATE_MACHINE_ARN,
                 operations=operations,
                 env_values=env_values_store(settings, aws),
                 clock=clock,
@@ -52,5 +60,6 @@ def api_service(settings: ApiSettings) -> ApiService:
             max_body_bytes=settings.API_MAX_BODY_BYTES,
             dead_letters=dead_letters,
             idempotency=idempotency,
+            leases=lease_store(settings, aws),
         )
     )

@@ -16,6 +16,7 @@ def start_trigger_deps(settings: StartTriggerSettings) -> StartTriggerDeps:
         starter=WorkflowStarter(
             aws.client("stepfunctions"),
             settings.STATE_MACHINE_ARN,
+            settings.STOP_STATE_MACHINE_ARN,
             operations=operations_store(settings, aws),
             env_values=env_values_store(settings, aws),
             clock=clock_of(settings),

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from novita_orchestrator.clock import Clock
-from novita_orchestrator.deps import Aws, clock_of, env_values_store, lock_store, operations_store
+from novita_orchestrator.deps import (
+    Aws,
+    clock_of,
+    env_values_store,
+    lease_store,
+    lock_store,
+    operations_store,
+)
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.novita.client import NovitaClient
@@ -13,8 +20,10 @@ from novita_orchestrator.settings import (
     LaunchInstanceSettings,
     NovitaSettings,
     PollStatusSettings,
+    PollStoppedSettings,
     ResolveRegistryAuthSettings,
     ResolveTargetSettings,
+    StopInstanceSettings,
 )
 from novita_orchestrator.steps.check_health import (
     CheckHealthDeps,
@@ -24,8 +33,10 @@ from novita_orchestrator.steps.check_health import (
 )
 from novita_orchestrator.steps.launch_instance import LaunchInstanceDeps
 from novita_orchestrator.steps.poll_status import PollStatusDeps
+from novita_orchestrator.steps.poll_stopped import PollStoppedDeps
 from novita_orchestrator.steps.resolve_registry_auth import ResolveRegistryAuthDeps
 from novita_orchestrator.steps.resolve_target import ResolveTargetDeps
+from novita_orchestrator.steps.stop_instance import StopInstanceDeps
 from novita_orchestrator.store.startup_stats_store import DynamoStartupStatsStore
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.polling import PollBounds
@@ -47,6 +58,8 @@ def resolve_target_deps(settings: ResolveTargetSettings) -> ResolveTargetDeps:
         url_policy=UrlPolicy.from_settings(settings),
         startup_timeout_seconds=settings.STARTUP_TIMEOUT_SECONDS,
         price_unit_usd=settings.NOVITA_PRICE_UNIT_USD,
+        stop_timeout_seconds=settings.STOP_TIMEOUT_SECONDS,
+        leases=lease_store(settings, aws),
     )
 
 
@@ -92,4 +105,21 @@ def check_health_deps(settings: CheckHealthSettings) -> CheckHealthDeps:
         probe_timeout_seconds=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
         interval_seconds=settings.HEALTH_CHECK_INTERVAL_SECONDS,
         allow_private_targets=settings.ALLOW_PRIVATE_NETWORK_TARGETS,
+    )
+
+
+def stop_instance_deps(settings: StopInstanceSettings) -> StopInstanceDeps:
+    aws, clock = Aws(), clock_of(settings)
+    return StopInstanceDeps(
+        novita=_novita(settings, aws, clock), operations=operations_store(settings, aws), clock=clock
+    )
+
+
+def poll_stopped_deps(settings: PollStoppedSettings) -> PollStoppedDeps:
+    aws, clock = Aws(), clock_of(settings)
+    return PollStoppedDeps(
+        novita=_novita(settings, aws, clock),
+        operations=operations_store(settings, aws),
+        clock=clock,
+        bounds=PollBounds(settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS),
     )

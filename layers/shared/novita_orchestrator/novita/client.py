@@ -143,6 +143,13 @@ class NovitaClient:
         """
         self._lifecycle_action("stop_instance", "/gpu/instance/stop", instance_id, STOPPING_STATUSES)
 
+    def delete_instance(self, instance_id: str) -> None:
+        """Delete an instance; an instance already ``toRemove``/``removing``/``removed`` counts as deleted.
+
+        Same rules and the same bound (``NOVITA_MAX_ATTEMPTS`` POSTs) as :meth:`start_instance`.
+        """
+        self._lifecycle_action("delete_instance", "/gpu/instance/delete", instance_id, REMOVED_STATUSES)
+
     def create_instance(
         self, request: CreateInstanceRequest, known_ids: Collection[str] | None = None
     ) -> str:

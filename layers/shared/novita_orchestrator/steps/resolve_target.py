@@ -11,7 +11,9 @@ from novita_orchestrator.novita.client import NovitaClient
 from novita_orchestrator.novita.errors import NotFound, NovitaError, UnexpectedResponse
 from novita_orchestrator.novita.models import REMOVED_STATUSES, Instance
 from novita_orchestrator.observability import logger
+from novita_orchestrator.steps.leases import check_claimed, supersede
 from novita_orchestrator.steps.status_reader import StatusReader
+from novita_orchestrator.store.lease_store import LeaseStore
 from novita_orchestrator.store.lock_store import LockHeld, LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.times import epoch_of_iso
@@ -22,6 +24,8 @@ from novita_orchestrator.workflow.errors import (
     InstanceBusy,
     InstanceNotFound,
     InstanceRemoved,
+    InvalidRequest,
+    LeaseSuperseded,
     NoMatchingOffer,
     TemplateNotFound,
     novita_errors_translated,
@@ -43,10 +47,15 @@ class ResolveTargetDeps:
     locks: LockStore
     clock: Clock
     url_policy: UrlPolicy
-    #: STARTUP_TIMEOUT_SECONDS: the longest an operation may take (a request may only lower it).
+    #: STARTUP_TIMEOUT_SECONDS: the longest a start or create may take (a request may only lower it).
     startup_timeout_seconds: float
     #: NOVITA_PRICE_UNIT_USD: what one unit of a Novita product price is worth (create by GPU type).
     price_unit_usd: float = DEFAULT_PRICE_UNIT_USD
+    #: STOP_TIMEOUT_SECONDS: the longest a stop or delete may take (a request may only lower it).
+    stop_timeout_seconds: float = 900.0
+    #: Auto-stop leases: an operation on an instance supersedes its lease; a lease's own stop checks
+    #: that its lease still holds. None: this deployment sets no leases.
+    leases: LeaseStore | None = None
 
 
 def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
@@ -70,7 +79,35 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
         timeout = min(timeout, request.timeoutSeconds)
     deadline = started_at + timeout
 
-    if request.start is not None:
+    stop_or_delete = request.stop or request.delete
+    if stop_or_delete is not None:
+        found = _accepted(state.accepted)
+        instance = found[0] if found is not None else _find_instance(deps.reader, stop_or_delete.ref)
+        if request.delete is not None and request.delete.confirm != instance.name:
+            raise InvalidRequest(
+                "invalid request: delete.confirm: must repeat the instance's exact name "
+                f"to delete {instance.id}"
+            )
+        target = Target(
+            kind=request.kind,
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            status=instance.status,
+            already_running=False,
+            lock_key=instance.id,
+            deadline=round(started_at + min(deps.stop_timeout_seconds, request.timeoutSeconds or 86_400), 3),
+            started_at=round(started_at, 3),
+        )
+        deadline = target.deadline
+        operations.set_instance(
+            operation_id,
+            instance_id=instance.id,
+            instance_name=instance.name,
+            product_id=instance.product_id,
+            now=now,
+        )
+    elif request.start is not None:
         found = _accepted(state.accepted)
         instance = found[0] if found is not None else _find_instance(deps.reader, request.start.ref)
         prior_error = found[1] if found is not None else phases.status_error_record(instance.status_error)
@@ -131,6 +168,8 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
         with novita_errors_translated():
             existing = novita.find_instances_by_name(target.instance_name)
         target = target.model_copy(update={"existing_instance_ids": sorted(i.id for i in existing)})
+    if target.instance_id and deps.leases is not None:
+        _settle_lease(deps, target, request.stop.leaseVersion if request.stop else None, operation_id)
     logger.info(
         "target resolved",
         extra={
@@ -212,3 +251,19 @@ def _by_id(novita: NovitaClient, ref: str) -> Instance | None:
             return None
         raise
     return instance if instance.id == ref else None
+
+
+def _settle_lease(
+    deps: ResolveTargetDeps, target: Target, lease_version: int | None, operation_id: str
+) -> None:
+    """Under the lock: a lease's own stop goes on only while that lease holds (else the lock is let
+    go and LeaseSuperseded raised); any other operation supersedes the instance's lease."""
+    assert deps.leases is not None and target.instance_id is not None
+    if lease_version is None:
+        supersede(deps.leases, target.instance_id)
+        return
+    try:
+        check_claimed(deps.leases, target.instance_id, lease_version)
+    except LeaseSuperseded:
+        deps.locks.release(target.lock_key, operation_id=operation_id)
+        raise

@@ -26,7 +26,20 @@ OPERATION_LIFETIME_SECONDS = 90 * 24 * 3600
 
 
 #: Tie-break for phases entered in the same millisecond (DynamoDB maps keep no order).
-PHASE_ORDER = ("resolving", "creating", "starting", "pulling", "running", "health_check", "ready", "failed")
+PHASE_ORDER = (
+    "resolving",
+    "creating",
+    "starting",
+    "pulling",
+    "running",
+    "health_check",
+    "ready",
+    "stopping",
+    "stopped",
+    "deleting",
+    "deleted",
+    "failed",
+)
 
 
 def ordered_phases(phases: dict[str, str]) -> dict[str, str]:

@@ -96,6 +96,36 @@ class StartupTimeout(WorkflowError):
     code = "STARTUP_TIMEOUT"
 
 
+class StopRefused(WorkflowError):
+    """Novita refused the stop or the delete."""
+
+    code = "STOP_REFUSED"
+
+
+class StopTimeout(WorkflowError):
+    """The instance was not ``exited`` (stop) or gone (delete) by the operation's deadline."""
+
+    code = "STOP_TIMEOUT"
+
+
+class LeaseNotFound(WorkflowError):
+    """The instance has no active auto-stop lease (none was set, or it ended)."""
+
+    code = "LEASE_NOT_FOUND"
+
+
+class LeaseNotArmed(WorkflowError):
+    """A ready start or create asked for an auto-stop lease that could not be set."""
+
+    code = "LEASE_NOT_ARMED"
+
+
+class LeaseSuperseded(WorkflowError):
+    """A newer operation drove the instance after the lease this stop enforces: nothing is stopped."""
+
+    code = "LEASE_SUPERSEDED"
+
+
 class AppNeverHealthy(WorkflowError):
     code = "APP_NEVER_HEALTHY"
 

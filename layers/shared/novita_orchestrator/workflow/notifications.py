@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from novita_orchestrator.times import iso
@@ -17,7 +18,47 @@ PROGRESS = "instance.startup.progress"
 HEALTH_CHECK_STARTED = "instance.startup.health_check.started"
 COMPLETED = "instance.startup.completed"
 FAILED = "instance.startup.failed"
-TERMINAL_TYPES = frozenset({COMPLETED, FAILED})
+STOP_INITIATED = "instance.stop.initiated"
+STOP_COMPLETED = "instance.stop.completed"
+STOP_FAILED = "instance.stop.failed"
+DELETE_INITIATED = "instance.delete.initiated"
+DELETE_COMPLETED = "instance.delete.completed"
+DELETE_FAILED = "instance.delete.failed"
+#: Sent a configurable time (AUTO_STOP_WARNING_SECONDS) before an auto-stop lease stops the instance.
+AUTOSTOP_PENDING = "instance.autostop.pending"
+TERMINAL_TYPES = frozenset({COMPLETED, FAILED, STOP_COMPLETED, STOP_FAILED, DELETE_COMPLETED, DELETE_FAILED})
+
+
+@dataclass(frozen=True)
+class KindOutcomes:
+    """How an operation of one kind ends: its status, phase, notification and event on success and
+    on failure (start and create share the startup ones)."""
+
+    success_status: str
+    success_phase: str
+    completed: str
+    failed: str
+    success_detail_type: str
+    failed_detail_type: str
+
+
+_STARTUP = KindOutcomes("ready", "ready", COMPLETED, FAILED, "InstanceReady", "InstanceStartFailed")
+KIND_OUTCOMES = {
+    "start": _STARTUP,
+    "create": _STARTUP,
+    "stop": KindOutcomes(
+        "stopped", "stopped", STOP_COMPLETED, STOP_FAILED, "InstanceStopped", "InstanceStopFailed"
+    ),
+    "delete": KindOutcomes(
+        "deleted", "deleted", DELETE_COMPLETED, DELETE_FAILED, "InstanceDeleted", "InstanceDeleteFailed"
+    ),
+}
+
+
+def outcomes_of(kind: str) -> KindOutcomes:
+    """A kind's outcomes; a document too broken to name its kind ends as a startup."""
+    return KIND_OUTCOMES.get(kind, _STARTUP)
+
 
 # Fixed namespace: ids must be the same in every process and every deployment.
 _EVENT_NAMESPACE = uuid.UUID("5f0c6f2e-8a43-4d8e-9a6b-6f1d2b3c4e5a")

@@ -22,6 +22,11 @@ RUNNING = "running"
 HEALTH_CHECK = "health_check"
 READY = "ready"
 FAILED = "failed"
+#: The stop workflow's phases (a delete goes deleting -> deleted).
+STOPPING = "stopping"
+STOPPED = "stopped"
+DELETING = "deleting"
+DELETED = "deleted"
 
 #: Seconds after a start was accepted during which a plain ``exited`` (no statusError) is not yet a
 #: failure: Novita may show the old status for a moment before ``toStart``.

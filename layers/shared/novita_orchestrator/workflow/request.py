@@ -31,6 +31,10 @@ from novita_orchestrator.webhooks.url_guard import (
 )
 from novita_orchestrator.workflow.errors import InvalidRequest
 
+#: What an operation does: the startup workflow runs start and create, the stop workflow the others.
+Kind = Literal["start", "create", "stop", "delete"]
+STOP_KINDS = frozenset({"stop", "delete"})
+
 _PORTS = re.compile(r"^\d{1,5}/(http|tcp)(,\d{1,5}/(http|tcp))*$")
 #: ``op-`` and 32 lowercase hex digits: the execution's name, so it is safe in any URL or log line.
 OPERATION_ID_PATTERN = r"^op-[0-9a-f]{32}$"
@@ -81,6 +85,35 @@ class GpuSpec(_Strict):
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("regions must not repeat")
         return cleaned
+
+
+class StopSpec(_Strict):
+    #: Novita instance ID or exact instance name.
+    ref: str = Field(min_length=1, max_length=255)
+    #: Set by the lease watcher: the version of the auto-stop lease this stop enforces (it stops
+    #: nothing if a newer operation has superseded that lease meanwhile).
+    leaseVersion: int | None = Field(default=None, ge=1)
+
+
+class AutoStopSpec(_Strict):
+    """Stop the instance once ready and ``afterSeconds`` have passed, and/or ``idleSeconds`` after
+    the last heartbeat (``POST /instances/{ref}/heartbeat``); the first to run out stops it."""
+
+    afterSeconds: float | None = Field(default=None, ge=60, le=30 * 86_400)
+    idleSeconds: float | None = Field(default=None, ge=60, le=7 * 86_400)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> AutoStopSpec:
+        if self.afterSeconds is None and self.idleSeconds is None:
+            raise ValueError("name afterSeconds, idleSeconds or both")
+        return self
+
+
+class DeleteSpec(_Strict):
+    #: Novita instance ID or exact instance name.
+    ref: str = Field(min_length=1, max_length=255)
+    #: The instance's exact name, repeated: a delete names what it destroys twice.
+    confirm: str = Field(min_length=1, max_length=255)
 
 
 class CreateSpec(_Strict):
@@ -166,27 +199,40 @@ class HealthCheckSpec(_Strict):
 class OperationRequest(_Strict):
     start: StartSpec | None = None
     create: CreateSpec | None = None
+    stop: StopSpec | None = None
+    delete: DeleteSpec | None = None
     webhook: WebhookSpec | None = None
     healthCheck: HealthCheckSpec | None = None
     timeoutSeconds: float | None = Field(default=None, ge=10, le=86_400)
+    autoStop: AutoStopSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one_action(self) -> OperationRequest:
-        if (self.start is None) == (self.create is None):
-            raise ValueError("name exactly one of start or create")
+        actions = [self.start, self.create, self.stop, self.delete]
+        if sum(action is not None for action in actions) != 1:
+            raise ValueError("name exactly one of start, create, stop or delete")
+        if self.healthCheck is not None and self.kind in STOP_KINDS:
+            raise ValueError(f"healthCheck: a {self.kind} has no app to check")
+        if self.autoStop is not None and self.kind in STOP_KINDS:
+            raise ValueError(f"autoStop: a {self.kind} sets no lease")
         return self
 
     @property
-    def kind(self) -> Literal["start", "create"]:
-        return "start" if self.start is not None else "create"
+    def kind(self) -> Kind:
+        if self.start is not None:
+            return "start"
+        if self.create is not None:
+            return "create"
+        return "stop" if self.stop is not None else "delete"
 
     @property
     def target(self) -> str:
-        """What the caller named: the start ref or the name of the instance to create."""
-        if self.start is not None:
-            return self.start.ref
-        assert self.create is not None
-        return self.create.name
+        """What the caller named: the ref of the instance, or the name of the instance to create."""
+        if self.create is not None:
+            return self.create.name
+        action = self.start or self.stop or self.delete
+        assert action is not None
+        return action.ref
 
     def to_state(self) -> dict[str, Any]:
         """The JSON the state machine carries as ``$.request`` (unset fields left out)."""

@@ -19,7 +19,12 @@ from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from novita_orchestrator.novita.models import Instance, PortMapping
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.phases import status_error_record
-from novita_orchestrator.workflow.request import OperationId, OperationRequest, describe_validation_error
+from novita_orchestrator.workflow.request import (
+    Kind,
+    OperationId,
+    OperationRequest,
+    describe_validation_error,
+)
 
 #: A queue message (``{"webhook": ..., "event": ...}``) a step hands the state machine to send.
 Notification = dict[str, Any]
@@ -82,7 +87,7 @@ class Offer(StateModel):
 class Target(StateModel):
     """``$.target``: what ResolveTarget found and decided."""
 
-    kind: Literal["start", "create"]
+    kind: Kind
     instance_id: str | None
     instance_name: str
     product_id: str | None
@@ -170,11 +175,35 @@ class HealthResult(StateModel):
     instance_name: str | None = None
 
 
+class ActionResult(StateModel):
+    """``$.action`` (the stop workflow): the stop or delete sent (or not needed), and its
+    ``initiated`` notification."""
+
+    instance_id: str
+    #: False when the instance was already exited (stop) or gone (delete): nothing was sent.
+    sent: bool
+    notification: Notification | None
+    acted_at: float
+
+
+class SettlePollResult(StateModel):
+    """``$.poll`` (the stop workflow): ``done`` once the instance is ``exited`` (stop) or gone
+    (delete), else wait ``delay_seconds`` and read it again."""
+
+    outcome: Literal["waiting", "done"]
+    delay_seconds: int
+    polls: int
+    status: str | None = None
+
+
 class FinishResult(StateModel):
     """``$.finish``: the one terminal notification and the EventBridge event detail."""
 
     notification: Notification
     event: dict[str, Any]
+    #: The EventBridge detail-type (InstanceReady, InstanceStopped, ...): the stop workflow's
+    #: PublishEvent reads it, since one machine ends stops and deletes.
+    detail_type: str = ""
 
 
 # --- inputs: the document as each step reads it -------------------------------------------------------
@@ -290,6 +319,56 @@ class StepState(OperationState):
         return self.target.product_id or (self.launch.product_id if self.launch is not None else None)
 
 
+class StopState(OperationState):
+    """What the stop workflow's steps read (StopInstance, PollStopped): the input, the target, the
+    action sent and the last poll."""
+
+    target: Target
+    action: ActionResult | None = None
+    poll: SettlePollResult | None = None
+
+    @property
+    def instance_id(self) -> str:
+        if self.target.instance_id:
+            return self.target.instance_id
+        raise InvalidRequest("the state names no instance: ResolveTarget did not run")
+
+
+class LeaseRef(StateModel):
+    """``$.lease`` (the lease watcher): which lease this watcher enforces."""
+
+    instance_id: str
+    version: int
+    #: The start or create that set it (names the watcher and the stop it may start).
+    operation_id: str
+
+
+class WatchResult(StateModel):
+    """``$.watch`` (the lease watcher): wait ``wait_seconds`` and look again, or ``end``; the
+    ``instance.autostop.pending`` warning to send first, if due."""
+
+    action: Literal["wait", "end"]
+    wait_seconds: int = 0
+    notification: Notification | None = None
+    #: Wake-ups of this execution so far; ``generation`` counts the executions before it.
+    wakeups: int = 0
+    generation: int = 0
+
+
+class WatchState(StateModel):
+    """What WatchLease reads: the lease it enforces and its last result (the seed the first time)."""
+
+    lease: LeaseRef
+    watch: WatchResult
+
+    @classmethod
+    def parse(cls, event: Any) -> Self:
+        try:
+            return cls.model_validate(event)
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid state: {describe_validation_error(exc)}") from None
+
+
 class CaughtError(BaseModel):
     """``$.error``: what a Catch stored (``{Error, Cause}``)."""
 
@@ -331,17 +410,19 @@ class FinishState(StateModel):
     @property
     def kind(self) -> str:
         request = self.request or {}
-        return "start" if "start" in request else "create" if "create" in request else ""
+        return next((kind for kind in ("start", "create", "stop", "delete") if kind in request), "")
 
     @property
     def target_ref(self) -> str:
-        """What the caller named: the start ref or the name of the instance to create."""
+        """What the caller named: the instance's ref, or the name of the instance to create."""
         request = self.request or {}
-        start, create = request.get("start"), request.get("create")
-        if isinstance(start, Mapping):
-            return str(start.get("ref") or "")
+        create = request.get("create")
         if isinstance(create, Mapping):
             return str(create.get("name") or "")
+        for kind in ("start", "stop", "delete"):
+            action = request.get(kind)
+            if isinstance(action, Mapping):
+                return str(action.get("ref") or "")
         return ""
 
     @property
