@@ -220,8 +220,12 @@ def test_a_stop_of_a_stopped_instance_says_it_is_stopped_and_sends_nothing(api: 
 
     response = api.post("/instances/dev-box/stop")  # dev-box is exited in the default seed
 
-    assert response.status_code == 200, response.text
-    assert response.json() == {"instanceId": "inst-dev-box", "status": "exited"}
+    # A stop is an operation (issue 13): its answer names the instance as it is, never "stopping".
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert (accepted["kind"], accepted["instanceId"]) == ("stop", "inst-dev-box")
+    assert accepted["status"] != "stopping"
+    assert api.finished(accepted["operationId"])["status"] == "stopped"
     assert len(api.simulator.admin.journal(path="/gpu/instance/stop", method="POST")) == before
 
 
