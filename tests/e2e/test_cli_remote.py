@@ -99,7 +99,7 @@ def test_cancel_stops_driving_it_frees_the_instance_and_says_it_keeps_running(
 
     assert cancelled.returncode == 0, cancelled.stderr
     assert "instance inst-dev-box (dev-box) was not stopped" in cancelled.stdout
-    assert '{"instanceId": "inst-dev-box"}' in cancelled.stdout  # the command that stops it
+    assert "novita-orchestrator stop inst-dev-box" in cancelled.stdout  # the command that stops it
     assert again.returncode == 0 and "had already ended" in again.stdout
     operation = only_json(shown.stdout)
     assert operation["status"] == "failed"

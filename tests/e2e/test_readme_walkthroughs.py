@@ -45,5 +45,9 @@ def test_the_one_operation_walkthrough_runs_as_pasted() -> None:
 
     assert result.returncode == 0, result.stderr
     operations = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [op["kind"] for op in operations] == ["start", "create"]
-    assert all(op["status"] == "ready" for op in operations), operations
+    assert [(op["kind"], op["status"]) for op in operations] == [
+        ("start", "ready"),
+        ("create", "ready"),
+        ("stop", "stopped"),
+        ("delete", "deleted"),
+    ], operations
