@@ -27,6 +27,10 @@ _ARN_AROUND_NAME = re.compile(
 )
 
 
+#: The properties an explicit physical name is given in (SAM's ``Name`` becomes ``StateMachineName``).
+_NAME_PROPERTIES = ("Name", "StateMachineName", "FunctionName", "TableName", "QueueName")
+
+
 @dataclass(frozen=True, order=True)
 class Grant:
     action: str
@@ -56,9 +60,22 @@ def role_of(translated: Mapping[str, Any], logical_id: str) -> str:
     raise ValueError(f"{logical_id}: its role is not a role of the template ({json.dumps(role)})")
 
 
+def named_resources(translated: Mapping[str, Any]) -> dict[str, str]:
+    """Resource label of each explicit ``Name`` -> its logical ID: an ARN built from the name (where a
+    ``!GetAtt`` would make a circular reference) names that resource."""
+    named: dict[str, str] = {}
+    for logical_id, resource in (translated.get("Resources") or {}).items():
+        properties = resource.get("Properties") or {}
+        for key in _NAME_PROPERTIES:
+            if isinstance(properties.get(key), dict):
+                named[resource_label(properties[key])] = logical_id
+    return named
+
+
 def role_grants(translated: Mapping[str, Any], role_id: str) -> RoleGrants:
     """Every Allow (action, resource) of the role's inline policies, and its managed policy ARNs."""
     properties = (translated.get("Resources") or {})[role_id].get("Properties") or {}
+    by_name = named_resources(translated)
     found = RoleGrants(role=role_id)
     for policy in properties.get("Policies") or []:
         for statement in _as_list((policy.get("PolicyDocument") or {}).get("Statement")):
@@ -66,7 +83,8 @@ def role_grants(translated: Mapping[str, Any], role_id: str) -> RoleGrants:
                 continue
             for action in _as_list(statement.get("Action")):
                 for resource in _as_list(statement.get("Resource")):
-                    found.grants.add(Grant(str(action), resource_label(resource)))
+                    label = resource_label(resource)
+                    found.grants.add(Grant(str(action), by_name.get(label, label)))
     found.managed_policies = [resource_label(arn) for arn in properties.get("ManagedPolicyArns") or []]
     return found
 

@@ -29,7 +29,7 @@ NOVITA_CALLER = on("ResilienceTable", "dynamodb:GetItem", "dynamodb:PutItem", "d
     "NovitaApiKeySecret", "secretsmanager:GetSecretValue"
 )
 #: The lease watcher, named in the policies that start it (by name: it invokes WatchLeaseFunction).
-LEASE_WATCHER = "${AWS::StackName}-lease-watcher"
+LEASE_WATCHER = "LeaseWatcherStateMachine"  # granted by the ARN its name builds (a !GetAtt would be circular)
 #: The rules that invoke the trigger (events on the bus, the example schedules).
 RULES = ("ScheduledStartRule", "ScheduledStopRule", "StartInstanceRequestedRule", "StopInstanceRequestedRule")
 STOP_WORKFLOW_FUNCTIONS = (

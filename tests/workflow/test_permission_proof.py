@@ -28,7 +28,8 @@ def without_resolve_targets_put_item(tmp_path: Path) -> Path:
     start = text.index("\n  ResolveTargetFunction:\n")
     end = text.index("\n  ResolveRegistryAuthFunction:\n")
     granted = (
-        "Action: [dynamodb:PutItem, dynamodb:UpdateItem]\n              Resource: !GetAtt OperationsTable.Arn"
+        "Action: [dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem]\n"
+        "              Resource: !GetAtt OperationsTable.Arn"
     )
     at = text.index(granted, start, end)
     narrowed = text[:at] + granted.replace("dynamodb:PutItem, ", "") + text[at + len(granted) :]
