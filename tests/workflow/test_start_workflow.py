@@ -279,6 +279,9 @@ def test_a_novita_outage_while_polling_opens_the_breaker_and_fails_cleanly(
 def test_create_from_the_private_template_sends_only_the_auth_id_and_leaks_no_secret(
     engine: LocalEngine, simulator: Simulator, handler_logs: io.StringIO, capfd: pytest.CaptureFixture[str]
 ):
+    # Pulling for five simulated minutes: the polls (at most a minute apart) see it however slowly a
+    # loaded machine runs them (the default 30 s could fall between two polls).
+    simulator.admin.set_config(pulling=300)
     operation = run(
         engine,
         create_request(
