@@ -15,6 +15,9 @@ NODE_TOOLS := $(TOOLS)/node/node_modules/.bin/asl-validator
 # The Node.js client examples' one dependency (standardwebhooks), installed where a user runs them.
 NODE_EXAMPLES := examples/nodejs/node_modules/.package-lock.json
 PYTEST_ARGS ?=
+# `make test` runs the test files on two worker processes (pytest-xdist; a file stays on one worker,
+# so its module fixtures are built once). TEST_WORKERS= runs them in this process instead.
+TEST_WORKERS ?= -n 2 --dist loadfile
 # AWS SAM CLI, pinned, in its own venv (it pins many packages of its own; kept out of .venv).
 SAM_CLI_VERSION := 1.170.0
 SAM_VENV := $(TOOLS)/sam
@@ -123,7 +126,7 @@ test-unit: $(VENV)/.installed $(SAM) $(CHECKOV) ## the unit tests only
 # PERMISSION_PROOF=full: every tier runs, so every granted action must be used by some recorded call
 # or explained in tools/permissions-unused.yaml (tests/conftest.py; a call a role denies always fails).
 test: install check build ## install, check, build, then every test (about 15 minutes)
-	PERMISSION_PROOF=full DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(PYTEST_ARGS)
+	PERMISSION_PROOF=full DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed ## the end-to-end demo, offline, in about ten seconds
 	$(BIN)/novita-orchestrator demo

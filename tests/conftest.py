@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from novita_local.permissions import (
+    Call,
     check,
     load_skips,
     session_recorder,
@@ -27,13 +30,32 @@ def pytest_configure(config: pytest.Config) -> None:
     start_session_recording()
 
 
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist (``make test`` runs the tiers on two workers): a worker's recorded calls join the
+    controller's, which runs the proof over all of them."""
+    recorder = session_recorder()
+    rows = getattr(node, "workeroutput", {}).get("permission_calls") or []
+    if recorder is not None:
+        recorder.merge(
+            Counter({Call(runner, action, resource): int(n) for runner, action, resource, n in rows})
+        )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The permission proof: each recorded call must be allowed by its runner's role in the translated
     template; with PERMISSION_PROOF=full (``make test``, every tier ran) each granted action must
     also be used by some call or explained in tools/permissions-unused.yaml. PERMISSION_CALLS=<path>
     keeps the calls (``make permissions`` renders docs/PERMISSIONS.md from them)."""
     recorder = session_recorder()
-    if recorder is None or not recorder.calls:
+    if recorder is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller judges every worker's calls
+        workeroutput["permission_calls"] = [
+            [c.runner, c.action, c.resource, n] for c, n in recorder.calls.items()
+        ]
+        return
+    if not recorder.calls:
         return
     if os.environ.get("PERMISSION_CALLS"):
         recorder.save(Path(os.environ["PERMISSION_CALLS"]))
