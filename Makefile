@@ -125,7 +125,7 @@ test-unit: $(VENV)/.installed $(SAM) $(CHECKOV) ## the unit tests only
 
 # PERMISSION_PROOF=full: every tier runs, so every granted action must be used by some recorded call
 # or explained in tools/permissions-unused.yaml (tests/conftest.py; a call a role denies always fails).
-test: install check build ## install, check, build, then every test (about 15 minutes)
+test: install check build ## install, check, build, then every test (about 8 minutes)
 	PERMISSION_PROOF=full DYNAMODB_LOCAL_JAR=$(abspath $(DDB_LOCAL_JAR)) $(BIN)/pytest $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed ## the end-to-end demo, offline, in about ten seconds
