@@ -441,9 +441,6 @@ def run_simulator(args: argparse.Namespace) -> int:
         print(f"novita-orchestrator simulator: {error}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    # A shell starts a background job with SIGINT ignored, and Python keeps it so: Ctrl-C (or a
-    # supervisor's SIGINT) must still stop the simulator.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"Novita simulator serving {simulator.base_url}", flush=True)
     print(f"admin API at {simulator.url}{ADMIN_PREFIX} (Ctrl-C to stop)", flush=True)
     if dialects:

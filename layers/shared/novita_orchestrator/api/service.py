@@ -61,8 +61,6 @@ from novita_orchestrator.workflow.request import (
 )
 from novita_orchestrator.workflow.state import AcceptedInstance
 
-#: Novita's status of a stopped instance (a stop of it has nothing to do).
-STOPPED = "exited"
 #: The outcome a ready operation shows (failed ones show the failure's code and message).
 READY_OUTCOME = {"code": "READY", "message": "the instance is running and its app answers"}
 
