@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import novita_orchestrator.cold_start  # noqa: F401  # first of the layer: the GC pauses for the init
 from novita_orchestrator.deps import Once
-from novita_orchestrator.deps.workflow import poll_status_deps
+from novita_orchestrator.deps.poll_status import poll_status_deps
 from novita_orchestrator.invocation import bounded_by_invocation
 from novita_orchestrator.observability import logger, metrics
 from novita_orchestrator.settings import PollStatusSettings

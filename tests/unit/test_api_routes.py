@@ -12,9 +12,12 @@ from typing import Any, cast
 
 import pytest
 import requests
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from novita_local.engine.lambda_patch import LambdaContext
 from novita_local.serve import proxy_event
+from novita_orchestrator.api.errors import error_answer
 from novita_orchestrator.api.routes import api_service, app
 from novita_orchestrator.api.service import ApiDeps, ApiService
 from novita_orchestrator.api.starter import WorkflowStarter
@@ -300,6 +303,75 @@ def test_an_execution_that_cannot_start_leaves_a_failed_record_not_a_running_one
     # Nothing holds the instance: the next start is accepted.
     stepfunctions.start_execution = RecordingStepFunctions().start_execution  # type: ignore[method-assign]
     assert call("POST", "/instances/dev-box/start", {})["statusCode"] == 202
+
+
+def _aws_error(code: str, status: int, operation: str = "StartExecution") -> ClientError:
+    """What botocore raises when AWS refuses a call (after its own retries)."""
+    body = {"Error": {"Code": code, "Message": "quoting arn:aws:states:secret-ish"}}
+    return ClientError({**body, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+def test_a_throttled_start_execution_answers_503_with_retry_after_and_frees_the_instance(
+    service: ApiService, stepfunctions: RecordingStepFunctions
+) -> None:
+    def throttled(**kwargs: Any) -> dict[str, Any]:
+        raise _aws_error("ThrottlingException", 400)
+
+    stepfunctions.start_execution = throttled  # type: ignore[method-assign]
+    answer = call("POST", "/instances/dev-box/start", {})
+
+    assert answer["statusCode"] == 503, answer
+    error = answer["json"]["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert "StartExecution" in error["message"] and "ThrottlingException" in error["message"]
+    assert "arn:aws" not in error["message"]
+    assert answer["multiValueHeaders"]["Retry-After"] == [str(error["retryAfterSeconds"])]
+    # The retry the caller is told to make is accepted.
+    stepfunctions.start_execution = RecordingStepFunctions().start_execution  # type: ignore[method-assign]
+    assert call("POST", "/instances/dev-box/start", {})["statusCode"] == 202
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (_aws_error("ExecutionLimitExceeded", 400), 503, "SERVICE_UNAVAILABLE"),
+        (_aws_error("InternalFailure", 500), 503, "SERVICE_UNAVAILABLE"),
+        (_aws_error("SomethingNew", 502), 503, "SERVICE_UNAVAILABLE"),
+        (
+            EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com"),
+            503,
+            "SERVICE_UNAVAILABLE",
+        ),
+        # This deployment's own mistakes are not the caller's to retry: a 500.
+        (_aws_error("AccessDeniedException", 400), 500, "INTERNAL"),
+        (_aws_error("StateMachineDoesNotExist", 400), 500, "INTERNAL"),
+    ],
+)
+def test_an_aws_failure_is_503_when_it_is_for_now_and_500_when_it_is_the_deployments(
+    service: ApiService, stepfunctions: RecordingStepFunctions, failure: Exception, status: int, code: str
+) -> None:
+    def refuse(**kwargs: Any) -> dict[str, Any]:
+        raise failure
+
+    stepfunctions.start_execution = refuse  # type: ignore[method-assign]
+    answer = call("POST", "/instances/dev-box/start", {})
+
+    assert (answer["statusCode"], answer["json"]["error"]["code"]) == (status, code), answer
+    assert ("Retry-After" in answer["multiValueHeaders"]) == (status == 503)
+
+
+def test_a_throttled_idempotency_table_is_503_too() -> None:
+    # Powertools wraps its table's errors; the cause decides the answer.
+    try:
+        try:
+            raise _aws_error("ProvisionedThroughputExceededException", 400, "PutItem")
+        except ClientError as cause:
+            raise IdempotencyPersistenceLayerError("Failed to save in progress record", cause) from cause
+    except IdempotencyPersistenceLayerError as wrapped:
+        answer = error_answer(wrapped, now=time.time())
+
+    assert (answer.status, answer.body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
+    assert "PutItem" in answer.body["error"]["message"]
 
 
 # --- stop and delete -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from novita_orchestrator.clock import ScaledClock, clock_for_scale
 from novita_orchestrator.deps import clock_of
-from novita_orchestrator.deps.workflow import poll_status_deps
+from novita_orchestrator.deps.poll_status import poll_status_deps
 from novita_orchestrator.novita.errors import Conflict, InsufficientResource, NotFound, UpstreamError
 from novita_orchestrator.novita.models import Instance, Template
 from novita_orchestrator.outbound import Resolver

@@ -15,6 +15,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from botocore.exceptions import ClientError as AwsClientError
+from botocore.exceptions import ConnectionError as AwsConnectionError
+from botocore.exceptions import HTTPClientError as AwsHttpClientError
 
 from novita_orchestrator.novita import errors as novita
 from novita_orchestrator.novita.redaction import redact_text
@@ -25,6 +28,29 @@ from novita_orchestrator.workflow import errors as workflow
 
 #: Seconds a caller is asked to wait when Novita failed without saying how long.
 DEFAULT_RETRY_AFTER_SECONDS = 5
+#: AWS error codes that mean "busy or briefly unavailable, try again" (the service's own DynamoDB
+#: tables, Step Functions): the caller gets a 503 with Retry-After, as for Novita. Any other AWS error
+#: (access denied, a missing table or state machine) is this deployment's fault: a 500.
+AWS_BUSY_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "ExecutionLimitExceeded",
+        "TransactionInProgressException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+    }
+)
 
 
 class ApiError(Exception):
@@ -205,4 +231,28 @@ def _error_answer(error: BaseException, *, now: float) -> ErrorAnswer:
             return _answer(status, code, message, retry_after=retry)
     if isinstance(error, ConfigurationError):
         return _answer(500, "CONFIGURATION_ERROR", f"the service is misconfigured: {error}")
+    busy = _aws_busy(error)
+    if busy is not None:
+        return _answer(503, "SERVICE_UNAVAILABLE", busy, retry_after=DEFAULT_RETRY_AFTER_SECONDS)
     return _answer(500, "INTERNAL", "internal error; see the service logs")
+
+
+def _aws_busy(error: BaseException) -> str | None:
+    """Why an AWS call failed for now (throttled, 5xx, unreachable), or None for any other error;
+    also when it is the cause of another (Powertools' idempotency wraps its table's errors).
+
+    The message names the call and AWS's error code only (the error's own text may quote the request).
+    """
+    if error.__cause__ is not None and not isinstance(error, AwsClientError):
+        cause = _aws_busy(error.__cause__)
+        if cause is not None:
+            return cause
+    if isinstance(error, AwsClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in AWS_BUSY_CODES or status >= 500:
+            return f"the service's AWS {error.operation_name} call was refused for now ({code}); retry later"
+        return None
+    if isinstance(error, AwsConnectionError | AwsHttpClientError):
+        return "the service could not reach AWS for now; retry later"
+    return None

@@ -2,10 +2,13 @@
 
 Each function's entry (``functions/<name>/app.py``) builds its collaborators here at init and hands
 them to its step or service; nothing else in the layer creates clients, stores or sessions. One
-module per kind of function, so a function imports only what it uses:
+module per function (``deps/<name>.py`` for ``functions/<name>``), so a function imports only what
+it uses, never another function's step (each module and each dataclass costs its init time):
 
-* :mod:`.workflow`: the five steps of the state machine that call Novita (:mod:`.novita`: the client
-  and the guard in front of it), and :mod:`.finish` for FinishOperation (the stores alone);
+* the workflow steps that call Novita (``resolve_target``, ``resolve_registry_auth``,
+  ``launch_instance``, ``poll_status``, ``check_health``, ``stop_instance``, ``poll_stopped``), over
+  :mod:`.novita` (the client and the guard in front of it) and :mod:`.status` (the status reader);
+* :mod:`.finish`: FinishOperation and the lease watcher (the stores alone);
 * :mod:`.api`: the REST API's service (plus idempotency);
 * :mod:`.webhooks`: the webhook dispatcher;
 * :mod:`.trigger`: the EventBridge trigger.

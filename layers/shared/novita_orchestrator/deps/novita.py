@@ -66,3 +66,8 @@ def novita_client(settings: NovitaSettings, aws: Aws, clock: Clock, guard: CallG
             setting="NOVITA_API_KEY_SECRET_ARN",
         )
     return NovitaClient(settings, api_key=api_key, guard=guard, clock=clock)
+
+
+def guarded_novita_client(settings: NovitaSettings, aws: Aws, clock: Clock) -> NovitaClient:
+    """The client behind its own shared guard (each workflow step; the API shares one with GET /health)."""
+    return novita_client(settings, aws, clock, call_guard(settings, aws, clock))
