@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -164,3 +165,37 @@ def test_a_newer_start_is_not_stopped_by_an_older_lease(
     assert stop_posts(simulator) == 0
     assert stored_operation(engine, lease_stop_operation_id(older)) is None
     assert simulator.admin.state()["instances"][0]["status"] == "running"
+
+
+def test_a_lease_superseded_after_its_claim_stops_nothing_and_frees_the_instance(
+    engine: LocalEngine, simulator: Simulator, store: DynamoLeaseStore
+):
+    # The race the watcher cannot rule out: it claimed the lease and started the stop, and before the
+    # stop took the instance's lock a newer operation superseded the lease. The stop is started here
+    # exactly as the watcher starts it, with the lease superseded between the claim and the stop.
+    owner = start_with_lease(engine, "dev-box", afterSeconds=3000)
+    stop_id = lease_stop_operation_id(owner)
+    claimed = leases.update(
+        store,
+        "inst-dev-box",
+        lambda lease: (
+            replace(lease, revision=lease.revision + 1, state="claimed", stop_operation_id=stop_id)
+            if lease is not None
+            else None
+        ),
+    )
+    assert claimed is not None and claimed.state == "claimed"
+    leases.supersede(store, "inst-dev-box")
+    request = parse_request({"stop": {"ref": "inst-dev-box", "leaseVersion": claimed.version}})
+
+    stop = run_operation(engine, request, operation_id=stop_id, timeout=60)
+
+    assert stop.status == "failed", stop.summary()
+    assert stop.record is not None and stop.record["outcome"]["code"] == "LEASE_SUPERSEDED"
+    terminal = [n for n in notifications_of(engine, stop_id) if n.terminal]
+    assert [n.type for n in terminal] == ["instance.stop.failed"]
+    assert stop_posts(simulator) == 0
+    assert simulator.admin.state()["instances"][0]["status"] == "running"
+    # The stop let the instance's lock go: the next operation on it is accepted and runs.
+    again = run_operation(engine, start_request("dev-box"), timeout=60)
+    assert again.status == "ready", again.summary()
