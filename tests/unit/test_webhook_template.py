@@ -42,6 +42,24 @@ def test_an_alarm_watches_the_dead_letter_queue_depth() -> None:
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 
+def test_every_state_machine_s_failed_executions_raise_an_alarm() -> None:
+    resources = load_template()["Resources"]
+    machines = {name for name, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    watched: dict[str, set[str]] = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        for metric in resource["Properties"].get("Metrics", []):
+            stat = metric.get("MetricStat", {}).get("Metric", {})
+            for dimension in stat.get("Dimensions", []):
+                if dimension["Name"] == "StateMachineArn":
+                    watched.setdefault(dimension["Value"]["Ref"], set()).add(stat["MetricName"])
+    assert machines == {"StartInstanceStateMachine", "StopInstanceStateMachine", "LeaseWatcherStateMachine"}
+    ended_badly = {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for machine in machines:
+        assert watched.get(machine) == ended_badly, machine
+
+
 def test_the_signing_secret_is_generated_as_base64_characters() -> None:
     generate = load_template()["Resources"]["WebhookSigningSecret"]["Properties"]["GenerateSecretString"]
     assert generate["ExcludePunctuation"] is True
