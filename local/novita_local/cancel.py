@@ -5,16 +5,27 @@ the engine's Step Functions, operations table and webhook queue."""
 from __future__ import annotations
 
 from novita_local.engine import LocalEngine
-from novita_local.operations import OPERATIONS_TABLE, STATE_MACHINE, WEBHOOK_QUEUE
+from novita_local.operations import OPERATIONS_TABLE, STATE_MACHINE, STOP_STATE_MACHINE, WEBHOOK_QUEUE
 from novita_orchestrator.clock import clock_for_scale
 from novita_orchestrator.steps.cancel_operation import CancelDeps, CancelResult, cancel_operation
+from novita_orchestrator.store.event_bus import EventBridgeBus
 from novita_orchestrator.store.executions import StepFunctionsExecutions
 from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.webhooks.queue import SqsNotificationQueue
+from novita_orchestrator.workflow.request import state_machines_by_kind
 
+EVENT_BUS = "EventBus"
 #: serve's own route for ``novita-orchestrator cancel OP`` (the deployed API has no cancel).
 LOCAL_CANCEL_PATH = "/_local/operations/{operation_id}/cancel"
+
+
+def engine_executions(engine: LocalEngine) -> StepFunctionsExecutions:
+    """The engine's workflow executions (the startup's and the stop's)."""
+    machines = state_machines_by_kind(
+        engine.resource_arn(STATE_MACHINE), engine.resource_arn(STOP_STATE_MACHINE)
+    )
+    return StepFunctionsExecutions(engine.boto_client("stepfunctions"), machines)
 
 
 def cancel_on_engine(
@@ -26,10 +37,9 @@ def cancel_on_engine(
     deps = CancelDeps(
         operations=DynamoOperationsStore(dynamodb, table),
         locks=DynamoLockStore(dynamodb, table),
-        executions=StepFunctionsExecutions(
-            engine.boto_client("stepfunctions"), engine.resource_arn(STATE_MACHINE)
-        ),
+        executions=engine_executions(engine),
         queue=SqsNotificationQueue(engine.boto_client("sqs"), engine.queue_url(WEBHOOK_QUEUE)),
+        events=EventBridgeBus(engine.boto_client("events"), engine.resource_name(EVENT_BUS)),
         # The functions' clock (a scaled one shares its anchor within the process): one timeline.
         clock=clock_for_scale(time_scale),
     )

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import sys
 
-from novita_local.cancel import cancel_on_engine, left_behind
+from novita_local.cancel import cancel_on_engine, engine_executions, left_behind
 from novita_local.engine import LocalEngine
 from novita_local.operations import (
-    STATE_MACHINE,
     Operation,
     follow,
     local_engine,
@@ -27,7 +26,6 @@ from novita_local.runtime import (
     novita_banner,
 )
 from novita_local.webhooks import DeliveryReport, deliver_notifications, delivery_wait_seconds
-from novita_orchestrator.store.executions import StepFunctionsExecutions
 from novita_orchestrator.store.operations_store import OperationNotFound
 from novita_orchestrator.workflow.request import OperationRequest
 
@@ -98,8 +96,8 @@ def _cancel(engine: LocalEngine, operation: Operation, time_scale: float) -> lis
             engine, operation.operation_id, time_scale=time_scale, reason=_CANCEL_REASON
         )
     except OperationNotFound:  # interrupted before its first step recorded it
-        StepFunctionsExecutions(engine.boto_client("stepfunctions"), engine.resource_arn(STATE_MACHINE)).stop(
-            operation.operation_id, cause=_CANCEL_REASON
+        engine_executions(engine).stop(
+            operation.operation_id, kind=operation.request.kind, cause=_CANCEL_REASON
         )
         return [f"interrupted: {operation.operation_id} cancelled before it began; no instance was touched"]
     finally:

@@ -118,6 +118,10 @@ class Names:
                 label = self.label(value)
                 index = parameters.get("IndexName") if key == "TableName" else None
                 found.append(f"{label}/index/*" if index else label)
+        execution = parameters.get("executionArn")
+        if isinstance(execution, str):  # states:StopExecution / DescribeExecution: one of a machine's
+            machine, _, _name = execution.replace(":execution:", ":stateMachine:", 1).rpartition(":")
+            found.append(f"{self.state_machines.get(machine, machine)}:<execution>")
         for entry in parameters.get("Entries") or []:  # events:PutEvents
             if isinstance(entry, Mapping):
                 found.append(self.label(str(entry.get("EventBusName") or "default")))

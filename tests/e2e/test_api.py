@@ -62,6 +62,7 @@ def test_openapi_document_validates_and_lists_every_route(api: ServedApi):
         "/instances/{ref}/heartbeat",
         "/instances/{ref}/lease",
         "/operations/{operation_id}",
+        "/operations/{operation_id}/cancel",
         "/health",
     }
     assert set(document["paths"]["/instances/{ref}"]) == {"get", "delete"}
@@ -272,6 +273,87 @@ def test_a_start_while_an_operation_drives_the_instance_is_409_naming_it(api: Se
     assert error_of(stop)["operationId"] == first
     api.simulator.admin.advance(100_000)  # now it boots
     assert api.finished(first)["status"] == "ready"
+
+
+def execution_status(engine: LocalEngine, machine: str, operation_id: str) -> str:
+    client = engine.boto_client("stepfunctions")
+    arn = engine.resource_arn(machine).replace(":stateMachine:", ":execution:") + f":{operation_id}"
+    return str(client.describe_execution(executionArn=arn)["status"])
+
+
+def bus_events(api: ServedApi) -> tuple[Any, str]:
+    """A queue that receives every event on the service's bus from now on (a rule of the test's own)."""
+    events, sqs = api.engine.boto_client("events"), api.engine.boto_client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"bus-tap-{time.monotonic_ns()}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    bus = api.engine.resource_name("EventBus")
+    rule = f"tap-{time.monotonic_ns()}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": ["novita-orchestrator"]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn["QueueArn"]}])
+    return sqs, queue_url
+
+
+def tapped(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_a_cancelled_start_ends_cancelled_notified_once_and_the_instance_can_be_stopped(api: ServedApi):
+    api.simulator.admin.set_config(starting=100_000)  # it would stay starting for the whole test
+    sqs, tap = bus_events(api)
+    first = api.post("/instances/dev-box/start", json={"webhook": {"url": "https://hooks.example.com/n"}})
+    operation_id = first.json()["operationId"]
+    api.wait_until(operation_id, lambda op: op["phase"] == "starting")
+    assert api.post("/instances/dev-box/stop").status_code == 409  # the start holds the instance
+
+    cancelled = api.post(f"/operations/{operation_id}/cancel")
+    again = api.post(f"/operations/{operation_id}/cancel")
+
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["cancelled"] is True
+    operation = body["operation"]
+    assert (operation["status"], operation["outcome"]["code"]) == ("failed", "CANCELLED")
+    assert "instance inst-dev-box was not stopped" in operation["outcome"]["message"]
+    assert operation["notifications"][-1] == "instance.startup.failed"
+    assert execution_status(api.engine, "StartInstanceStateMachine", operation_id) == "ABORTED"
+    assert again.status_code == 200 and again.json()["cancelled"] is False
+    assert again.json()["operation"]["outcome"]["code"] == "CANCELLED"
+    [event] = [e for e in tapped(sqs, tap) if e["detail"].get("operationId") == operation_id]
+    assert (event["detail-type"], event["detail"]["error"]["code"]) == ("InstanceStartFailed", "CANCELLED")
+    # The instance is free: once it has booted (Novita stops only a running one), a stop of it runs.
+    api.simulator.admin.advance(100_000)
+    stop = api.post("/instances/dev-box/stop")
+    assert stop.status_code == 202, stop.text
+    assert api.finished(stop.json()["operationId"])["status"] == "stopped"
+
+
+def test_a_cancelled_stop_ends_as_a_failed_stop_on_the_stop_workflow(api: ServedApi):
+    api.simulator.admin.set_config(stopping=100_000)
+    stop = api.post("/instances/inference/stop").json()["operationId"]
+    api.wait_until(stop, lambda op: "instance.stop.initiated" in op["notifications"])
+
+    cancelled = api.post(f"/operations/{stop}/cancel")
+
+    assert cancelled.status_code == 200, cancelled.text
+    operation = cancelled.json()["operation"]
+    assert (operation["status"], operation["outcome"]["code"]) == ("failed", "CANCELLED")
+    assert operation["notifications"] == ["instance.stop.initiated", "instance.stop.failed"]
+    assert execution_status(api.engine, "StopInstanceStateMachine", stop) == "ABORTED"
+
+
+def test_a_cancel_of_an_ended_operation_changes_nothing_and_an_unknown_one_is_404(api: ServedApi):
+    started = api.post("/instances/inference/start").json()["operationId"]
+    assert api.finished(started)["status"] == "ready"
+
+    ended = api.post(f"/operations/{started}/cancel")
+    unknown = api.post("/operations/op-" + "0" * 32 + "/cancel")
+    malformed = api.post("/operations/not-an-id/cancel")
+
+    assert ended.status_code == 200 and ended.json()["cancelled"] is False
+    assert ended.json()["operation"]["status"] == "ready"
+    assert (unknown.status_code, error_of(unknown)["code"]) == (404, "OPERATION_NOT_FOUND")
+    assert (malformed.status_code, error_of(malformed)["code"]) == (404, "OPERATION_NOT_FOUND")
 
 
 def test_two_simultaneous_starts_drive_the_instance_once(api: ServedApi):

@@ -19,9 +19,11 @@ OP = "op-" + "a" * 32
 class Stopped:
     def __init__(self) -> None:
         self.stopped: list[str] = []
+        self.kinds: list[str] = []
 
-    def stop(self, operation_id: str, *, cause: str) -> None:
+    def stop(self, operation_id: str, *, kind: str, cause: str) -> None:
         self.stopped.append(operation_id)
+        self.kinds.append(kind)
 
 
 class Sent:
@@ -30,6 +32,14 @@ class Sent:
 
     def send(self, operation_id: str, message: dict[str, Any]) -> None:
         self.messages.append(message)
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        self.events.append((detail_type, detail))
 
 
 def world(kind: str = "start") -> tuple[CancelDeps, Stopped, Sent]:
@@ -44,7 +54,7 @@ def world(kind: str = "start") -> tuple[CancelDeps, Stopped, Sent]:
         now=clock.now(),
         webhook_url="https://h/x",
     )
-    if kind == "start":
+    if kind in {"start", "stop"}:
         operations.set_instance(
             OP, instance_id="inst-1", instance_name=target, product_id="p", now=clock.now()
         )
@@ -52,7 +62,7 @@ def world(kind: str = "start") -> tuple[CancelDeps, Stopped, Sent]:
     else:
         locks.acquire(f"name:{target}", operation_id=OP, now=clock.now(), expires_at=clock.now() + 60)
     stopped, sent = Stopped(), Sent()
-    return CancelDeps(operations, locks, stopped, sent, clock), stopped, sent
+    return CancelDeps(operations, locks, stopped, sent, Published(), clock), stopped, sent
 
 
 @pytest.mark.parametrize(("kind", "lock"), [("start", "inst-1"), ("create", "name:dev-box")])
@@ -73,6 +83,27 @@ def test_a_running_operation_is_stopped_finished_unlocked_and_notified_once(kind
     assert message["event"]["type"] == "instance.startup.failed"
     assert message["event"]["data"]["error"]["code"] == "CANCELLED"
     assert result.instance_left == ("inst-1" if kind == "start" else None)
+    assert isinstance(deps.events, Published)
+    [(detail_type, detail)] = deps.events.events
+    assert (detail_type, detail["type"], detail["status"]) == (
+        "InstanceStartFailed",
+        "instance.startup.failed",
+        "failed",
+    )
+    assert detail["eventId"] == message["event"]["id"] and detail["error"]["code"] == "CANCELLED"
+
+
+def test_a_cancelled_stop_ends_as_a_stop_on_the_stop_workflow() -> None:
+    deps, stopped, sent = world("stop")
+
+    result = cancel_operation(OP, deps, reason="cancelled by a test")
+
+    assert result.cancelled and stopped.kinds == ["stop"]
+    assert deps.locks.holder("inst-1") is None
+    [message] = sent.messages
+    assert message["event"]["type"] == "instance.stop.failed"
+    assert isinstance(deps.events, Published)
+    assert [detail_type for detail_type, _ in deps.events.events] == ["InstanceStopFailed"]
 
 
 def test_an_unknown_operation_is_not_found() -> None:

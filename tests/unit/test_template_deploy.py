@@ -94,7 +94,13 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     )
     | on("WebhookDeadLetterQueue", "sqs:GetQueueAttributes")
     | on("StartInstanceStateMachine", "states:StartExecution")
-    | on("StopInstanceStateMachine", "states:StartExecution"),
+    | on("StopInstanceStateMachine", "states:StartExecution")
+    # A cancel: the execution stopped, the lock released, the terminal notification and event sent.
+    | on("StartInstanceStateMachine:*", "states:StopExecution")
+    | on("StopInstanceStateMachine:*", "states:StopExecution")
+    | on("OperationsTable", "dynamodb:DeleteItem")
+    | on("WebhookQueue", "sqs:SendMessage")
+    | on("EventBus", "events:PutEvents"),
     "StartTriggerFunction": on("StartInstanceStateMachine", "states:StartExecution")
     | on("OperationsTable", "dynamodb:PutItem")
     | on("StopInstanceStateMachine", "states:StartExecution")

@@ -354,6 +354,14 @@ class ApiSettings(
     WEBHOOK_DLQ_URL: str | None = Field(
         default=None, pattern=r"^https?://", description="The webhook dead-letter queue (its depth: /health)."
     )
+    # A cancel ends the operation as its workflow would: its terminal notification and event.
+    WEBHOOK_QUEUE_URL: str = Field(
+        pattern=r"^https?://",
+        description="The webhook queue (a cancelled operation's terminal notification).",
+    )
+    EVENT_BUS_NAME: str = Field(
+        min_length=1, description="The service's EventBridge bus (a cancelled operation's terminal event)."
+    )
 
 
 class StartTriggerSettings(OperationsTableSettings, OutboundSettings, StateMachineSettings):

@@ -181,6 +181,16 @@ class LeaseView(BaseModel):
     stopOperationId: str | None = None
 
 
+class CancelView(BaseModel):
+    """``POST /operations/{id}/cancel``: whether this call cancelled it (false: it had already ended,
+    as ``operation`` shows), and the operation as it is now."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    cancelled: bool
+    operation: OperationView
+
+
 class DeadLetterView(BaseModel):
     model_config = ConfigDict(defer_build=True)
 

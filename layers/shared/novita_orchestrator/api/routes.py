@@ -34,6 +34,7 @@ from novita_orchestrator.api.errors import (
     error_answer,
 )
 from novita_orchestrator.api.models import (
+    CancelView,
     CreateInstanceBody,
     ErrorBody,
     HealthView,
@@ -299,6 +300,25 @@ def get_operation(
     service: Service,
 ) -> OperationView:
     return service.operation(operation_id)
+
+
+@app.post(
+    "/operations/<operation_id>/cancel",
+    summary="Stop driving an operation: it ends failed (CANCELLED), notified once; the instance stays",
+    responses={
+        200: {
+            "description": "Cancelled now (cancelled: true), or it had already ended (false)",
+            "content": {"application/json": {"model": CancelView}},
+        }
+    }
+    | _errors(404),
+    tags=["operations"],
+)
+def cancel_operation(
+    operation_id: Annotated[str, Path(min_length=1, max_length=255, description="op-<32 hex digits>")],
+    service: Service,
+) -> CancelView:
+    return service.cancel(operation_id)
 
 
 @app.get(

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from novita_orchestrator.api import errors
 from novita_orchestrator.api.models import (
+    CancelView,
     DeadLetterView,
     HealthView,
     InstanceView,
@@ -38,7 +39,9 @@ from novita_orchestrator.novita.guard import CallGuard
 from novita_orchestrator.novita.models import Instance
 from novita_orchestrator.observability import logger
 from novita_orchestrator.resilience.guard import resilience_snapshot
+from novita_orchestrator.settings import ConfigurationError
 from novita_orchestrator.steps import leases
+from novita_orchestrator.steps.cancel_operation import CancelDeps, cancel_operation
 from novita_orchestrator.steps.resolve_target import find_instance
 from novita_orchestrator.steps.status_reader import StatusReader
 from novita_orchestrator.store.lease_store import Lease, LeaseStore
@@ -66,6 +69,8 @@ READY_OUTCOME = {"code": "READY", "message": "the instance is running and its ap
 
 #: The idempotency records' key prefix: stable across code moves (Powertools' default is the module path).
 ACCEPT_KEY_PREFIX = "novita-orchestrator.accept"
+#: The outcome's message of an operation cancelled through the API (what was left follows it).
+CANCEL_REASON = "cancelled through the API"
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ class ApiDeps:
     idempotency: IdempotencyTable | None = None
     #: Auto-stop leases (heartbeat, change, shown with the instance); None = none are kept.
     leases: LeaseStore | None = None
+    #: What a cancel stops and tells (the executions, the webhook queue, the event bus).
+    cancel: CancelDeps | None = None
 
 
 class ApiService:
@@ -212,6 +219,22 @@ class ApiService:
         if record is None:
             raise OperationNotFound(f"no operation {operation_id}")
         return operation_view(record, now=self.deps.clock.now())
+
+    def cancel(self, operation_id: str) -> CancelView:
+        """Stop driving a running operation (it ends ``failed``, ``CANCELLED``, notified once); the
+        instance is left as it is. An ended operation is answered as it is (``cancelled`` false)."""
+        if not is_operation_id(operation_id):
+            raise OperationNotFound("no such operation: operation IDs look like op-<32 lowercase hex digits>")
+        if self.deps.cancel is None:
+            raise ConfigurationError("WEBHOOK_QUEUE_URL, EVENT_BUS_NAME: operations cannot be cancelled here")
+        try:
+            result = cancel_operation(operation_id, self.deps.cancel, reason=CANCEL_REASON)
+        except OperationNotFound:
+            raise OperationNotFound(f"no operation {operation_id}") from None
+        logger.info("operation cancel", extra={"operation_id": operation_id, "cancelled": result.cancelled})
+        return CancelView(
+            cancelled=result.cancelled, operation=operation_view(result.record, now=self.deps.clock.now())
+        )
 
     def instance(self, ref: str) -> InstanceView:
         instance = self._find_instance(ref)

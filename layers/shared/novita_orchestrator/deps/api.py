@@ -18,8 +18,13 @@ from novita_orchestrator.deps import (
 from novita_orchestrator.deps.novita import call_guard, novita_client
 from novita_orchestrator.deps.status import status_reader
 from novita_orchestrator.settings import ApiSettings
+from novita_orchestrator.steps.cancel_operation import CancelDeps
+from novita_orchestrator.store.event_bus import EventBridgeBus
+from novita_orchestrator.store.executions import StepFunctionsExecutions
 from novita_orchestrator.webhooks.dead_letters import DeadLetters
+from novita_orchestrator.webhooks.queue import SqsNotificationQueue
 from novita_orchestrator.webhooks.url_guard import UrlPolicy
+from novita_orchestrator.workflow.request import state_machines_by_kind
 
 
 def api_service(settings: ApiSettings) -> ApiService:
@@ -40,15 +45,17 @@ def api_service(settings: ApiSettings) -> ApiService:
         dead_letters = DeadLetters(aws.client("sqs"), dlq_url=settings.WEBHOOK_DLQ_URL, queue_url="")
     novita = novita_client(settings, aws, clock, guard)
     operations = operations_store(settings, aws)
+    locks = lock_store(settings, aws)
+    stepfunctions = aws.client("stepfunctions")
     return ApiService(
         ApiDeps(
             novita=novita,
             reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
             guard=guard,
             operations=operations,
-            locks=lock_store(settings, aws),
+            locks=locks,
             starter=WorkflowStarter(
-                aws.client("stepfunctions"),
+                stepfunctions,
                 settings.STATE_MACHINE_ARN,
                 settings.STOP_STATE_MACHINE_ARN,
                 operations=operations,
@@ -61,5 +68,16 @@ def api_service(settings: ApiSettings) -> ApiService:
             dead_letters=dead_letters,
             idempotency=idempotency,
             leases=lease_store(settings, aws),
+            cancel=CancelDeps(
+                operations=operations,
+                locks=locks,
+                executions=StepFunctionsExecutions(
+                    stepfunctions,
+                    state_machines_by_kind(settings.STATE_MACHINE_ARN, settings.STOP_STATE_MACHINE_ARN),
+                ),
+                queue=SqsNotificationQueue(aws.client("sqs"), settings.WEBHOOK_QUEUE_URL),
+                events=EventBridgeBus(aws.client("events"), settings.EVENT_BUS_NAME),
+                clock=clock,
+            ),
         )
     )

@@ -1,5 +1,7 @@
 """Stop driving an operation: its execution is stopped, its record ends ``failed`` (``CANCELLED``),
-its instance lock is freed and its one terminal notification is queued, as FinishOperation would.
+its instance lock is freed, and its one terminal notification is queued and its terminal event
+published, as the workflow's own end would (for a start or create the startup's failure, for a stop
+or delete the stop's).
 
 Nothing is done to the instance itself (never stop or delete what the user did not ask to): a
 start or create already sent to Novita goes on, and the result says which instance keeps running
@@ -20,21 +22,26 @@ from novita_orchestrator.store.operations_store import (
     OperationRecord,
     OperationsStore,
 )
-from novita_orchestrator.workflow import notifications, phases
-from novita_orchestrator.workflow.notifications import build_event, queue_message
+from novita_orchestrator.workflow import phases
+from novita_orchestrator.workflow.notifications import build_event, event_detail, outcomes_of, queue_message
 
 CANCELLED = "CANCELLED"
 FAILED = "failed"
 
 
 class Executions(Protocol):
-    def stop(self, operation_id: str, *, cause: str) -> None:
-        """Stop the operation's execution (no error when it has already ended)."""
+    def stop(self, operation_id: str, *, kind: str, cause: str) -> None:
+        """Stop the execution of the operation (of ``kind``); no error when it has already ended."""
 
 
 class NotificationQueue(Protocol):
     def send(self, operation_id: str, message: dict[str, Any]) -> None:
         """Put one message on the webhook queue."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        """Put one event on the service's EventBridge bus."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class CancelDeps:
     locks: LockStore
     executions: Executions
     queue: NotificationQueue
+    events: EventPublisher
     clock: Clock
 
 
@@ -73,18 +81,19 @@ def cancel_operation(operation_id: str, deps: CancelDeps, *, reason: str) -> Can
     if record.status != RUNNING:
         return CancelResult(record, cancelled=False)
     # The execution first, so that no later step writes after the record is finished.
-    deps.executions.stop(operation_id, cause=reason)
+    deps.executions.stop(operation_id, kind=record.kind, cause=reason)
     record = deps.operations.get(operation_id) or record  # a step running at that moment may have moved it
     left = (
         f"instance {record.instance_id} was not stopped" if record.instance_id else "no instance was touched"
     )
     failure = {"code": CANCELLED, "message": f"{reason}; {left}"}
+    ends = outcomes_of(record.kind)
     now = deps.clock.now()
     finished = deps.operations.finish(
         operation_id,
         status=FAILED,
         phase=phases.FAILED,
-        notification_type=notifications.FAILED,
+        notification_type=ends.failed,
         outcome=failure,
         now=now,
     )
@@ -94,7 +103,7 @@ def cancel_operation(operation_id: str, deps: CancelDeps, *, reason: str) -> Can
     if key:
         deps.locks.release(key, operation_id=operation_id)
     event = build_event(
-        event_type=notifications.FAILED,
+        event_type=ends.failed,
         operation_id=operation_id,
         instance_id=finished.instance_id,
         instance_name=finished.instance_name,
@@ -105,4 +114,5 @@ def cancel_operation(operation_id: str, deps: CancelDeps, *, reason: str) -> Can
         error=failure,
     )
     deps.queue.send(operation_id, queue_message(finished.webhook_url, event))
+    deps.events.publish(ends.failed_detail_type, event_detail(event, FAILED))
     return CancelResult(finished, cancelled=True)

@@ -15,7 +15,7 @@ from novita_orchestrator.store.lock_store import LockStore
 from novita_orchestrator.store.operations_store import OperationsStore
 from novita_orchestrator.workflow import notifications, phases
 from novita_orchestrator.workflow.errors import InvalidRequest, LeaseNotArmed
-from novita_orchestrator.workflow.notifications import build_event, queue_message
+from novita_orchestrator.workflow.notifications import build_event, event_detail, queue_message
 from novita_orchestrator.workflow.outcome import failure_from_error
 from novita_orchestrator.workflow.request import STOP_KINDS, AutoStopSpec
 from novita_orchestrator.workflow.state import FinishResult, FinishState
@@ -81,7 +81,7 @@ def finish_operation(state: FinishState, deps: FinishOperationDeps) -> FinishRes
         extra={"kind": record.kind or kind, "target": record.target or target_ref},
         error=failure,
     )
-    detail = {"eventId": event["id"], "type": event_type, "status": status, **event["data"]}
+    detail = event_detail(event, status)
     logger.info("operation finished", extra={"status": status, "code": failure["code"] if failure else None})
     return FinishResult(
         notification=queue_message(state.webhook_url, event),

@@ -1,7 +1,9 @@
-"""The startup workflow's executions in Step Functions (each one is named by its operation ID)."""
+"""The workflows' executions in Step Functions (each one is named by its operation ID): a start's or
+a create's on the startup workflow, a stop's or a delete's on the stop workflow."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,15 +18,18 @@ def execution_arn(state_machine_arn: str, operation_id: str) -> str:
 
 
 class StepFunctionsExecutions:
-    def __init__(self, client: Any, state_machine_arn: str) -> None:
+    def __init__(self, client: Any, state_machines: Mapping[str, str]) -> None:
+        """``state_machines``: the state machine ARN of each kind of operation."""
         self._client = client
-        self._state_machine_arn = state_machine_arn
+        self._state_machines = dict(state_machines)
 
-    def stop(self, operation_id: str, *, cause: str) -> None:
-        """Stop the execution; one that has already ended (or never existed) is left as it is."""
+    def stop(self, operation_id: str, *, kind: str, cause: str) -> None:
+        """Stop the execution of an operation of ``kind``; one that has already ended (or never
+        existed) is left as it is."""
+        machine = self._state_machines[kind]
         try:
             self._client.stop_execution(
-                executionArn=execution_arn(self._state_machine_arn, operation_id),
+                executionArn=execution_arn(machine, operation_id),
                 error="Cancelled",
                 cause=cause[:_MAX_CAUSE],
             )

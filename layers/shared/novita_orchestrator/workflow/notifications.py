@@ -102,3 +102,8 @@ def build_event(
 def queue_message(webhook_url: str | None, event: Mapping[str, Any]) -> dict[str, Any]:
     """The webhook-queue message body; sent even without a URL (the dispatcher acknowledges those)."""
     return {"webhook": {"url": webhook_url} if webhook_url else None, "event": dict(event)}
+
+
+def event_detail(event: dict[str, Any], status: str) -> dict[str, Any]:
+    """The EventBridge detail of a terminal notification's event (what the workflows publish)."""
+    return {"eventId": event["id"], "type": event["type"], "status": status, **event["data"]}

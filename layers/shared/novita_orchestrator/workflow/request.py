@@ -35,6 +35,13 @@ from novita_orchestrator.workflow.errors import InvalidRequest
 Kind = Literal["start", "create", "stop", "delete"]
 STOP_KINDS = frozenset({"stop", "delete"})
 
+
+def state_machines_by_kind(state_machine_arn: str, stop_state_machine_arn: str) -> dict[str, str]:
+    """Which workflow runs an operation of each kind: the startup one, or the stop one."""
+    kinds: tuple[Kind, ...] = ("start", "create", "stop", "delete")
+    return {kind: stop_state_machine_arn if kind in STOP_KINDS else state_machine_arn for kind in kinds}
+
+
 _PORTS = re.compile(r"^\d{1,5}/(http|tcp)(,\d{1,5}/(http|tcp))*$")
 #: ``op-`` and 32 lowercase hex digits: the execution's name, so it is safe in any URL or log line.
 OPERATION_ID_PATTERN = r"^op-[0-9a-f]{32}$"
