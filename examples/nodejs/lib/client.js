@@ -169,7 +169,11 @@ export class OrchestratorClient {
     return this.request("POST", `/instances/${segment(ref)}/start`, requestOptions(options), idempotencyKey);
   }
 
-  /** Create from a template: { templateId, productId, name, gpuNum, rootfsSize, ports, envs, clusterId }. */
+  /**
+   * Create from a template: { templateId, name, and either productId (with gpuNum, clusterId) or
+   * gpu: {type, count, regions, maxPricePerHour, billing: "onDemand" | "spot"} (the cheapest offer
+   * with capacity), rootfsSize, ports, envs }; the options are a start's.
+   */
   create(spec, { idempotencyKey, ...options } = {}) {
     return this.request("POST", "/instances", { ...spec, ...requestOptions(options) }, idempotencyKey);
   }

@@ -1,6 +1,7 @@
 // lib/client.js against a scripted loopback server: retries after Retry-After with one
 // Idempotency-Key, the bound on retries and waits, API Gateway's own refusals, no redirects followed,
-// and the settings read from the environment; stop and delete against `serve`.
+// and the settings read from the environment; against `serve`: stop and delete, and a create by GPU
+// type.
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer } from "node:http";
@@ -175,4 +176,34 @@ test("stop and delete are operations followed to stopped / deleted; a delete rep
   });
   const removal = await client.delete("inst-trainer", { confirm: "trainer" });
   assert.equal((await finalState(client, removal.operationId)).status, "deleted");
+});
+
+test("a create by GPU type lands on an offer with capacity and ends ready; with productId too: 422", async () => {
+  const client = openClient();
+  const accepted = await client.create({
+    templateId: "tpl-public-nginx",
+    name: "node-gpu-box",
+    gpu: { type: "RTX 4090", regions: ["cl-eu-de-1"], maxPricePerHour: 1 },
+  });
+  assert.equal(accepted.kind, "create");
+  const created = await finalState(client, accepted.operationId);
+  assert.equal(created.status, "ready", JSON.stringify(created.outcome));
+  assert.equal(created.offer.productId, "prod-rtx4090-24g");
+  assert.equal(created.offer.clusterId, "cl-eu-de-1");
+  assert.deepEqual(
+    created.offersTried.map((offer) => offer.outcome),
+    ["created"],
+  );
+  const instance = await client.instance("node-gpu-box");
+  assert.equal(instance.status, "running");
+  assert.equal(instance.productName, "RTX 4090 24GB");
+  assert.equal(instance.clusterId, "cl-eu-de-1");
+
+  const both = { templateId: "tpl-public-nginx", name: "both", productId: "prod-rtx4090-24g", gpu: { type: "A100" } };
+  await assert.rejects(client.create(both), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 422);
+    assert.deepEqual(error.fields, ["productId"]);
+    return true;
+  });
 });
