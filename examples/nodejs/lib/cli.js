@@ -127,6 +127,8 @@ export const OPERATION_FLAGS = {
   "health-port": { type: "string" },
   "health-path": { type: "string" },
   timeout: { type: "string" },
+  "auto-stop-after": { type: "string" },
+  "auto-stop-idle": { type: "string" },
   "no-wait": { type: "boolean" },
   json: { type: "boolean" },
 };
@@ -135,10 +137,12 @@ export const OPERATION_USAGE = `  --webhook-url URL   send the signed lifecycle 
   --health-port N     the container port whose app must answer (default: every HTTP port)
   --health-path PATH  the path probed on it (default /)
   --timeout SECONDS   give up after this long (10-86400; default: the service's 1800)
+  --auto-stop-after S once ready, stop the instance after S seconds (60-2592000)
+  --auto-stop-idle S  once ready, stop it S seconds after the last heartbeat (60-604800)
   --no-wait           print the operation ID and exit (follow it with monitor-operations.js)
   --json              print the final operation (or, with --no-wait, the 202 answer) as JSON on stdout`;
 
-/** { webhookUrl, healthCheck, timeoutSeconds } from the shared flags. */
+/** { webhookUrl, healthCheck, timeoutSeconds, autoStop } from the shared flags. */
 export function operationOptions(values) {
   const port = numberFlag(values, "health-port", { min: 1, max: 65535, integer: true });
   const path = values["health-path"];
@@ -148,7 +152,16 @@ export function operationOptions(values) {
     healthCheck:
       port !== undefined || path !== undefined ? { ...(port !== undefined && { port }), path: path ?? "/" } : undefined,
     timeoutSeconds: numberFlag(values, "timeout", { min: 10, max: 86400 }),
+    autoStop: autoStopOf(values),
   };
+}
+
+/** The auto-stop lease the flags ask for (the API's limits: 30 days after ready, a week idle). */
+function autoStopOf(values) {
+  const afterSeconds = numberFlag(values, "auto-stop-after", { min: 60, max: 30 * 86400 });
+  const idleSeconds = numberFlag(values, "auto-stop-idle", { min: 60, max: 7 * 86400 });
+  if (afterSeconds === undefined && idleSeconds === undefined) return undefined;
+  return { ...(afterSeconds !== undefined && { afterSeconds }), ...(idleSeconds !== undefined && { idleSeconds }) };
 }
 
 /** After a 202: print the ID (--no-wait) or follow the operation to its end. Returns the exit code. */

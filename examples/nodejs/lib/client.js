@@ -15,7 +15,10 @@ export const DEFAULT_WAIT_SECONDS = 1800;
 export const NOT_FOUND_GRACE_SECONDS = 30;
 const EXECUTE_API_HOST = /^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/;
 
-/** A setting is missing or wrong (the message names the environment variable). */
+/**
+ * A setting or an argument is missing or wrong, found before any request (the message names the
+ * environment variable or the option).
+ */
 export class ConfigError extends Error {
   name = "ConfigError";
 }
@@ -164,12 +167,20 @@ export class OrchestratorClient {
     return new OrchestratorClient({ ...configFromEnv(env), ...options });
   }
 
-  /** Start an instance by ID or exact name: { webhookUrl, healthCheck: {port, path}, timeoutSeconds }. */
+  /**
+   * Start an instance by ID or exact name: { webhookUrl, healthCheck: {port, path}, timeoutSeconds,
+   * autoStop: {afterSeconds, idleSeconds} } (once ready, stop it after that long, or that long after
+   * the last heartbeat).
+   */
   start(ref, { idempotencyKey, ...options } = {}) {
     return this.request("POST", `/instances/${segment(ref)}/start`, requestOptions(options), idempotencyKey);
   }
 
-  /** Create from a template: { templateId, productId, name, gpuNum, rootfsSize, ports, envs, clusterId }. */
+  /**
+   * Create from a template: { templateId, name, and either productId (with gpuNum, clusterId) or
+   * gpu: {type, count, regions, maxPricePerHour, billing: "onDemand" | "spot"} (the cheapest offer
+   * with capacity), rootfsSize, ports, envs }; the options are a start's.
+   */
   create(spec, { idempotencyKey, ...options } = {}) {
     return this.request("POST", "/instances", { ...spec, ...requestOptions(options) }, idempotencyKey);
   }
@@ -185,6 +196,31 @@ export class OrchestratorClient {
     const query = new URLSearchParams({ confirm: confirm ?? "" });
     const body = requestOptions({ webhookUrl, timeoutSeconds });
     return this.request("DELETE", `/instances/${segment(ref)}?${query}`, body, idempotencyKey);
+  }
+
+  /**
+   * The instance's app is in use: an idle lease runs out idleSeconds from now. Answers the lease
+   * (GET /instances/{ref} shows it as `autoStop`); no active lease is the API's 404 LEASE_NOT_FOUND.
+   */
+  heartbeat(ref) {
+    return this.request("POST", `/instances/${segment(ref)}/heartbeat`);
+  }
+
+  /**
+   * Change the instance's auto-stop lease: { afterSeconds } (run out that long from now: extend or
+   * shorten), { idleSeconds } (a new idle time) or { cancel: true }. Answers the lease, or 404
+   * LEASE_NOT_FOUND; rejects with ConfigError, before any request, when it names none of them.
+   */
+  async changeLease(ref, { afterSeconds, idleSeconds, cancel = false } = {}) {
+    if (afterSeconds == null && idleSeconds == null && !cancel) {
+      throw new ConfigError("changeLease: name afterSeconds, idleSeconds or cancel: true");
+    }
+    const body = {
+      ...(afterSeconds != null && { afterSeconds }),
+      ...(idleSeconds != null && { idleSeconds }),
+      ...(cancel && { cancel: true }),
+    };
+    return this.request("POST", `/instances/${segment(ref)}/lease`, body);
   }
 
   operation(operationId) {
@@ -271,10 +307,11 @@ export class OrchestratorClient {
   }
 }
 
-function requestOptions({ webhookUrl, healthCheck, timeoutSeconds } = {}) {
+function requestOptions({ webhookUrl, healthCheck, timeoutSeconds, autoStop } = {}) {
   const options = {};
   if (webhookUrl) options.webhook = { url: webhookUrl };
   if (healthCheck) options.healthCheck = healthCheck;
   if (timeoutSeconds != null) options.timeoutSeconds = timeoutSeconds;
+  if (autoStop) options.autoStop = autoStop;
   return options;
 }

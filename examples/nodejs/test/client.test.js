@@ -1,10 +1,12 @@
 // lib/client.js against a scripted loopback server: retries after Retry-After with one
 // Idempotency-Key, the bound on retries and waits, API Gateway's own refusals, no redirects followed,
-// and the settings read from the environment; stop and delete against `serve`.
+// and the settings read from the environment; against `serve`: stop and delete, a create by GPU
+// type, and an auto-stop lease moved by heartbeats and cancelled.
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import { test } from "node:test";
+import { setTimeout as sleepMs } from "node:timers/promises";
 import { ApiError, ConfigError, OrchestratorClient, configFromEnv, retryAfterSeconds } from "../lib/client.js";
 import { finalState, openClient } from "./support.js";
 
@@ -175,4 +177,95 @@ test("stop and delete are operations followed to stopped / deleted; a delete rep
   });
   const removal = await client.delete("inst-trainer", { confirm: "trainer" });
   assert.equal((await finalState(client, removal.operationId)).status, "deleted");
+});
+
+test("a create by GPU type lands on an offer with capacity and ends ready; with productId too: 422", async () => {
+  const client = openClient();
+  const accepted = await client.create(
+    { templateId: "tpl-public-nginx", name: "node-gpu-box", gpu: { type: "RTX 4090", regions: ["cl-eu-de-1"] } },
+    { autoStop: { afterSeconds: 3600 } },
+  );
+  assert.equal(accepted.kind, "create");
+  const created = await finalState(client, accepted.operationId);
+  assert.equal(created.status, "ready", JSON.stringify(created.outcome));
+  assert.equal(created.offer.productId, "prod-rtx4090-24g");
+  assert.equal(created.offer.clusterId, "cl-eu-de-1");
+  assert.deepEqual(
+    created.offersTried.map((offer) => offer.outcome),
+    ["created"],
+  );
+  const instance = await client.instance("node-gpu-box");
+  assert.equal(instance.status, "running");
+  assert.equal(instance.productName, "RTX 4090 24GB");
+  assert.equal(instance.clusterId, "cl-eu-de-1");
+  assert.equal(instance.autoStop.state, "active");
+  assert.equal(instance.autoStop.operationId, accepted.operationId);
+  assert.equal(instance.autoStop.expiresAt, instance.autoStop.stopAt);
+  assert.equal(instance.autoStop.idleSeconds, null);
+  assert.equal((await client.changeLease("node-gpu-box", { cancel: true })).state, "cancelled");
+
+  const both = { templateId: "tpl-public-nginx", name: "both", productId: "prod-rtx4090-24g", gpu: { type: "A100" } };
+  await assert.rejects(client.create(both), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 422);
+    assert.deepEqual(error.fields, ["productId"]);
+    return true;
+  });
+});
+
+test("an idle lease: heartbeats and a longer idleSeconds move expiresAt later, afterSeconds brings it in", async () => {
+  const client = openClient();
+  const start = await client.start("dev-box", { autoStop: { idleSeconds: 3600 } });
+  assert.equal((await finalState(client, start.operationId)).status, "ready");
+  const shown = (await client.instance("dev-box")).autoStop;
+  assert.equal(shown.state, "active");
+  assert.equal(shown.idleSeconds, 3600);
+  assert.equal(shown.operationId, start.operationId);
+
+  await sleepMs(50);
+  const first = await client.heartbeat("dev-box");
+  await sleepMs(50);
+  const second = await client.heartbeat("dev-box");
+  for (const [newer, older] of [
+    [first, shown],
+    [second, first],
+  ]) {
+    assert.ok(Date.parse(newer.expiresAt) > Date.parse(older.expiresAt), `${newer.expiresAt} vs ${older.expiresAt}`);
+  }
+  assert.ok(second.lastHeartbeatAt > first.lastHeartbeatAt);
+
+  const idler = await client.changeLease("dev-box", { idleSeconds: 7200 });
+  assert.equal(idler.idleSeconds, 7200);
+  assert.ok(Date.parse(idler.expiresAt) > Date.parse(second.expiresAt));
+  const shortened = await client.changeLease("dev-box", { afterSeconds: 600 });
+  assert.equal(shortened.state, "active");
+  assert.equal(shortened.expiresAt, shortened.stopAt); // 600 s from now comes before two hours idle
+  assert.ok(Date.parse(shortened.expiresAt) < Date.parse(second.expiresAt));
+
+  const cancelled = await client.changeLease("dev-box", { cancel: true });
+  assert.equal(cancelled.state, "cancelled");
+  assert.equal((await client.instance("dev-box")).autoStop.state, "cancelled");
+  await assert.rejects(client.heartbeat("dev-box"), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 404);
+    assert.equal(error.code, "LEASE_NOT_FOUND");
+    return true;
+  });
+});
+
+test("changeLease with nothing to change is refused naming the options, before any request", async () => {
+  const server = await scripted([200, {}, {}]);
+  try {
+    const { client } = recordingClient(server.url);
+    for (const change of [undefined, {}, { cancel: false }, { after: 600 }]) {
+      await assert.rejects(client.changeLease("dev-box", change), (error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /afterSeconds, idleSeconds or cancel/);
+        return true;
+      });
+    }
+    assert.equal(server.received.length, 0);
+  } finally {
+    server.close();
+  }
 });

@@ -1,5 +1,6 @@
 // create-instance.js against `serve`: a private-image template ends ready (the simulator fails the
-// pull unless the service named the template's registry auth); a product without capacity fails.
+// pull unless the service named the template's registry auth); a product without capacity fails; a
+// GPU type lands on an offer in the region asked.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { lastJson, openClient, openEnv, runScript } from "./support.js";
@@ -31,6 +32,33 @@ test("a product without capacity ends failed: exit 1 with the outcome", async ()
   const run = await runScript("create-instance.js", args, openEnv());
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, /failed: LAUNCH_REFUSED: .*INSUFFICIENT_RESOURCE/);
+});
+
+test("--gpu-type creates on the cheapest offer in the --region given and follows it", async () => {
+  const choice = ["--gpu-type", "RTX 4090", "--region", "cl-eu-de-1", "--max-price", "1"];
+  const args = ["--template", "tpl-public-nginx", ...choice, "--name", "node-gpu", "--json"];
+  const run = await runScript("create-instance.js", args, openEnv());
+  assert.equal(run.code, 0, run.stderr);
+  const operation = lastJson(run.stdout);
+  assert.equal(operation.status, "ready");
+  assert.equal(operation.offer.productId, "prod-rtx4090-24g");
+  assert.equal(operation.offer.clusterId, "cl-eu-de-1");
+  assert.equal((await openClient().instance("node-gpu")).clusterId, "cl-eu-de-1");
+});
+
+test("--product or --gpu-type, exactly one; the failover flags only with --gpu-type", async () => {
+  const base = ["--template", "t", "--name", "n"];
+  const neither = await runScript("create-instance.js", base, openEnv());
+  const both = await runScript("create-instance.js", [...base, "--product", "p", "--gpu-type", "A100"], openEnv());
+  const stray = await runScript("create-instance.js", [...base, "--product", "p", "--region=x", "--spot"], openEnv());
+  const cluster = await runScript("create-instance.js", [...base, "--gpu-type", "A100", "--cluster", "c"], openEnv());
+  const price = await runScript("create-instance.js", [...base, "--gpu-type", "A100", "--max-price", "0"], openEnv());
+  for (const run of [neither, both, stray, cluster, price]) assert.equal(run.code, 2, run.stderr);
+  assert.match(neither.stderr, /name exactly one of --product or --gpu-type/);
+  assert.match(both.stderr, /name exactly one of --product or --gpu-type/);
+  assert.match(stray.stderr, /--region, --spot: only with --gpu-type/);
+  assert.match(cluster.stderr, /--cluster: only with --product/);
+  assert.match(price.stderr, /--max-price: expected a number between 0.01 and 10000, got "0"/);
 });
 
 test("missing and bad flags are refused naming the flag", async () => {

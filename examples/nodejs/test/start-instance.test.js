@@ -1,8 +1,8 @@
 // start-instance.js against `serve`: start by name and follow to ready; the API's refusals and bad
-// input as exit 2 with the reason; --no-wait; the API-key mode.
+// input as exit 2 with the reason; an auto-stop lease; --no-wait; the API-key mode.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { lastJson, openEnv, runScript, setting } from "./support.js";
+import { lastJson, openClient, openEnv, runScript, setting } from "./support.js";
 
 test("starts an instance by name and follows it until its app answers", async () => {
   const run = await runScript("start-instance.js", ["dev-box", "--health-port", "8888", "--json"], openEnv());
@@ -14,6 +14,23 @@ test("starts an instance by name and follows it until its app answers", async ()
   assert.match(run.stderr, /accepted: operation op-[0-9a-f]{32} \(start dev-box\)/);
   assert.match(run.stderr, /\] starting/); // progress lines, one per change
   assert.match(run.stderr, /ready: dev-box \(inst-dev-box\) answers/);
+});
+
+test("--auto-stop-idle sets the instance's lease; an out-of-range one is refused naming the flag", async () => {
+  const run = await runScript("start-instance.js", ["inference", "--auto-stop-idle", "3600", "--json"], openEnv());
+  assert.equal(run.code, 0, run.stderr);
+  const operation = lastJson(run.stdout);
+  const client = openClient();
+  const lease = (await client.instance("inference")).autoStop;
+  assert.equal(lease.state, "active");
+  assert.equal(lease.idleSeconds, 3600);
+  assert.equal(lease.operationId, operation.operationId);
+  assert.equal(lease.stopAt, null);
+  assert.equal((await client.changeLease("inference", { cancel: true })).state, "cancelled");
+
+  const short = await runScript("start-instance.js", ["inference", "--auto-stop-after", "30"], openEnv());
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /--auto-stop-after: expected a number between 60 and 2592000, got "30"/);
 });
 
 test("an unknown instance is the API's 404, exit 2", async () => {
