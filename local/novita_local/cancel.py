@@ -12,10 +12,12 @@ from novita_orchestrator.store.event_bus import EventBridgeBus
 from novita_orchestrator.store.executions import StepFunctionsExecutions
 from novita_orchestrator.store.lock_store import DynamoLockStore
 from novita_orchestrator.store.operations_store import DynamoOperationsStore
+from novita_orchestrator.store.status_snapshot_store import DynamoSnapshotStore
 from novita_orchestrator.webhooks.queue import SqsNotificationQueue
 from novita_orchestrator.workflow.request import state_machines_by_kind
 
 EVENT_BUS = "EventBus"
+STATUS_SNAPSHOT_TABLE = "StatusSnapshotTable"
 #: serve's own route for ``novita-orchestrator cancel OP`` (the deployed API has no cancel).
 LOCAL_CANCEL_PATH = "/_local/operations/{operation_id}/cancel"
 
@@ -40,6 +42,7 @@ def cancel_on_engine(
         executions=engine_executions(engine),
         queue=SqsNotificationQueue(engine.boto_client("sqs"), engine.queue_url(WEBHOOK_QUEUE)),
         events=EventBridgeBus(engine.boto_client("events"), engine.resource_name(EVENT_BUS)),
+        watches=DynamoSnapshotStore(dynamodb, engine.resource_name(STATUS_SNAPSHOT_TABLE)),
         # The functions' clock (a scaled one shares its anchor within the process): one timeline.
         clock=clock_for_scale(time_scale),
     )

@@ -26,7 +26,10 @@ def served() -> Iterator[ServedApi]:
 
 @pytest.fixture
 def api(served: ServedApi, simulator: Simulator) -> ServedApi:
-    """The module's server; the simulator reset to its default seed, the breaker and limiter cleared."""
+    """The module's server; the simulator reset to its default seed, the breaker, the limiter and the
+    shared status snapshot cleared."""
     simulator.admin.set_config(time_scale=TIME_SCALE)
     clear_table(served.engine, "ResilienceTable")
+    # No demand or listing left by an earlier test: a start then reads Novita itself.
+    clear_table(served.engine, "StatusSnapshotTable")
     return served

@@ -3,6 +3,7 @@ an ended one is left as it is."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -104,6 +105,24 @@ def test_a_cancelled_stop_ends_as_a_stop_on_the_stop_workflow() -> None:
     assert message["event"]["type"] == "instance.stop.failed"
     assert isinstance(deps.events, Published)
     assert [detail_type for detail_type, _ in deps.events.events] == ["InstanceStopFailed"]
+
+
+class Watches:
+    def __init__(self) -> None:
+        self.unwatched: list[str] = []
+
+    def unwatch(self, operation_id: str) -> None:
+        self.unwatched.append(operation_id)
+
+
+def test_a_cancelled_operation_no_longer_keeps_the_status_snapshot_listed() -> None:
+    deps, _, _ = world()
+    watches = Watches()
+
+    cancel_operation(OP, replace(deps, watches=watches), reason="cancelled by a test")
+    cancel_operation(OP, replace(deps, watches=watches), reason="cancelled by a test")  # ended: no-op
+
+    assert watches.unwatched == [OP]
 
 
 def test_an_unknown_operation_is_not_found() -> None:

@@ -227,6 +227,15 @@ export class OrchestratorClient {
     return this.request("GET", `/operations/${segment(operationId)}`);
   }
 
+  /**
+   * Stop driving a running operation: it ends "failed" with outcome.code CANCELLED, notified once;
+   * the instance is left as it is (stop it next). Answers { cancelled, operation }: cancelled is
+   * false, and nothing changed, when the operation had already ended.
+   */
+  cancel(operationId) {
+    return this.request("POST", `/operations/${segment(operationId)}/cancel`);
+  }
+
   instance(ref) {
     return this.request("GET", `/instances/${segment(ref)}`);
   }

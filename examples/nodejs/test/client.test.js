@@ -269,3 +269,22 @@ test("changeLease with nothing to change is refused naming the options, before a
     server.close();
   }
 });
+
+test("cancel answers {cancelled, operation}: an ended operation is left as it is; an unknown one is 404", async () => {
+  const client = openClient();
+  const accepted = await client.start("inference");
+  const ended = await finalState(client, accepted.operationId);
+  assert.equal(ended.status, "ready");
+
+  const answer = await client.cancel(accepted.operationId);
+
+  assert.equal(answer.cancelled, false);
+  assert.equal(answer.operation.operationId, accepted.operationId);
+  assert.equal(answer.operation.status, "ready");
+  await assert.rejects(client.cancel(`op-${"0".repeat(32)}`), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 404);
+    assert.equal(error.code, "OPERATION_NOT_FOUND");
+    return true;
+  });
+});

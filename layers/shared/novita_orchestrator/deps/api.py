@@ -46,11 +46,12 @@ def api_service(settings: ApiSettings) -> ApiService:
     novita = novita_client(settings, aws, clock, guard)
     operations = operations_store(settings, aws)
     locks = lock_store(settings, aws)
+    reader = status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE)
     stepfunctions = aws.client("stepfunctions")
     return ApiService(
         ApiDeps(
             novita=novita,
-            reader=status_reader(settings, novita, aws, clock, page_size=settings.NOVITA_PAGE_SIZE),
+            reader=reader,
             guard=guard,
             operations=operations,
             locks=locks,
@@ -78,6 +79,7 @@ def api_service(settings: ApiSettings) -> ApiService:
                 queue=SqsNotificationQueue(aws.client("sqs"), settings.WEBHOOK_QUEUE_URL),
                 events=EventBridgeBus(aws.client("events"), settings.EVENT_BUS_NAME),
                 clock=clock,
+                watches=reader,
             ),
         )
     )

@@ -44,6 +44,11 @@ class EventPublisher(Protocol):
         """Put one event on the service's EventBridge bus."""
 
 
+class StatusWatches(Protocol):
+    def unwatch(self, operation_id: str) -> None:
+        """The operation no longer waits on its instance's status (the shared snapshot's demand)."""
+
+
 @dataclass(frozen=True)
 class CancelDeps:
     operations: OperationsStore
@@ -52,6 +57,8 @@ class CancelDeps:
     queue: NotificationQueue
     events: EventPublisher
     clock: Clock
+    #: The shared status snapshot's watches (a polling start is one); None: no snapshot is kept.
+    watches: StatusWatches | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,8 @@ def cancel_operation(operation_id: str, deps: CancelDeps, *, reason: str) -> Can
     key = lock_key_of(finished)
     if key:
         deps.locks.release(key, operation_id=operation_id)
+    if deps.watches is not None:  # else it would keep the snapshot listed until its deadline
+        deps.watches.unwatch(operation_id)
     event = build_event(
         event_type=ends.failed,
         operation_id=operation_id,
