@@ -132,6 +132,8 @@ def base_path() -> str:
 Service = Annotated[ApiService, Depends(api_service)]
 StatusBase = Annotated[str, Depends(status_base)]
 Ref = Annotated[str, Path(min_length=1, max_length=255, description="Instance ID or exact instance name")]
+# Not validated by pattern: an ID of another shape names no operation (404, as for any unknown one).
+OperationId = Annotated[str, Path(min_length=1, max_length=255, description="op-<32 hex digits>")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -294,11 +296,7 @@ def create_instance(
     | _errors(404),
     tags=["operations"],
 )
-def get_operation(
-    # Not validated by pattern: an ID of another shape names no operation (404, as for any unknown one).
-    operation_id: Annotated[str, Path(min_length=1, max_length=255, description="op-<32 hex digits>")],
-    service: Service,
-) -> OperationView:
+def get_operation(operation_id: OperationId, service: Service) -> OperationView:
     return service.operation(operation_id)
 
 
@@ -314,10 +312,7 @@ def get_operation(
     | _errors(404),
     tags=["operations"],
 )
-def cancel_operation(
-    operation_id: Annotated[str, Path(min_length=1, max_length=255, description="op-<32 hex digits>")],
-    service: Service,
-) -> CancelView:
+def cancel_operation(operation_id: OperationId, service: Service) -> CancelView:
     return service.cancel(operation_id)
 
 
