@@ -4,9 +4,11 @@ verification against the deliveries ``serve``'s dispatcher really sent."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import TypeVar
 
 import pytest
@@ -45,6 +47,8 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
 
 T = TypeVar("T")
 WAIT = 120.0  # real seconds
+#: Simulated seconds: far longer than a test runs (an hour is 2 real minutes at the kit's time scale).
+LEASE_SECONDS = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,16 @@ def kit() -> Iterator[ClientKitStack]:
 def stack(kit: ClientKitStack) -> ClientKitStack:
     kit.fresh()
     return kit
+
+
+@pytest.fixture
+def leased(stack: ClientKitStack) -> Iterator[OrchestratorClient]:
+    """A client for tests that set a lease on ``inference``; the lease is cancelled afterwards, so its
+    watcher stops nothing while a later test uses the instance."""
+    client = OrchestratorClient(stack.url)
+    yield client
+    with contextlib.suppress(NotFound):
+        client.change_lease("inference", cancel=True)
 
 
 def sigv4(secret_key: str = SECRET_KEY) -> SigV4:
@@ -231,6 +245,91 @@ def test_a_busy_instance_is_a_conflict_naming_the_operation_that_holds_it(stack:
     assert client.wait(first, timeout=WAIT, poll_interval=0.2).ready
 
 
+# --- auto-stop leases --------------------------------------------------------------------------
+
+
+def test_a_start_with_an_idle_lease_shows_it_and_each_heartbeat_moves_its_expiry(
+    leased: OrchestratorClient,
+) -> None:
+    accepted = leased.start("inference", auto_stop_idle=LEASE_SECONDS)
+    leased.wait(accepted, timeout=WAIT, poll_interval=0.2)
+
+    shown = leased.instance("inference").auto_stop
+    time.sleep(0.2)
+    first = leased.heartbeat("inference")
+    time.sleep(0.2)
+    second = leased.heartbeat("inst-inference")
+
+    assert shown is not None and shown.active
+    assert shown.operation_id == accepted.operation_id
+    assert (shown.idle_seconds, shown.stop_at) == (LEASE_SECONDS, None)
+    assert shown.expires_at and first.expires_at and second.expires_at and second.last_heartbeat_at
+    assert shown.expires_at < first.expires_at < second.expires_at
+    assert second.expires_at == second.last_heartbeat_at + timedelta(seconds=LEASE_SECONDS)
+    assert shown.warn_at is not None and shown.warn_at < shown.expires_at
+    assert {first.version, second.version} == {shown.version} and second.active
+    assert leased.instance("inference").auto_stop == second
+
+
+def test_a_cancelled_lease_stops_nothing_and_takes_no_heartbeat(leased: OrchestratorClient) -> None:
+    accepted = leased.start("inference", auto_stop_after=LEASE_SECONDS)
+    leased.wait(accepted, timeout=WAIT, poll_interval=0.2)
+
+    cancelled = leased.change_lease("inference", cancel=True)
+    with pytest.raises(NotFound) as no_lease:
+        leased.heartbeat("inference")
+    with pytest.raises(NotFound) as no_change:
+        leased.change_lease("inference", after_seconds=LEASE_SECONDS)
+
+    assert cancelled.state == "cancelled" and not cancelled.active
+    assert (no_lease.value.status, no_lease.value.code) == (404, "LEASE_NOT_FOUND")
+    assert no_change.value.code == "LEASE_NOT_FOUND"
+    shown = leased.instance("inference").auto_stop
+    assert shown is not None and (shown.state, shown.operation_id) == ("cancelled", accepted.operation_id)
+
+
+def test_a_lease_change_moves_the_stop_and_keeps_what_it_does_not_name(leased: OrchestratorClient) -> None:
+    leased.wait(
+        leased.start("inference", auto_stop_after=2 * LEASE_SECONDS, auto_stop_idle=2 * LEASE_SECONDS),
+        timeout=WAIT,
+        poll_interval=0.2,
+    )
+
+    shortened = leased.change_lease("inference", after_seconds=LEASE_SECONDS)
+    idle_changed = leased.change_lease("inference", idle_seconds=LEASE_SECONDS / 2)
+
+    assert shortened.stop_at is not None and shortened.expires_at == shortened.stop_at
+    assert shortened.idle_seconds == 2 * LEASE_SECONDS
+    assert idle_changed.stop_at == shortened.stop_at and idle_changed.idle_seconds == LEASE_SECONDS / 2
+    assert idle_changed.expires_at is not None and idle_changed.expires_at < shortened.stop_at
+
+
+def test_an_instance_without_a_lease_shows_none_and_a_heartbeat_is_not_found(stack: ClientKitStack) -> None:
+    client = OrchestratorClient(stack.url)
+
+    with pytest.raises(NotFound) as no_lease:
+        client.heartbeat("trainer")
+
+    assert client.instance("trainer").auto_stop is None
+    assert no_lease.value.code == "LEASE_NOT_FOUND"
+
+
+def test_an_auto_stop_shorter_than_the_api_allows_is_refused_naming_the_field(stack: ClientKitStack) -> None:
+    client = OrchestratorClient(stack.url)
+
+    with pytest.raises(InvalidRequest) as start_refused:
+        client.start("dev-box", auto_stop_idle=5)
+    with pytest.raises(InvalidRequest) as create_refused:
+        client.create(
+            template_id="tpl-public-nginx", product_id="prod-rtx4090-24g", name="py-leased", auto_stop_after=5
+        )
+
+    assert start_refused.value.fields == ("autoStop.idleSeconds",)
+    assert create_refused.value.fields == ("autoStop.afterSeconds",)
+    assert stack.simulator.admin.journal(path="/gpu/instance/start", method="POST") == []
+    assert stack.simulator.admin.journal(path="/gpu/instance/create", method="POST") == []
+
+
 # --- retries -----------------------------------------------------------------------------------
 
 
@@ -296,6 +395,27 @@ def test_a_retried_start_carries_one_idempotency_key_and_starts_one_operation(st
     assert client.wait(accepted, timeout=WAIT, poll_interval=0.2).ready
     starts = stack.simulator.admin.journal(path="/gpu/instance/start", method="POST")
     assert len(starts) == 1
+
+
+def test_a_heartbeat_and_a_lease_change_are_retried_after_a_503(
+    leased: OrchestratorClient, stack: ClientKitStack
+) -> None:
+    leased.wait(leased.start("inference", auto_stop_idle=LEASE_SECONDS), timeout=WAIT, poll_interval=0.2)
+    client = OrchestratorClient(stack.iam_url, sigv4(), sleep=lambda _: None)
+    # Novita fails the instance lookup as often as the service's own client tries it: the API answers 503.
+    stack.simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instance", status=503, count=4)
+    beat = client.heartbeat("inst-inference")
+    stack.simulator.admin.add_fault(kind="error", method="GET", path="/gpu/instance", status=503, count=4)
+    changed = client.change_lease("inst-inference", idle_seconds=2 * LEASE_SECONDS)
+
+    answers = [(r.path, r.status) for r in stack.gateway.requests]
+    assert answers == [
+        ("/instances/inst-inference/heartbeat", 503),
+        ("/instances/inst-inference/heartbeat", 200),
+        ("/instances/inst-inference/lease", 503),
+        ("/instances/inst-inference/lease", 200),
+    ]
+    assert beat.active and changed.idle_seconds == 2 * LEASE_SECONDS
 
 
 # --- auth --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import ast
 import sys
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import pytest
@@ -18,7 +19,9 @@ from novita_orchestrator.client import (
     ApiKey,
     ClientConfigurationError,
     Conflict,
+    Instance,
     InvalidRequest,
+    Lease,
     NotAuthorized,
     Operation,
     OrchestratorClient,
@@ -97,6 +100,51 @@ def test_results_tolerate_new_and_missing_fields() -> None:
     assert operation.ready and operation.outcome is None and operation.notifications == ()
     assert operation.phases["ready"].year == 2026 and operation.raw["new"] == 1
     assert stopped.ready and stopped.finished and not stopped.failed  # a stop ends "stopped"
+
+
+def test_an_instance_shows_its_lease_and_an_instance_without_one_shows_none() -> None:
+    leased = Instance.from_json(
+        {
+            "instanceId": "inst-1",
+            "autoStop": {
+                "state": "active",
+                "operationId": "op-1",
+                "version": 2,
+                "expiresAt": "2026-01-02T04:00:00.000Z",
+                "warnAt": "2026-01-02T03:50:00.000Z",
+                "idleSeconds": 3600,
+                "lastHeartbeatAt": "2026-01-02T03:00:00.000Z",
+                "future": True,
+            },
+        }
+    )
+    plain = Instance.from_json({"instanceId": "inst-2", "autoStop": None})
+
+    lease = leased.auto_stop
+    assert isinstance(lease, Lease) and lease.active and lease.version == 2
+    assert lease.expires_at is not None and lease.last_heartbeat_at is not None
+    assert (lease.expires_at - lease.last_heartbeat_at).total_seconds() == lease.idle_seconds == 3600.0
+    assert (lease.stop_at, lease.stop_operation_id, lease.raw["future"]) == (None, None, True)
+    assert plain.auto_stop is None
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({}, ("after_seconds", "idle_seconds", "cancel")),
+        ({"cancel": True, "after_seconds": 600}, ("cancel", "after_seconds")),
+    ],
+)
+def test_a_lease_change_that_says_nothing_clear_is_refused_before_any_request(
+    change: dict[str, Any], names: tuple[str, ...]
+) -> None:
+    # Nothing listens on port 9: a request would raise TransportError instead.
+    client = OrchestratorClient("http://127.0.0.1:9")
+
+    with pytest.raises(ClientConfigurationError) as refused:
+        client.change_lease("dev-box", **change)
+
+    assert all(name in str(refused.value) for name in names)
 
 
 def test_sigv4_takes_the_region_from_an_execute_api_url() -> None:

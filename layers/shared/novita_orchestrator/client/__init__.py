@@ -34,7 +34,7 @@ from novita_orchestrator.client.errors import (
     WaitTimeout,
     WebhookVerificationFailed,
 )
-from novita_orchestrator.client.models import Accepted, Health, Instance, Operation, Outcome, Port
+from novita_orchestrator.client.models import Accepted, Health, Instance, Lease, Operation, Outcome, Port
 from novita_orchestrator.client.webhooks import WebhookEvent, verify_webhook
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Health",
     "Instance",
     "InvalidRequest",
+    "Lease",
     "NoAuth",
     "NotAuthorized",
     "NotFound",

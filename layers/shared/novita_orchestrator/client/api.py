@@ -5,7 +5,8 @@ up to ``retries`` times, each after the answer's ``Retry-After`` (or a short gro
 one). When the API asks for a longer wait than ``max_retry_wait`` the error is raised at once, with
 ``retry_after_seconds`` set, so the caller decides. Starts and creates always carry an
 ``Idempotency-Key`` (a fresh one per call unless given), so a retried request never starts a second
-operation.
+operation. A heartbeat and a lease change are retried as they are: a repeat only sets the same thing
+again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from novita_orchestrator.client.errors import (
     WaitTimeout,
     error_from_answer,
 )
-from novita_orchestrator.client.models import Accepted, Health, Instance, Operation
+from novita_orchestrator.client.models import Accepted, Health, Instance, Lease, Operation
 
 #: Statuses that mean "come back later; nothing happened".
 RETRIED_STATUSES = frozenset({429, 503})
@@ -85,12 +86,17 @@ class OrchestratorClient:
         webhook_url: str | None = None,
         health_check: Mapping[str, Any] | None = None,
         timeout_seconds: float | None = None,
+        auto_stop_after: float | None = None,
+        auto_stop_idle: float | None = None,
         idempotency_key: str | None = None,
     ) -> Accepted:
-        """Start an instance (ID or exact name); ``health_check`` e.g. ``{"port": 8888, "path": "/"}``."""
-        body = _options(webhook_url, health_check, timeout_seconds)
-        answer = self._call("POST", f"/instances/{_segment(ref)}/start", body, idempotency_key)
-        return Accepted.from_json(answer)
+        """Start an instance (ID or exact name); ``health_check`` e.g. ``{"port": 8888, "path": "/"}``.
+
+        ``auto_stop_after`` / ``auto_stop_idle``: once ready, an auto-stop lease stops the instance
+        that many seconds later / that long after the last :meth:`heartbeat`, whichever comes first.
+        """
+        body = _options(webhook_url, health_check, timeout_seconds, auto_stop_after, auto_stop_idle)
+        return self._operation("POST", f"/instances/{_segment(ref)}/start", body, idempotency_key)
 
     def create(
         self,
@@ -107,11 +113,14 @@ class OrchestratorClient:
         webhook_url: str | None = None,
         health_check: Mapping[str, Any] | None = None,
         timeout_seconds: float | None = None,
+        auto_stop_after: float | None = None,
+        auto_stop_idle: float | None = None,
         idempotency_key: str | None = None,
     ) -> Accepted:
         """Create an instance from a Novita template (a private image's registry auth comes from it), on
         ``product_id`` or on the first offer with capacity for ``gpu`` (e.g. ``{"type": "RTX 4090",
-        "count": 1, "regions": ["cl-us-ca-1"], "maxPricePerHour": 1.5, "billing": "onDemand"}``)."""
+        "count": 1, "regions": ["cl-us-ca-1"], "maxPricePerHour": 1.5, "billing": "onDemand"}``);
+        ``auto_stop_after`` / ``auto_stop_idle`` as for :meth:`start`."""
         spec = {
             "templateId": template_id,
             "productId": product_id,
@@ -124,8 +133,8 @@ class OrchestratorClient:
             "clusterId": cluster_id,
         }
         body = {k: v for k, v in spec.items() if v is not None}
-        body.update(_options(webhook_url, health_check, timeout_seconds))
-        return Accepted.from_json(self._call("POST", "/instances", body, idempotency_key))
+        body.update(_options(webhook_url, health_check, timeout_seconds, auto_stop_after, auto_stop_idle))
+        return self._operation("POST", "/instances", body, idempotency_key)
 
     def stop(
         self,
@@ -138,9 +147,7 @@ class OrchestratorClient:
         """Stop an instance (ID or exact name): an operation that ends ``stopped`` once it is exited
         (:class:`Conflict` while another operation drives it)."""
         body = _options(webhook_url, None, timeout_seconds)
-        return Accepted.from_json(
-            self._call("POST", f"/instances/{_segment(ref)}/stop", body, idempotency_key)
-        )
+        return self._operation("POST", f"/instances/{_segment(ref)}/stop", body, idempotency_key)
 
     def delete(
         self,
@@ -155,7 +162,38 @@ class OrchestratorClient:
         operation that ends ``deleted`` once Novita has removed it."""
         body = _options(webhook_url, None, timeout_seconds)
         path = f"/instances/{_segment(ref)}?{urlencode({'confirm': confirm})}"
-        return Accepted.from_json(self._call("DELETE", path, body, idempotency_key))
+        return self._operation("DELETE", path, body, idempotency_key)
+
+    def heartbeat(self, ref: str) -> Lease:
+        """The instance's app is in use: an idle lease now runs out ``idle_seconds`` from now.
+
+        Raises :class:`NotFound` with ``code`` ``LEASE_NOT_FOUND`` when the instance has no active lease.
+        """
+        return Lease.from_json(self._call("POST", f"/instances/{_segment(ref)}/heartbeat"))
+
+    def change_lease(
+        self,
+        ref: str,
+        *,
+        after_seconds: float | None = None,
+        idle_seconds: float | None = None,
+        cancel: bool = False,
+    ) -> Lease:
+        """Change the instance's active lease: run out ``after_seconds`` from now (extend or shorten),
+        a new ``idle_seconds``, or ``cancel`` it (then it stops nothing). What is not given stays.
+
+        Raises :class:`NotFound` with ``code`` ``LEASE_NOT_FOUND`` when the instance has no active lease.
+        """
+        if cancel and (after_seconds is not None or idle_seconds is not None):
+            raise ClientConfigurationError("change_lease: cancel=True takes no after_seconds or idle_seconds")
+        body: dict[str, Any] = {"cancel": True} if cancel else {}
+        if after_seconds is not None:
+            body["afterSeconds"] = after_seconds
+        if idle_seconds is not None:
+            body["idleSeconds"] = idle_seconds
+        if not body:
+            raise ClientConfigurationError("change_lease: give after_seconds, idle_seconds or cancel=True")
+        return Lease.from_json(self._call("POST", f"/instances/{_segment(ref)}/lease", body))
 
     def operation(self, operation: OperationRef) -> Operation:
         return Operation.from_json(self._call("GET", f"/operations/{_segment(operation_id_of(operation))}"))
@@ -231,13 +269,16 @@ class OrchestratorClient:
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """``body`` None sends none (a GET, a heartbeat); ``idempotency_key`` goes with every request
+        that starts an operation (:meth:`_operation`)."""
         url = self.url + path
         headers = {"Accept": "application/json"}
         data = b""
-        if method in {"POST", "DELETE"}:  # both start an operation: a retry must not start another
-            data = json.dumps(body or {}).encode("utf-8")
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         attempt = 0
         while True:
             signed = {**headers, **self.auth.headers(method, url, headers, data)}
@@ -274,6 +315,13 @@ class OrchestratorClient:
                 raise refused
             attempt += 1
             self._sleep(wait)
+
+    def _operation(
+        self, method: str, path: str, body: Mapping[str, Any], idempotency_key: str | None
+    ) -> Accepted:
+        """A start, create, stop or delete: one Idempotency-Key for all its tries, so a retry starts no
+        second operation."""
+        return Accepted.from_json(self._call(method, path, body, idempotency_key or str(uuid.uuid4())))
 
     def _retry_wait(self, error: ApiError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None to give up."""
@@ -318,7 +366,11 @@ def _segment(value: str) -> str:
 
 
 def _options(
-    webhook_url: str | None, health_check: Mapping[str, Any] | None, timeout_seconds: float | None
+    webhook_url: str | None,
+    health_check: Mapping[str, Any] | None,
+    timeout_seconds: float | None,
+    auto_stop_after: float | None = None,
+    auto_stop_idle: float | None = None,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if webhook_url is not None:
@@ -327,4 +379,7 @@ def _options(
         options["healthCheck"] = dict(health_check)
     if timeout_seconds is not None:
         options["timeoutSeconds"] = timeout_seconds
+    auto_stop = {"afterSeconds": auto_stop_after, "idleSeconds": auto_stop_idle}
+    if any(limit is not None for limit in auto_stop.values()):
+        options["autoStop"] = {name: limit for name, limit in auto_stop.items() if limit is not None}
     return options

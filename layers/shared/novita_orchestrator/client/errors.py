@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from novita_orchestrator.client.models import Operation
+from novita_orchestrator.client.models import Operation, optional_number
 
 
 class OrchestratorError(Exception):
@@ -155,7 +155,7 @@ def error_from_answer(
             str(detail.get("message") or ""),
             fields=tuple(str(f) for f in fields) if isinstance(fields, list) else (),
             operation_id=detail.get("operationId") if isinstance(detail.get("operationId"), str) else None,
-            retry_after_seconds=retry_after if retry_after is not None else _number(api_retry),
+            retry_after_seconds=retry_after if retry_after is not None else optional_number(api_retry),
             body=body,
         )
     # API Gateway's own answers: {"message": "..."} and the kind in x-amzn-ErrorType ("Name:detail").
@@ -164,7 +164,3 @@ def error_from_answer(
     if not isinstance(message, str):
         message = (text or "").strip()[:300] or f"HTTP {status}"
     return cls(status, gateway_kind or f"HTTP_{status}", message, retry_after_seconds=retry_after, body=body)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

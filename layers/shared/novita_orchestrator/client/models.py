@@ -15,6 +15,8 @@ from typing import Any
 RUNNING, READY, FAILED = "running", "ready", "failed"
 #: How a stop and a delete end well.
 STOPPED, DELETED = "stopped", "deleted"
+#: The auto-stop lease state in which it will stop its instance.
+ACTIVE = "active"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,47 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """An instance's auto-stop lease: ``state`` ``active`` (it stops the instance at ``expires_at``),
+    ``cancelled``, ``superseded`` (a newer operation drives the instance) or ``claimed`` (it ran out
+    and started the stop ``stop_operation_id``)."""
+
+    state: str
+    #: The start or create that set it.
+    operation_id: str
+    version: int
+    #: When it stops the instance: ``stop_at`` or ``idle_seconds`` after ``last_heartbeat_at``,
+    #: whichever comes first.
+    expires_at: datetime | None
+    #: When ``instance.autostop.pending`` goes out.
+    warn_at: datetime | None
+    stop_at: datetime | None
+    idle_seconds: float | None
+    last_heartbeat_at: datetime | None
+    stop_operation_id: str | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Lease:
+        return cls(
+            state=str(body.get("state") or ""),
+            operation_id=str(body.get("operationId") or ""),
+            version=int(body.get("version") or 0),
+            expires_at=parse_time(body.get("expiresAt")),
+            warn_at=parse_time(body.get("warnAt")),
+            stop_at=parse_time(body.get("stopAt")),
+            idle_seconds=optional_number(body.get("idleSeconds")),
+            last_heartbeat_at=parse_time(body.get("lastHeartbeatAt")),
+            stop_operation_id=optional_text(body.get("stopOperationId")),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
 class Port:
     port: int
     type: str
@@ -131,11 +174,14 @@ class Instance:
     ports: tuple[Port, ...]
     env_names: tuple[str, ...]
     running_operation_id: str | None
+    #: The auto-stop lease (its latest, whatever its state), or None when it never had one.
+    auto_stop: Lease | None
     raw: Mapping[str, Any] = field(repr=False)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Instance:
         status_error = body.get("statusError")
+        auto_stop = body.get("autoStop")
         return cls(
             instance_id=str(body["instanceId"]),
             name=str(body.get("name") or ""),
@@ -153,6 +199,7 @@ class Instance:
             ),
             env_names=tuple(str(n) for n in body.get("envNames") or ()),
             running_operation_id=optional_text(body.get("runningOperationId")),
+            auto_stop=Lease.from_json(auto_stop) if isinstance(auto_stop, Mapping) else None,
             raw=body,
         )
 
@@ -180,6 +227,10 @@ class Health:
 
 def optional_text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def optional_number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def outcome_of(value: Any) -> Outcome | None:
