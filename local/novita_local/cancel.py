@@ -1,6 +1,7 @@
-"""Cancelling an operation on the embedded stack (Ctrl-C in the CLI, ``cancel OP`` against ``serve``),
-and telling the user what it leaves behind: :func:`novita_orchestrator.steps.cancel_operation` over
-the engine's Step Functions, operations table and webhook queue."""
+"""Cancelling an operation on the embedded stack when the CLI is interrupted (Ctrl-C), and telling
+the user what a cancel leaves behind (``cancel OP`` goes through the API's
+``POST /operations/{id}/cancel``): :func:`novita_orchestrator.steps.cancel_operation` over the
+engine's Step Functions, operations table, webhook queue, event bus and status snapshot."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ from novita_orchestrator.workflow.request import state_machines_by_kind
 
 EVENT_BUS = "EventBus"
 STATUS_SNAPSHOT_TABLE = "StatusSnapshotTable"
-#: serve's own route for ``novita-orchestrator cancel OP`` (the deployed API has no cancel).
-LOCAL_CANCEL_PATH = "/_local/operations/{operation_id}/cancel"
 
 
 def engine_executions(engine: LocalEngine) -> StepFunctionsExecutions:

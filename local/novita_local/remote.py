@@ -3,9 +3,8 @@
 ``start`` and ``create`` run on an embedded stack that lives only while that command runs, so their
 operations cannot be looked at afterwards. These commands talk to an API that outlives them:
 ``novita-orchestrator serve`` (the default, ``--api http://127.0.0.1:3000``) or a deployed stack's
-``ApiUrl`` for ``status``/``follow`` (through :class:`novita_orchestrator.client.OrchestratorClient`).
-``cancel`` is ``serve``'s own (``POST /_local/operations/{id}/cancel``): the deployed API has no
-cancel route.
+``ApiUrl``, through :class:`novita_orchestrator.client.OrchestratorClient` (``cancel``: the API's
+``POST /operations/{id}/cancel``).
 """
 
 from __future__ import annotations
@@ -16,9 +15,7 @@ import re
 import sys
 from typing import Any
 
-import requests
-
-from novita_local.cancel import LOCAL_CANCEL_PATH, left_behind
+from novita_local.cancel import left_behind
 from novita_local.runtime import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail
 from novita_orchestrator.client import (
     ApiError,
@@ -67,7 +64,7 @@ def add_remote_commands(commands: Any) -> None:
         ),
         (
             "cancel",
-            "stop driving an operation on serve (the instance is left as it is)",
+            "stop driving an operation (the instance is left as it is)",
             "0 cancelled (or had already ended), 1 not found or the API unreachable, 2 bad input",
             "cancel op-0123456789abcdef0123456789abcdef",
         ),
@@ -111,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             return _status(client, args)
         if command == "follow":
             return _follow(client, args)
-        return _cancel(args)
+        return _cancel(client, args)
     except NotFound:
         return fail(
             f"{args.api} does not know {args.operation} (operations run by `start`/`create` live only in"
@@ -169,40 +166,14 @@ def _follow(client: OrchestratorClient, args: argparse.Namespace) -> int:
     return EXIT_OK if final.ready else EXIT_FAILED
 
 
-def _cancel(args: argparse.Namespace) -> int:
-    url = args.api.rstrip("/") + LOCAL_CANCEL_PATH.format(operation_id=args.operation)
-    headers = {"Content-Type": "application/json"}
-    if args.api_key:
-        headers["x-api-key"] = args.api_key
-    try:
-        response = requests.post(url, data=b"{}", headers=headers, timeout=(3.05, 60), allow_redirects=False)
-    except requests.RequestException as error:
-        raise TransportError(str(error)) from error
-    if response.status_code == 404:
-        if _error_code(response) == "OPERATION_NOT_FOUND":
-            raise NotFound(404, "OPERATION_NOT_FOUND", "unknown operation")
-        return fail(
-            f"{args.api} has no cancel: it is served by `novita-orchestrator serve` only",
-            EXIT_FAILED,
-            command="cancel",
-        )
-    if not response.ok:
-        return fail(
-            f"the API answered {response.status_code}: {response.text[:200]}", EXIT_FAILED, command="cancel"
-        )
-    body = response.json()
-    result = CancelResult(OperationRecord.from_values(body["operation"]), cancelled=bool(body["cancelled"]))
+def _cancel(client: OrchestratorClient, args: argparse.Namespace) -> int:
+    answer = client.cancel(args.operation)
+    result = CancelResult(OperationRecord.from_values(dict(answer.operation.raw)), cancelled=answer.cancelled)
     if args.json:
-        print(json.dumps(body), flush=True)
+        print(
+            json.dumps({"cancelled": answer.cancelled, "operation": dict(answer.operation.raw)}), flush=True
+        )
     else:
         for line in left_behind(result):
             print(line, flush=True)
     return EXIT_OK
-
-
-def _error_code(response: requests.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return str(body.get("code")) if isinstance(body, dict) else None

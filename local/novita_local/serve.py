@@ -11,9 +11,8 @@ are delivered as on AWS. With ``--api-key`` a request without that ``x-api-key``
 Webhooks are signed with WEBHOOK_SIGNING_SECRET, or with a secret ``serve`` makes and prints, so a
 receiver can verify them. The embedded stack lives in this process, so its dead-letter queue is
 reached through serve itself: ``GET /_local/dlq`` and ``POST /_local/dlq/redrive`` (what
-``novita-orchestrator dlq list|redrive --api URL`` calls), and so is a cancel:
-``POST /_local/operations/{id}/cancel`` (``novita-orchestrator cancel OP``); like the simulator's
-admin prefix, these routes exist only locally, never on API Gateway.
+``novita-orchestrator dlq list|redrive --api URL`` calls); like the simulator's admin prefix, these
+routes exist only locally, never on API Gateway.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import base64
 import contextlib
 import ipaddress
 import json
-import re
 import sys
 import threading
 import uuid
@@ -36,7 +34,6 @@ from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from novita_local.cancel import LOCAL_CANCEL_PATH, cancel_on_engine
 from novita_local.engine import LocalEngine
 from novita_local.operations import local_engine
 from novita_local.runtime import (
@@ -50,8 +47,6 @@ from novita_local.runtime import (
     novita_banner,
 )
 from novita_local.webhooks import engine_dead_letters, new_signing_secret
-from novita_orchestrator.store.operations_store import OperationNotFound
-from novita_orchestrator.workflow.request import OPERATION_ID_PATTERN
 
 API_FUNCTION = "ApiFunction"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
@@ -60,8 +55,6 @@ STAGE = "local"
 LOCAL_PREFIX = "/_local"
 _MAX_READ_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the function enforces ours
 # serve's own route, not the deployed API's (`novita-orchestrator cancel OP` calls it).
-_LOCAL_CANCEL = re.compile(LOCAL_CANCEL_PATH.format(operation_id=f"({OPERATION_ID_PATTERN.strip('^$')})"))
-_CANCEL_REASON = "cancelled through serve (novita-orchestrator cancel)"
 
 
 def proxy_event(
@@ -238,12 +231,7 @@ class ApiServer:
         return payload
 
     def local_route(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
-        """serve's own routes: the embedded stack's webhook dead-letter queue, and cancel."""
-        cancelled = _LOCAL_CANCEL.fullmatch(path)
-        if cancelled is not None:
-            if method != "POST":
-                return 405, {"error": {"code": "METHOD_NOT_ALLOWED", "message": "use POST"}}
-            return self.cancel(cancelled.group(1))
+        """serve's own routes: the embedded stack's webhook dead-letter queue."""
         routes = {f"{LOCAL_PREFIX}/dlq": "GET", f"{LOCAL_PREFIX}/dlq/redrive": "POST"}
         if path not in routes:
             return 404, {"error": {"code": "ROUTE_NOT_FOUND", "message": "no such route"}}
@@ -253,16 +241,6 @@ class ApiServer:
         if path.endswith("/redrive"):
             return 200, asdict(dead_letters.redrive())
         return 200, {"deadLetters": [asdict(letter) for letter in dead_letters.peek()]}
-
-    def cancel(self, operation_id: str) -> tuple[int, dict[str, Any]]:
-        """serve's own cancel (``novita-orchestrator cancel OP``): the status and the JSON answer."""
-        try:
-            result = cancel_on_engine(
-                self._engine, operation_id, time_scale=self._time_scale, reason=_CANCEL_REASON
-            )
-        except OperationNotFound:
-            return 404, {"code": "OPERATION_NOT_FOUND", "message": f"unknown operation {operation_id}"}
-        return 200, {"cancelled": result.cancelled, "operation": result.record.to_json()}
 
     def _pump_webhooks(self) -> None:
         while not self._stopping.wait(self._pump_interval):

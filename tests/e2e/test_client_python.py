@@ -245,6 +245,29 @@ def test_a_busy_instance_is_a_conflict_naming_the_operation_that_holds_it(stack:
     assert client.wait(first, timeout=WAIT, poll_interval=0.2).ready
 
 
+def test_cancel_ends_a_running_operation_cancelled_and_frees_its_instance(stack: ClientKitStack) -> None:
+    stack.simulator.admin.set_config(starting=100_000 * TIME_SCALE)  # it would stay starting
+    client = OrchestratorClient(stack.url)
+    first = client.start("dev-box")
+    next(op for op in client.follow(first, timeout=WAIT, poll_interval=0.1) if op.phase == "starting")
+
+    cancelled = client.cancel(first)
+    again = client.cancel(first.operation_id)
+
+    assert cancelled.cancelled and not again.cancelled
+    assert cancelled.operation.status == "failed"
+    assert cancelled.operation.outcome is not None and cancelled.operation.outcome.code == "CANCELLED"
+    assert again.operation.outcome == cancelled.operation.outcome
+    with pytest.raises(OperationFailed) as failed:
+        client.wait(first, timeout=WAIT)
+    assert failed.value.operation.outcome is not None and failed.value.operation.outcome.code == "CANCELLED"
+    with pytest.raises(NotFound):
+        client.cancel("op-" + "0" * 32)
+    # Nothing holds the instance any more: a new start is accepted (it boots once time moves on).
+    stack.simulator.admin.advance(100_000 * TIME_SCALE)
+    assert client.wait(client.start("dev-box"), timeout=WAIT, poll_interval=0.2).ready
+
+
 # --- auto-stop leases --------------------------------------------------------------------------
 
 

@@ -34,7 +34,16 @@ from novita_orchestrator.client.errors import (
     WaitTimeout,
     WebhookVerificationFailed,
 )
-from novita_orchestrator.client.models import Accepted, Health, Instance, Lease, Operation, Outcome, Port
+from novita_orchestrator.client.models import (
+    Accepted,
+    Cancelled,
+    Health,
+    Instance,
+    Lease,
+    Operation,
+    Outcome,
+    Port,
+)
 from novita_orchestrator.client.webhooks import WebhookEvent, verify_webhook
 
 __all__ = [
@@ -43,6 +52,7 @@ __all__ = [
     "ApiKey",
     "Auth",
     "BadRequest",
+    "Cancelled",
     "ClientConfigurationError",
     "Conflict",
     "Health",

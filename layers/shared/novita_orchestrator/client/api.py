@@ -32,7 +32,7 @@ from novita_orchestrator.client.errors import (
     WaitTimeout,
     error_from_answer,
 )
-from novita_orchestrator.client.models import Accepted, Health, Instance, Lease, Operation
+from novita_orchestrator.client.models import Accepted, Cancelled, Health, Instance, Lease, Operation
 
 #: Statuses that mean "come back later; nothing happened".
 RETRIED_STATUSES = frozenset({429, 503})
@@ -197,6 +197,13 @@ class OrchestratorClient:
 
     def operation(self, operation: OperationRef) -> Operation:
         return Operation.from_json(self._call("GET", f"/operations/{_segment(operation_id_of(operation))}"))
+
+    def cancel(self, operation: OperationRef) -> Cancelled:
+        """Stop driving a running operation: it ends ``failed`` with ``CANCELLED``, notified once, and
+        its instance is left as it is (stop it next: Novita bills a running instance). An operation
+        that had already ended is answered as it is (``cancelled`` False); an unknown one is NotFound."""
+        path = f"/operations/{_segment(operation_id_of(operation))}/cancel"
+        return Cancelled.from_json(self._call("POST", path))
 
     def instance(self, ref: str) -> Instance:
         return Instance.from_json(self._call("GET", f"/instances/{_segment(ref)}"))

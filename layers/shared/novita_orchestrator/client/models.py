@@ -205,6 +205,21 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Cancelled:
+    """``cancel``'s answer: whether this call cancelled the operation (False: it had already ended,
+    and nothing changed), and the operation as it is now."""
+
+    cancelled: bool
+    operation: Operation
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Cancelled:
+        return cls(
+            cancelled=bool(body.get("cancelled")), operation=Operation.from_json(body.get("operation") or {})
+        )
+
+
+@dataclass(frozen=True)
 class Health:
     """``ok``, or ``degraded`` when Novita's breaker is not closed or webhooks wait in the DLQ."""
 
