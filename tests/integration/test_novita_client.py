@@ -534,6 +534,21 @@ def test_create_that_timed_out_and_did_not_appear_within_the_budget_is_not_sent_
     assert len(wait_for(lambda: instances_named(sim, "later"))) == 1
 
 
+def test_create_that_timed_out_whose_lookup_fails_too_says_it_may_still_be_created(sim: Simulator) -> None:
+    # Under load (or a slow Novita) the lookups after a timed-out create can fail as well: the caller
+    # must still be told the create may happen, and nothing is sent again.
+    sim.admin.add_fault(kind="delay", method="POST", path="/gpu/instance/create", seconds=3.0)
+    sim.admin.add_fault(kind="error", method="GET", path="/gpu/instances", status=503, count=None)
+    client = make_client(sim, NOVITA_READ_TIMEOUT_SECONDS=0.3, NOVITA_RETRY_BUDGET_SECONDS=1.5)
+
+    with pytest.raises(NovitaTimeout, match="may still be created") as timed_out:
+        client.create_instance(create_request("slow"), known_ids=set())
+
+    assert "looking up 'slow' failed too" in str(timed_out.value)
+    # The one POST is journalled once its delayed answer is done; no second one was sent.
+    assert len(wait_for(lambda: calls(sim, "/gpu/instance/create", "POST"))) == 1
+
+
 def test_create_ignores_older_instances_with_the_same_name(sim: Simulator) -> None:
     sim.admin.add_fault(kind="drop", method="POST", path="/gpu/instance/create", when="after")
 

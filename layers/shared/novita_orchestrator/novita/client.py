@@ -223,11 +223,23 @@ class NovitaClient:
     def _created_by_name(
         self, name: str, known_ids: Collection[str], deadline: float, error: NovitaError
     ) -> str | None:
-        """The ID of the one instance named ``name`` that did not exist before the create, if any."""
+        """The ID of the one instance named ``name`` that did not exist before the create, if any.
+
+        After a create that timed out, a lookup that fails too (the budget spent, Novita still slow)
+        says what matters to the caller: the create may still happen (nothing is sent again).
+        """
         try:
             return self._new_named(name, known_ids, deadline)
         except DuplicateInstanceName as duplicate:
             raise duplicate from error
+        except NovitaError as lookup:
+            if not isinstance(error, NovitaTimeout):
+                raise
+            raise NovitaTimeout(
+                f"Novita create_instance timed out and looking up {name!r} failed too ({lookup.code});"
+                " not sent again because it may still be created (look it up by name later)",
+                operation="create_instance",
+            ) from lookup
 
     def _new_named(self, name: str, known_ids: Collection[str], deadline: float) -> str | None:
         created = [i for i in self._named(name, deadline) if i.id not in known_ids]
