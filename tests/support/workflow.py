@@ -29,6 +29,9 @@ def workflow_environment(simulator: Simulator, **extra: str) -> dict[str, str]:
         # A simulated day: on a loaded machine real overhead times TIME_SCALE must not reach a deadline
         # that a case did not set on purpose (those set the request's timeoutSeconds).
         "STARTUP_TIMEOUT_SECONDS": "86400",
+        # The same for one Novita call's budget: 30 simulated seconds are 0.3 real ones at 100x, which a
+        # loaded machine's own delays could spend (a call cut short for no reason of Novita's).
+        "NOVITA_RETRY_BUDGET_SECONDS": "300",
         **extra,
     }
 
