@@ -463,9 +463,9 @@ def test_an_unsafe_webhook_url_is_422(api: ServedApi):
 
 
 def test_novita_rate_limiting_is_429_with_retry_after(api: ServedApi):
-    # 60 simulated seconds: longer than a call's retry budget, so the call gives up at once.
+    # 400 simulated seconds: longer than a call's retry budget (300 in the tests), so it gives up at once.
     api.simulator.admin.add_fault(
-        kind="rate_limit", method="GET", path="/gpu/instance", retryAfter="60", count=1
+        kind="rate_limit", method="GET", path="/gpu/instance", retryAfter="400", count=1
     )
 
     response = api.get("/instances/dev-box")

@@ -357,10 +357,10 @@ def test_an_auto_stop_shorter_than_the_api_allows_is_refused_naming_the_field(st
 
 
 def test_a_429_is_retried_after_its_retry_after_and_then_succeeds(stack: ClientKitStack) -> None:
-    # Longer than the service's own retry budget, so the API answers 429: Novita's 60 simulated
-    # seconds, which the API says in real seconds (what a caller waits).
+    # Longer than the service's own retry budget (300 in the tests), so the API answers 429: Novita's
+    # 400 simulated seconds, which the API says in real seconds (what a caller waits).
     stack.simulator.admin.add_fault(
-        kind="rate_limit", method="GET", path="/gpu/instance", retryAfter="60", count=1
+        kind="rate_limit", method="GET", path="/gpu/instance", retryAfter="400", count=1
     )
     waits: list[float] = []
 
@@ -374,7 +374,7 @@ def test_a_429_is_retried_after_its_retry_after_and_then_succeeds(stack: ClientK
 
     answers = [(r.status, r.retry_after) for r in stack.gateway.requests]
     assert instance.instance_id == "inst-dev-box"
-    assert answers[0] == (429, str(math.ceil(real_seconds(60)))) and answers[-1][0] == 200
+    assert answers[0] == (429, str(math.ceil(real_seconds(400)))) and answers[-1][0] == 200
     # Each wait is exactly what the refusal before it asked for.
     assert waits == [float(retry_after or 0) for status, retry_after in answers if status == 429]
 
