@@ -35,32 +35,6 @@ MAX_WAKEUPS = 500
 _ATTEMPTS = 5
 
 
-def new_lease(
-    instance_id: str,
-    *,
-    previous: Lease | None,
-    operation_id: str,
-    after_seconds: float | None,
-    idle_seconds: float | None,
-    warn_seconds: float,
-    webhook_url: str | None,
-    now: float,
-) -> Lease:
-    """The lease a ready start or create sets (replacing any earlier one of the instance)."""
-    return Lease(
-        instance_id=instance_id,
-        version=(previous.version + 1) if previous is not None else 1,
-        revision=(previous.revision + 1) if previous is not None else 1,
-        operation_id=operation_id,
-        state=ACTIVE,
-        stop_at=now + after_seconds if after_seconds is not None else None,
-        idle_seconds=idle_seconds,
-        warn_seconds=warn_seconds,
-        last_heartbeat_at=now,
-        webhook_url=webhook_url,
-    )
-
-
 def heartbeat(lease: Lease, *, now: float) -> Lease:
     return replace(lease, revision=lease.revision + 1, last_heartbeat_at=max(now, lease.last_heartbeat_at))
 
@@ -146,15 +120,18 @@ def arm(
     def change(current: Lease | None) -> Lease | None:
         if current is not None and current.operation_id == operation_id:
             return None
-        return new_lease(
-            instance_id,
-            previous=current,
+        # The next version of the instance's lease (replacing any earlier one).
+        return Lease(
+            instance_id=instance_id,
+            version=(current.version + 1) if current is not None else 1,
+            revision=(current.revision + 1) if current is not None else 1,
             operation_id=operation_id,
-            after_seconds=after_seconds,
+            state=ACTIVE,
+            stop_at=now + after_seconds if after_seconds is not None else None,
             idle_seconds=idle_seconds,
             warn_seconds=warn_seconds,
+            last_heartbeat_at=now,
             webhook_url=webhook_url,
-            now=now,
         )
 
     armed = update(store, instance_id, change)
