@@ -79,45 +79,28 @@ def resolve_target(state: OperationState, deps: ResolveTargetDeps) -> Target:
         timeout = min(timeout, request.timeoutSeconds)
     deadline = started_at + timeout
 
-    stop_or_delete = request.stop or request.delete
-    if stop_or_delete is not None:
+    named = request.start or request.stop or request.delete  # an existing instance, by ID or name
+    if named is not None:
         found = _accepted(state.accepted)
-        instance = found[0] if found is not None else _find_instance(deps.reader, stop_or_delete.ref)
+        instance = found[0] if found is not None else _find_instance(deps.reader, named.ref)
         if request.delete is not None and request.delete.confirm != instance.name:
             raise InvalidRequest(
                 "invalid request: delete.confirm: must repeat the instance's exact name "
                 f"to delete {instance.id}"
             )
+        starting = request.start is not None
+        prior_error = None  # what a start compares a statusError with (a stop or delete has none)
+        if starting:
+            prior_error = found[1] if found is not None else phases.status_error_record(instance.status_error)
+        else:  # a stop or delete has its own time limit
+            deadline = started_at + min(deps.stop_timeout_seconds, request.timeoutSeconds or 86_400)
         target = Target(
             kind=request.kind,
             instance_id=instance.id,
             instance_name=instance.name,
             product_id=instance.product_id,
             status=instance.status,
-            already_running=False,
-            lock_key=instance.id,
-            deadline=round(started_at + min(deps.stop_timeout_seconds, request.timeoutSeconds or 86_400), 3),
-            started_at=round(started_at, 3),
-        )
-        deadline = target.deadline
-        operations.set_instance(
-            operation_id,
-            instance_id=instance.id,
-            instance_name=instance.name,
-            product_id=instance.product_id,
-            now=now,
-        )
-    elif request.start is not None:
-        found = _accepted(state.accepted)
-        instance = found[0] if found is not None else _find_instance(deps.reader, request.start.ref)
-        prior_error = found[1] if found is not None else phases.status_error_record(instance.status_error)
-        target = Target(
-            kind="start",
-            instance_id=instance.id,
-            instance_name=instance.name,
-            product_id=instance.product_id,
-            status=instance.status,
-            already_running=instance.status == "running",
+            already_running=starting and instance.status == "running",
             lock_key=instance.id,
             deadline=round(deadline, 3),
             started_at=round(started_at, 3),
