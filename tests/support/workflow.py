@@ -41,6 +41,14 @@ def workflow_engine(simulator: Simulator, time_scale: float = TIME_SCALE, **extr
     return local_engine(workflow_environment(simulator, **extra), time_scale=time_scale)
 
 
+def reset_world(engine: LocalEngine, simulator: Simulator, **timings: float) -> None:
+    """The simulator's default seed on simulated time (with ``timings`` for its boots), and no breaker
+    state, operation, lock or shared status left by an earlier case."""
+    simulator.admin.set_config(time_scale=TIME_SCALE, **timings)
+    for table in ("ResilienceTable", "OperationsTable", "StatusSnapshotTable"):
+        clear_table(engine, table)
+
+
 def clear_table(engine: LocalEngine, logical_id: str) -> None:
     """Delete every item (e.g. the breaker state left by an outage test)."""
     client = engine.boto_client("dynamodb")

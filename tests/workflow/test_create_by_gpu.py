@@ -10,11 +10,10 @@ from novita_local.engine import LocalEngine
 from novita_local.operations import Operation, create_request, run_operation
 from novita_local.simulator import Simulator
 from tests.support.workflow import (
-    TIME_SCALE,
     assert_each_change_notified_once,
     assert_one_terminal,
-    clear_table,
     create_bodies,
+    reset_world,
 )
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120)]
@@ -27,9 +26,7 @@ US, EU = "cl-us-ca-1", "cl-eu-de-1"
 
 @pytest.fixture(autouse=True)
 def fresh_world(engine: LocalEngine, simulator: Simulator) -> None:
-    simulator.admin.set_config(time_scale=TIME_SCALE, toStart=1, pulling=2, starting=3, app_warmup=1)
-    clear_table(engine, "ResilienceTable")
-    clear_table(engine, "OperationsTable")
+    reset_world(engine, simulator, toStart=1, pulling=2, starting=3, app_warmup=1)
 
 
 def create_on_gpu(engine: LocalEngine, name: str, **gpu: object) -> Operation:

@@ -29,7 +29,7 @@ from novita_orchestrator.store.lease_store import DynamoLeaseStore
 from novita_orchestrator.times import epoch_of_iso
 from novita_orchestrator.workflow.request import parse_request
 from tests.support.simulator import session_simulator
-from tests.support.workflow import TIME_SCALE, clear_table, workflow_engine
+from tests.support.workflow import TIME_SCALE, reset_world, workflow_engine
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120)]
 
@@ -46,9 +46,7 @@ def engine() -> Iterator[LocalEngine]:
 
 @pytest.fixture(autouse=True)
 def fresh_world(engine: LocalEngine, simulator: Simulator) -> None:
-    simulator.admin.set_config(time_scale=TIME_SCALE)
-    clear_table(engine, "ResilienceTable")
-    clear_table(engine, "OperationsTable")
+    reset_world(engine, simulator)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.support.workflow import (
     TIME_SCALE,
     assert_each_change_notified_once,
     assert_one_terminal,
-    clear_table,
+    reset_world,
     workflow_engine,
 )
 
@@ -40,10 +40,7 @@ def engine() -> Iterator[LocalEngine]:
 @pytest.fixture(autouse=True)
 def fresh_world(engine: LocalEngine, simulator: Simulator) -> None:
     # Short boots (few polls, one health probe): this module runs each case in every dialect.
-    simulator.admin.set_config(time_scale=TIME_SCALE, toStart=1, starting=5, app_warmup=1)
-    clear_table(engine, "ResilienceTable")
-    clear_table(engine, "OperationsTable")
-    clear_table(engine, "StatusSnapshotTable")
+    reset_world(engine, simulator, toStart=1, starting=5, app_warmup=1)
 
 
 def run(engine: LocalEngine, request: OperationRequest) -> Operation:

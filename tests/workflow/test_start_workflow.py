@@ -23,34 +23,32 @@ from novita_local.operations import (
     start_request,
 )
 from novita_local.simulator import Simulator
+from novita_orchestrator.workflow.notifications import (
+    COMPLETED,
+    FAILED,
+    HEALTH_CHECK_STARTED,
+    INITIATED,
+    PROGRESS,
+)
 from novita_orchestrator.workflow.request import OperationRequest
 from tests.support.workflow import (
     SECRETS,
-    TIME_SCALE,
     assert_each_change_notified_once,
     assert_one_terminal,
-    clear_table,
     create_bodies,
     everything_said,
+    reset_world,
 )
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120)]
 
-INITIATED = "instance.startup.initiated"
-PROGRESS = "instance.startup.progress"
-HEALTH_CHECK_STARTED = "instance.startup.health_check.started"
-COMPLETED = "instance.startup.completed"
-FAILED = "instance.startup.failed"
 # Real seconds one operation may take here (each needs well under 10).
 OPERATION_TIMEOUT = 60.0
 
 
 @pytest.fixture(autouse=True)
 def fresh_world(engine: LocalEngine, simulator: Simulator) -> None:
-    """Default seed on simulated time; no breaker state or locks left by an earlier case."""
-    simulator.admin.set_config(time_scale=TIME_SCALE)
-    clear_table(engine, "ResilienceTable")
-    clear_table(engine, "OperationsTable")
+    reset_world(engine, simulator)
 
 
 @pytest.fixture

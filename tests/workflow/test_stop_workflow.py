@@ -20,25 +20,25 @@ from novita_local.operations import (
     stop_request,
 )
 from novita_local.simulator import Simulator
+from novita_orchestrator.workflow.notifications import (
+    DELETE_COMPLETED,
+    DELETE_FAILED,
+    DELETE_INITIATED,
+    STOP_COMPLETED,
+    STOP_FAILED,
+    STOP_INITIATED,
+)
 from novita_orchestrator.workflow.request import OperationRequest
-from tests.support.workflow import TIME_SCALE, assert_each_change_notified_once, clear_table
+from tests.support.workflow import TIME_SCALE, assert_each_change_notified_once, reset_world
 
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(120)]
 
-STOP_INITIATED = "instance.stop.initiated"
-STOP_COMPLETED = "instance.stop.completed"
-STOP_FAILED = "instance.stop.failed"
-DELETE_INITIATED = "instance.delete.initiated"
-DELETE_COMPLETED = "instance.delete.completed"
-DELETE_FAILED = "instance.delete.failed"
 OPERATION_TIMEOUT = 60.0
 
 
 @pytest.fixture(autouse=True)
 def fresh_world(engine: LocalEngine, simulator: Simulator) -> None:
-    simulator.admin.set_config(time_scale=TIME_SCALE)
-    clear_table(engine, "ResilienceTable")
-    clear_table(engine, "OperationsTable")
+    reset_world(engine, simulator)
 
 
 def run(engine: LocalEngine, request: OperationRequest) -> Operation:
