@@ -32,11 +32,11 @@ from novita_orchestrator.webhooks.url_guard import UrlPolicy
 from novita_orchestrator.workflow.errors import InvalidRequest
 from novita_orchestrator.workflow.notifications import TERMINAL_TYPES, outcomes_of
 from novita_orchestrator.workflow.request import (
-    STOP_KINDS,
     OperationRequest,
     check_webhook_target,
     describe_validation_error,
     new_operation_id,
+    state_machines_by_kind,
 )
 
 STATE_MACHINE = "StartInstanceStateMachine"
@@ -374,7 +374,7 @@ def start_operation(
     stored as the API stores them, out of the execution's input."""
     op_id = operation_id or new_operation_id()
     dynamodb, table = engine.boto_client("dynamodb"), engine.resource_name("OperationsTable")
-    machine = STOP_STATE_MACHINE if request.kind in STOP_KINDS else STATE_MACHINE
+    machine = state_machines_by_kind(STATE_MACHINE, STOP_STATE_MACHINE)[request.kind]
     starter = WorkflowStarter(
         engine.boto_client("stepfunctions"),
         engine.resource_arn(STATE_MACHINE),

@@ -20,7 +20,7 @@ from novita_orchestrator.clock import Clock
 from novita_orchestrator.store.env_values_store import ENV_VALUES_LIFETIME_SECONDS, EnvValuesStore
 from novita_orchestrator.store.operations_store import RUNNING, OperationsStore
 from novita_orchestrator.workflow import phases
-from novita_orchestrator.workflow.request import STOP_KINDS, OperationRequest, start_input
+from novita_orchestrator.workflow.request import OperationRequest, start_input, state_machines_by_kind
 from novita_orchestrator.workflow.state import AcceptedInstance, StoredEnvs
 
 #: The outcome of an operation whose execution could not be started.
@@ -106,4 +106,4 @@ class WorkflowStarter:
         return execution_input
 
     def state_machine_for(self, request: OperationRequest) -> str:
-        return self.stop_state_machine_arn if request.kind in STOP_KINDS else self.state_machine_arn
+        return state_machines_by_kind(self.state_machine_arn, self.stop_state_machine_arn)[request.kind]

@@ -36,10 +36,11 @@ Kind = Literal["start", "create", "stop", "delete"]
 STOP_KINDS = frozenset({"stop", "delete"})
 
 
-def state_machines_by_kind(state_machine_arn: str, stop_state_machine_arn: str) -> dict[str, str]:
-    """Which workflow runs an operation of each kind: the startup one, or the stop one."""
+def state_machines_by_kind(startup: str, stop: str) -> dict[str, str]:
+    """Which workflow runs an operation of each kind (``startup`` and ``stop`` name the two state
+    machines, by ARN or by logical ID): starts and creates the startup one, stops and deletes the stop one."""
     kinds: tuple[Kind, ...] = ("start", "create", "stop", "delete")
-    return {kind: stop_state_machine_arn if kind in STOP_KINDS else state_machine_arn for kind in kinds}
+    return {kind: stop if kind in STOP_KINDS else startup for kind in kinds}
 
 
 _PORTS = re.compile(r"^\d{1,5}/(http|tcp)(,\d{1,5}/(http|tcp))*$")
