@@ -6,7 +6,14 @@ engine's Step Functions, operations table, webhook queue, event bus and status s
 from __future__ import annotations
 
 from novita_local.engine import LocalEngine
-from novita_local.operations import OPERATIONS_TABLE, STATE_MACHINE, STOP_STATE_MACHINE, WEBHOOK_QUEUE
+from novita_local.operations import (
+    EVENT_BUS,
+    OPERATIONS_TABLE,
+    STATE_MACHINE,
+    STATUS_SNAPSHOT_TABLE,
+    STOP_STATE_MACHINE,
+    WEBHOOK_QUEUE,
+)
 from novita_orchestrator.clock import clock_for_scale
 from novita_orchestrator.steps.cancel_operation import CancelDeps, CancelResult, cancel_operation
 from novita_orchestrator.store.event_bus import EventBridgeBus
@@ -16,9 +23,6 @@ from novita_orchestrator.store.operations_store import DynamoOperationsStore
 from novita_orchestrator.store.status_snapshot_store import DynamoSnapshotStore
 from novita_orchestrator.webhooks.queue import SqsNotificationQueue
 from novita_orchestrator.workflow.request import state_machines_by_kind
-
-EVENT_BUS = "EventBus"
-STATUS_SNAPSHOT_TABLE = "StatusSnapshotTable"
 
 
 def engine_executions(engine: LocalEngine) -> StepFunctionsExecutions:

@@ -45,6 +45,8 @@ STOP_STATE_MACHINE = "StopInstanceStateMachine"
 WEBHOOK_QUEUE = "WebhookQueue"
 DISPATCHER_FUNCTION = "WebhookDispatcherFunction"
 OPERATIONS_TABLE = "OperationsTable"
+STATUS_SNAPSHOT_TABLE = "StatusSnapshotTable"
+EVENT_BUS = "EventBus"
 #: An operation that ended well: ready (start, create), stopped, deleted.
 SUCCEEDED_STATUSES = frozenset({"ready", "stopped", "deleted"})
 #: What ``--json`` shows of an operation (the store keeps a few more bookkeeping attributes).

@@ -22,6 +22,7 @@ from openapi_spec_validator import validate
 
 from novita_local.engine import LocalEngine
 from novita_local.serve import ApiServer
+from novita_orchestrator.store.executions import execution_arn
 from tests.e2e.api_support import ServedApi, serve_environment
 from tests.support.ports import free_port
 from tests.support.simulator import TEST_API_KEY, Simulator, api_session
@@ -277,7 +278,7 @@ def test_a_start_while_an_operation_drives_the_instance_is_409_naming_it(api: Se
 
 def execution_status(engine: LocalEngine, machine: str, operation_id: str) -> str:
     client = engine.boto_client("stepfunctions")
-    arn = engine.resource_arn(machine).replace(":stateMachine:", ":execution:") + f":{operation_id}"
+    arn = execution_arn(engine.resource_arn(machine), operation_id)
     return str(client.describe_execution(executionArn=arn)["status"])
 
 

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from novita_orchestrator.store.executions import execution_arn
+
 
 class AwsStub:
     def __init__(self, secrets: dict[str, str]) -> None:
@@ -33,8 +35,8 @@ class AwsStub:
         with self._lock:
             self.calls.append(target)
         if target == "AWSStepFunctions.StartExecution":
-            arn = str(request["stateMachineArn"]).replace(":stateMachine:", ":execution:")
-            return 200, {"executionArn": f"{arn}:{request['name']}", "startDate": time.time()}
+            arn = execution_arn(str(request["stateMachineArn"]), str(request["name"]))
+            return 200, {"executionArn": arn, "startDate": time.time()}
         if target == "secretsmanager.GetSecretValue":
             secret_id = str(request["SecretId"])
             if secret_id not in self.secrets:
